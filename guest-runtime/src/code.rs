@@ -1,0 +1,172 @@
+//! Executable code and the process-wide registry of it.
+//!
+//! A [`CodeMemory`] places a module's code image in its own mapping,
+//! patches the image's absolute relocations, and makes it read+execute.
+//! While it lives, its trap table and stack maps are in a global registry
+//! keyed by address, so that the signal handler can tell a trap in JIT code
+//! from a crash elsewhere, and the frame walker can find a frame's stack
+//! map by return address. The registry is read under a lock that is only
+//! written when code is loaded or dropped, never while guest code that
+//! could fault holds it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use carat_jit::{CodeImage, FloatLibcall, StackMap, Trap, TrapSite};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    #[error("cannot map code: {0}")]
+    Map(#[from] std::io::Error),
+}
+
+/// What the registry knows of one loaded image.
+#[derive(Debug)]
+pub struct CodeInfo {
+    start: usize,
+    end: usize,
+    traps: Vec<TrapSite>,
+    stack_maps: Vec<StackMap>,
+    /// Ranges of the wasm functions (not trampolines), image-relative.
+    functions: Vec<std::ops::Range<u32>>,
+}
+
+impl CodeInfo {
+    fn trap_at(&self, pc: usize) -> Option<Trap> {
+        let offset = u32::try_from(pc - self.start).ok()?;
+        let i = self
+            .traps
+            .binary_search_by_key(&offset, |site| site.offset)
+            .ok()?;
+        Some(self.traps[i].trap)
+    }
+
+    fn stack_map_at(&self, return_address: usize) -> Option<&StackMap> {
+        let offset = u32::try_from(return_address - self.start).ok()?;
+        let i = self
+            .stack_maps
+            .binary_search_by_key(&offset, |m| m.return_address)
+            .ok()?;
+        Some(&self.stack_maps[i])
+    }
+
+    fn is_function(&self, pc: usize) -> bool {
+        let Ok(offset) = u32::try_from(pc - self.start) else {
+            return false;
+        };
+        let i = self.functions.partition_point(|r| r.end <= offset);
+        self.functions.get(i).is_some_and(|r| r.contains(&offset))
+    }
+}
+
+static REGISTRY: RwLock<BTreeMap<usize, Arc<CodeInfo>>> = RwLock::new(BTreeMap::new());
+
+fn with_code_at<R>(pc: usize, f: impl FnOnce(&CodeInfo) -> R) -> Option<R> {
+    let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let (_, info) = registry.range(..=pc).next_back()?;
+    (pc < info.end).then(|| f(info))
+}
+
+/// The trap raised by the instruction at `pc`, if `pc` is a trapping
+/// instruction of loaded JIT code. Called from the signal handler.
+pub fn trap_at(pc: usize) -> Option<Trap> {
+    with_code_at(pc, |info| info.trap_at(pc)).flatten()
+}
+
+/// Whether `pc` lies inside a wasm function (not a trampoline).
+pub fn is_wasm_function(pc: usize) -> bool {
+    with_code_at(pc, |info| info.is_function(pc)).unwrap_or(false)
+}
+
+/// The stack map of the safepoint whose call returns to `return_address`.
+pub fn stack_map_at(return_address: usize) -> Option<StackMap> {
+    with_code_at(return_address, |info| {
+        info.stack_map_at(return_address).cloned()
+    })
+    .flatten()
+}
+
+/// A module's code, mapped executable and registered.
+#[derive(Debug)]
+pub struct CodeMemory {
+    map: memmap2::Mmap,
+}
+
+impl CodeMemory {
+    pub fn new(image: &CodeImage) -> Result<Self, CodeError> {
+        let len = image.bytes.len().max(1);
+        let mut map = memmap2::MmapMut::map_anon(len)?;
+        map[..image.bytes.len()].copy_from_slice(&image.bytes);
+        for reloc in &image.absolute_relocs {
+            let value = (float_libcall_address(reloc.target) as i64 + reloc.addend) as u64;
+            let at = reloc.offset as usize;
+            map[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        }
+        let map = map.make_exec()?;
+        let start = map.as_ptr() as usize;
+        let info = CodeInfo {
+            start,
+            end: start + len,
+            traps: image.traps.clone(),
+            stack_maps: image.stack_maps.clone(),
+            functions: image.functions.clone(),
+        };
+        REGISTRY
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(start, Arc::new(info));
+        Ok(CodeMemory { map })
+    }
+
+    /// Address of the byte at `offset` in the image.
+    pub fn address(&self, offset: u32) -> *const u8 {
+        self.map[offset as usize..].as_ptr()
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        REGISTRY
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(self.map.as_ptr() as usize));
+    }
+}
+
+extern "C" fn ceil_f32(x: f32) -> f32 {
+    x.ceil()
+}
+extern "C" fn ceil_f64(x: f64) -> f64 {
+    x.ceil()
+}
+extern "C" fn floor_f32(x: f32) -> f32 {
+    x.floor()
+}
+extern "C" fn floor_f64(x: f64) -> f64 {
+    x.floor()
+}
+extern "C" fn trunc_f32(x: f32) -> f32 {
+    x.trunc()
+}
+extern "C" fn trunc_f64(x: f64) -> f64 {
+    x.trunc()
+}
+extern "C" fn nearest_f32(x: f32) -> f32 {
+    x.round_ties_even()
+}
+extern "C" fn nearest_f64(x: f64) -> f64 {
+    x.round_ties_even()
+}
+
+fn float_libcall_address(call: FloatLibcall) -> usize {
+    match call {
+        FloatLibcall::CeilF32 => ceil_f32 as extern "C" fn(f32) -> f32 as usize,
+        FloatLibcall::CeilF64 => ceil_f64 as extern "C" fn(f64) -> f64 as usize,
+        FloatLibcall::FloorF32 => floor_f32 as extern "C" fn(f32) -> f32 as usize,
+        FloatLibcall::FloorF64 => floor_f64 as extern "C" fn(f64) -> f64 as usize,
+        FloatLibcall::TruncF32 => trunc_f32 as extern "C" fn(f32) -> f32 as usize,
+        FloatLibcall::TruncF64 => trunc_f64 as extern "C" fn(f64) -> f64 as usize,
+        FloatLibcall::NearestF32 => nearest_f32 as extern "C" fn(f32) -> f32 as usize,
+        FloatLibcall::NearestF64 => nearest_f64 as extern "C" fn(f64) -> f64 as usize,
+    }
+}

@@ -1,0 +1,1094 @@
+//! Instances and the store that owns them.
+//!
+//! A [`Store`] is a set of instances that may link to each other directly:
+//! share memories, tables, globals and functions. One guest process is one
+//! store. Everything a store creates lives until the store drops: an
+//! instance whose start function trapped stays too, because functions and
+//! tables it already shared may still be reachable from its neighbours.
+//!
+//! All guest-visible state (vmctx, linear memories, tables, the store
+//! context) lives in regions from the store's [`RegionProvider`]; the host
+//! keeps only handles and bookkeeping. Instances are boxed so their
+//! addresses are stable: each vmctx points back at its `Instance`, and
+//! libcalls reach the store through it.
+
+use std::sync::Arc;
+
+use carat_jit::abi::{self, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
+use carat_jit::{
+    CompiledModule, ConstExpr, EntityKind, FuncType, GlobalType, ImportKind, SegmentMode, Trap,
+    ValType,
+};
+
+use crate::code::{CodeError, CodeMemory};
+use crate::fiber::{TrapInfo, run_on_fiber};
+use crate::host::{Caller, HostError, HostFnBox, HostFunc, host_call_shim, take_pending_error};
+use crate::libcalls::LIBCALLS;
+use crate::memory_view::MemoryView;
+use crate::regions::{AllocError, Region, RegionKind, RegionProvider};
+use crate::values::Val;
+use crate::vmctx::{
+    VMContextHeader, VMFuncRef, VMHostFuncContext, VMMemoryDefinition, VMStoreContext,
+    VMTableDefinition,
+};
+
+/// A compiled module with its code placed in executable memory.
+#[derive(Debug)]
+pub struct LoadedModule {
+    pub compiled: CompiledModule,
+    code: CodeMemory,
+}
+
+impl LoadedModule {
+    pub fn new(compiled: CompiledModule) -> Result<Arc<Self>, CodeError> {
+        crate::signals::install();
+        let code = CodeMemory::new(&compiled.image)?;
+        Ok(Arc::new(LoadedModule { compiled, code }))
+    }
+
+    fn function_address(&self, defined_index: usize) -> *const u8 {
+        self.code
+            .address(self.compiled.image.functions[defined_index].start)
+    }
+
+    fn entry_trampoline(&self, type_index: u32) -> *const u8 {
+        self.code
+            .address(self.compiled.image.entry_trampolines[type_index as usize])
+    }
+
+    fn host_trampoline(&self, type_index: u32) -> *const u8 {
+        self.code
+            .address(self.compiled.image.host_trampolines[type_index as usize])
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InstanceId(pub u32);
+
+/// A function of a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    /// A function defined (not imported) by an instance.
+    Wasm { instance: InstanceId, index: u32 },
+    /// A host function registered with [`Store::host_func`].
+    Host(u32),
+}
+
+/// A linear memory, table or global defined by an instance (the index
+/// counts that instance's defined entities of the kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entity {
+    pub instance: InstanceId,
+    pub defined: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extern {
+    Func(Func),
+    Table(Entity),
+    Memory(Entity),
+    Global(Entity),
+}
+
+impl Extern {
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Extern::Func(_) => EntityKind::Func,
+            Extern::Table(_) => EntityKind::Table,
+            Extern::Memory(_) => EntityKind::Memory,
+            Extern::Global(_) => EntityKind::Global,
+        }
+    }
+}
+
+/// Limits a store enforces on its guests.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreLimits {
+    /// Largest size of one linear memory, in bytes.
+    pub max_memory_bytes: u64,
+    /// Largest number of elements of one table.
+    pub max_table_elements: u32,
+    /// Stack bytes wasm frames may use.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            max_memory_bytes: WASM32_MAX_PAGES * WASM_PAGE_SIZE,
+            max_table_elements: 10_000_000,
+            max_wasm_stack: 1024 * 1024,
+        }
+    }
+}
+
+/// Why a call into a store did not return normally.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    #[error("trap: {0}")]
+    Trap(Trap),
+    #[error("exit with status {0}")]
+    Exit(i32),
+    #[error("host function failed: {0}")]
+    Host(String),
+    #[error("{0}")]
+    Signature(String),
+    #[error("cannot create a fiber stack: {0}")]
+    Stack(String),
+}
+
+impl From<HostError> for ExecError {
+    fn from(e: HostError) -> Self {
+        match e {
+            HostError::Exit(code) => ExecError::Exit(code),
+            HostError::Trap(trap) => ExecError::Trap(trap),
+            HostError::Failed(message) => ExecError::Host(message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstantiationError {
+    /// The imports do not match what the module declares.
+    #[error("{0}")]
+    Link(String),
+    #[error(transparent)]
+    Alloc(#[from] AllocError),
+    /// Initialisation (segments or the start function) stopped.
+    #[error("{0}")]
+    Start(ExecError),
+}
+
+struct LinearMemory {
+    region: Box<dyn Region>,
+    /// The effective maximum: the declared one capped by the store's limit.
+    max_pages: u64,
+    declared_max: Option<u64>,
+}
+
+struct TableStorage {
+    region: Box<dyn Region>,
+    element: ValType,
+    /// The effective maximum: the declared one capped by the store's limit.
+    maximum: u32,
+    declared_max: Option<u32>,
+}
+
+/// Imports as resolved at instantiation, for re-export and for reaching
+/// the owners of imported memories and tables.
+#[derive(Default)]
+struct Imports {
+    funcs: Vec<Func>,
+    tables: Vec<Entity>,
+    memories: Vec<Entity>,
+    globals: Vec<Entity>,
+}
+
+/// One instantiated module.
+pub struct Instance {
+    id: InstanceId,
+    store: *mut StoreInner,
+    module: Arc<LoadedModule>,
+    vmctx: Box<dyn Region>,
+    memories: Vec<LinearMemory>,
+    tables: Vec<TableStorage>,
+    imports: Imports,
+    dropped_data: Vec<bool>,
+    dropped_elements: Vec<bool>,
+}
+
+// Instances and host contexts are boxed because JIT code and vmctx headers
+// hold their addresses; growing the vectors must not move them.
+#[allow(clippy::vec_box)]
+pub(crate) struct StoreInner {
+    provider: Arc<dyn RegionProvider>,
+    limits: StoreLimits,
+    context: Box<dyn Region>,
+    instances: Vec<Box<Instance>>,
+    host_funcs: Vec<Box<VMHostFuncContext>>,
+}
+
+/// A set of linked instances: one guest process.
+pub struct Store {
+    inner: Box<StoreInner>,
+}
+
+impl Store {
+    pub fn new(provider: Arc<dyn RegionProvider>, limits: StoreLimits) -> Result<Self, AllocError> {
+        let size = abi::store_context::SIZE as usize;
+        let context = provider.allocate(RegionKind::ControlBlock, size, size)?;
+        // SAFETY: a fresh zeroed region of the right size; an all-zero
+        // VMStoreContext is valid (no interrupt, no limit, no fuel).
+        unsafe {
+            context
+                .base()
+                .cast::<VMStoreContext>()
+                .write(VMStoreContext {
+                    interrupt: Default::default(),
+                    stack_limit: 0,
+                    fuel: 0,
+                });
+        }
+        Ok(Store {
+            inner: Box::new(StoreInner {
+                provider,
+                limits,
+                context,
+                instances: Vec::new(),
+                host_funcs: Vec::new(),
+            }),
+        })
+    }
+
+    pub fn limits(&self) -> &StoreLimits {
+        &self.inner.limits
+    }
+
+    fn context_ptr(&self) -> *mut VMStoreContext {
+        self.inner.context.base().cast()
+    }
+
+    /// Registers a host function; `type_id` is its signature's id in the
+    /// engine's registry.
+    pub fn host_func(&mut self, ty: FuncType, type_id: u32, func: HostFnBox) -> Func {
+        let index = self.inner.host_funcs.len() as u32;
+        self.inner.host_funcs.push(Box::new(VMHostFuncContext {
+            host_call: host_call_shim,
+            magic: abi::host_func::MAGIC_VALUE,
+            func: HostFunc { ty, type_id, func },
+        }));
+        Func::Host(index)
+    }
+
+    pub fn instance(&self, id: InstanceId) -> &Instance {
+        &self.inner.instances[id.0 as usize]
+    }
+
+    pub fn instance_mut(&mut self, id: InstanceId) -> &mut Instance {
+        &mut self.inner.instances[id.0 as usize]
+    }
+
+    pub fn func_type(&self, func: Func) -> &FuncType {
+        match func {
+            Func::Host(i) => &self.inner.host_funcs[i as usize].func.ty,
+            Func::Wasm { instance, index } => {
+                self.instance(instance).module_info().func_type(index)
+            }
+        }
+    }
+
+    /// The export `name` of an instance.
+    pub fn export(&self, id: InstanceId, name: &str) -> Option<Extern> {
+        let instance = self.instance(id);
+        let export = instance.module_info().export(name)?;
+        Some(instance.entity(export.kind, export.index))
+    }
+
+    /// The type of a global and its current value.
+    pub fn global_get(&self, global: Entity) -> (GlobalType, Val) {
+        let instance = self.instance(global.instance);
+        let info = instance.module_info();
+        let ty = info.globals[(info.num_imported_globals + global.defined) as usize];
+        // SAFETY: the slot belongs to a live instance's vmctx.
+        let slot = unsafe { *instance.global_def(global.defined) };
+        (ty, Val::from_slot(ty.content, slot))
+    }
+
+    /// The current size of a memory, in bytes, and its maximum in pages.
+    pub fn memory_size(&self, memory: Entity) -> (u64, u64) {
+        let instance = self.instance(memory.instance);
+        // SAFETY: the definition belongs to a live instance's vmctx.
+        let bound = unsafe { (*instance.memory_def(memory.defined)).bound };
+        (bound, instance.memories[memory.defined as usize].max_pages)
+    }
+
+    /// The current length of a table and its maximum, in elements.
+    pub fn table_size(&self, table: Entity) -> (u32, u32, ValType) {
+        let instance = self.instance(table.instance);
+        // SAFETY: the definition belongs to a live instance's vmctx.
+        let len = unsafe { (*instance.table_def(table.defined)).len };
+        let storage = &instance.tables[table.defined as usize];
+        (len as u32, storage.maximum, storage.element)
+    }
+
+    /// Instantiates `module` with `imports` given in the module's import
+    /// order. On a trap during initialisation the instance stays in the
+    /// store (its effects on shared state persist, as the spec says) and
+    /// the error is returned.
+    pub fn instantiate(
+        &mut self,
+        module: &Arc<LoadedModule>,
+        imports: &[Extern],
+    ) -> Result<InstanceId, InstantiationError> {
+        let info = &module.compiled.info;
+        if imports.len() != info.imports.len() {
+            return Err(InstantiationError::Link(format!(
+                "the module has {} imports but {} were provided",
+                info.imports.len(),
+                imports.len()
+            )));
+        }
+        let mut resolved = Imports::default();
+        for (import, provided) in info.imports.iter().zip(imports) {
+            self.check_import(info, import, provided)?;
+            match *provided {
+                Extern::Func(f) => resolved.funcs.push(f),
+                Extern::Table(t) => resolved.tables.push(t),
+                Extern::Memory(m) => resolved.memories.push(m),
+                Extern::Global(g) => resolved.globals.push(g),
+            }
+        }
+
+        let layout = &module.compiled.layout;
+        let vmctx = self.inner.provider.allocate(
+            RegionKind::ControlBlock,
+            layout.size() as usize,
+            layout.size() as usize,
+        )?;
+        let id = InstanceId(self.inner.instances.len() as u32);
+        let store_ptr: *mut StoreInner = &mut *self.inner;
+        let num_data = info.data.len();
+        let num_elements = info.elements.len();
+        self.inner.instances.push(Box::new(Instance {
+            id,
+            store: store_ptr,
+            module: module.clone(),
+            vmctx,
+            memories: Vec::new(),
+            tables: Vec::new(),
+            imports: resolved,
+            dropped_data: vec![false; num_data],
+            dropped_elements: vec![false; num_elements],
+        }));
+        self.initialize(id).map(|()| id)
+    }
+
+    fn check_import(
+        &self,
+        info: &carat_jit::ModuleInfo,
+        import: &carat_jit::Import,
+        provided: &Extern,
+    ) -> Result<(), InstantiationError> {
+        let mismatch = |detail: String| {
+            InstantiationError::Link(format!(
+                "incompatible import type for `{}::{}`: {detail}",
+                import.module, import.name
+            ))
+        };
+        // Limits subtyping: the provided current size must be at least the
+        // wanted minimum, and a wanted maximum needs a provided one below it.
+        let limits_fit = |size: u64, max: Option<u64>, want_min: u64, want_max: Option<u64>| {
+            size >= want_min && want_max.is_none_or(|want| max.is_some_and(|m| m <= want))
+        };
+        match (&import.kind, *provided) {
+            (ImportKind::Func(type_index), Extern::Func(f)) => {
+                let want = &info.types[*type_index as usize];
+                let have = self.func_type(f);
+                if have != want {
+                    return Err(mismatch(format!("function {have} is not {want}")));
+                }
+            }
+            (ImportKind::Table(want), Extern::Table(t)) => {
+                let instance = self.instance(t.instance);
+                let storage = &instance.tables[t.defined as usize];
+                // SAFETY: the definition belongs to a live instance's vmctx.
+                let len = unsafe { (*instance.table_def(t.defined)).len };
+                if storage.element != want.element
+                    || !limits_fit(
+                        len,
+                        storage.declared_max.map(u64::from),
+                        u64::from(want.minimum),
+                        want.maximum.map(u64::from),
+                    )
+                {
+                    return Err(mismatch(format!(
+                        "table of {} {} elements (max {:?}) does not fit {want:?}",
+                        len, storage.element, storage.declared_max
+                    )));
+                }
+            }
+            (ImportKind::Memory(want), Extern::Memory(m)) => {
+                let instance = self.instance(m.instance);
+                let memory = &instance.memories[m.defined as usize];
+                // SAFETY: the definition belongs to a live instance's vmctx.
+                let pages = unsafe { (*instance.memory_def(m.defined)).bound } / WASM_PAGE_SIZE;
+                if !limits_fit(pages, memory.declared_max, want.minimum, want.maximum) {
+                    return Err(mismatch(format!(
+                        "memory of {pages} pages (max {:?}) does not fit {want:?}",
+                        memory.declared_max
+                    )));
+                }
+            }
+            (ImportKind::Global(want), Extern::Global(g)) => {
+                let (have, _) = self.global_get(g);
+                if have != *want {
+                    return Err(mismatch(format!("global {have:?} is not {want:?}")));
+                }
+            }
+            (kind, provided) => {
+                let want = match kind {
+                    ImportKind::Func(_) => EntityKind::Func,
+                    ImportKind::Table(_) => EntityKind::Table,
+                    ImportKind::Memory(_) => EntityKind::Memory,
+                    ImportKind::Global(_) => EntityKind::Global,
+                };
+                return Err(mismatch(format!(
+                    "expected a {want:?}, found a {:?}",
+                    provided.kind()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills in a freshly pushed instance: vmctx, memories, tables,
+    /// globals, segments, then runs the start function.
+    fn initialize(&mut self, id: InstanceId) -> Result<(), InstantiationError> {
+        let provider = self.inner.provider.clone();
+        let limits = self.inner.limits;
+        let context = self.context_ptr();
+        let instance: *mut Instance = &mut *self.inner.instances[id.0 as usize];
+        // SAFETY: `instance` is boxed in the store and outlives this call;
+        // the store's other instances are only read through `self` below,
+        // never the one being initialised.
+        let instance = unsafe { &mut *instance };
+        let module = instance.module.clone();
+        let info = &module.compiled.info;
+        let layout = &module.compiled.layout;
+        let vmctx = instance.vmctx.base();
+
+        // SAFETY: vmctx is a zeroed region of `layout.size()` bytes; every
+        // write below stays within the offsets the layout hands out.
+        unsafe {
+            vmctx.cast::<VMContextHeader>().write(VMContextHeader {
+                store_context: context,
+                libcalls: &LIBCALLS,
+                instance,
+                magic: abi::vmctx::MAGIC_VALUE,
+            });
+            for (i, func) in instance.imports.funcs.iter().enumerate() {
+                let type_index = info.functions[i];
+                let record = match *func {
+                    Func::Host(h) => {
+                        let ctx: *mut VMHostFuncContext = &mut *self.inner.host_funcs[h as usize];
+                        VMFuncRef {
+                            func_ptr: module.host_trampoline(type_index),
+                            vmctx: ctx.cast(),
+                            type_id: (*ctx).func.type_id,
+                            _pad: 0,
+                        }
+                    }
+                    Func::Wasm {
+                        instance: owner,
+                        index,
+                    } => *self.instance(owner).funcref_record(index),
+                };
+                instance.funcref_record(i as u32).write(record);
+            }
+            for defined in 0..info.num_defined_functions() {
+                let index = info.num_imported_functions + defined;
+                instance.funcref_record(index).write(VMFuncRef {
+                    func_ptr: module.function_address(defined as usize),
+                    vmctx,
+                    type_id: module.compiled.type_ids[info.functions[index as usize] as usize],
+                    _pad: 0,
+                });
+            }
+            for (i, m) in instance.imports.memories.iter().enumerate() {
+                let def = self.instance(m.instance).memory_def(m.defined);
+                vmctx
+                    .add(layout.memory_import(i as u32) as usize)
+                    .cast::<*mut VMMemoryDefinition>()
+                    .write(def);
+            }
+            for (i, t) in instance.imports.tables.iter().enumerate() {
+                let def = self.instance(t.instance).table_def(t.defined);
+                vmctx
+                    .add(layout.table_import(i as u32) as usize)
+                    .cast::<*mut VMTableDefinition>()
+                    .write(def);
+            }
+            for (i, g) in instance.imports.globals.iter().enumerate() {
+                let slot = self.instance(g.instance).global_def(g.defined);
+                vmctx
+                    .add(layout.global_import(i as u32) as usize)
+                    .cast::<*mut u64>()
+                    .write(slot);
+            }
+        }
+
+        for (defined, ty) in info.memories[info.num_imported_memories as usize..]
+            .iter()
+            .enumerate()
+        {
+            let limit_pages = (limits.max_memory_bytes / WASM_PAGE_SIZE).min(WASM32_MAX_PAGES);
+            let max_pages = ty.maximum.unwrap_or(WASM32_MAX_PAGES).min(limit_pages);
+            if ty.minimum > max_pages {
+                return Err(AllocError::LimitExceeded {
+                    kind: RegionKind::LinearMemory,
+                    requested: ty.minimum * WASM_PAGE_SIZE,
+                    limit: max_pages * WASM_PAGE_SIZE,
+                }
+                .into());
+            }
+            let len = ty.minimum * WASM_PAGE_SIZE;
+            let region = provider.allocate(
+                RegionKind::LinearMemory,
+                len as usize,
+                (max_pages * WASM_PAGE_SIZE) as usize,
+            )?;
+            // SAFETY: the definition lies inside this instance's vmctx.
+            unsafe {
+                instance
+                    .memory_def(defined as u32)
+                    .write(VMMemoryDefinition {
+                        base: region.base(),
+                        bound: len,
+                    });
+            }
+            instance.memories.push(LinearMemory {
+                region,
+                max_pages,
+                declared_max: ty.maximum,
+            });
+        }
+
+        for (defined, index) in (info.num_imported_globals as usize..info.globals.len()).enumerate()
+        {
+            let value = instance.eval_const(info.global_inits[defined]);
+            debug_assert_eq!(value.ty(), info.globals[index].content);
+            // SAFETY: the slot lies inside this instance's vmctx.
+            unsafe { instance.global_def(defined as u32).write(value.to_slot()) };
+        }
+
+        for (defined, ty) in info.tables[info.num_imported_tables as usize..]
+            .iter()
+            .enumerate()
+        {
+            let maximum = ty
+                .maximum
+                .unwrap_or(u32::MAX)
+                .min(limits.max_table_elements);
+            if ty.minimum > maximum {
+                return Err(AllocError::LimitExceeded {
+                    kind: RegionKind::Table,
+                    requested: u64::from(ty.minimum) * 8,
+                    limit: u64::from(maximum) * 8,
+                }
+                .into());
+            }
+            let region = provider.allocate(
+                RegionKind::Table,
+                ty.minimum as usize * 8,
+                maximum as usize * 8,
+            )?;
+            let init = info.table_inits[info.num_imported_tables as usize + defined]
+                .map_or(Val::default_for(ty.element), |e| instance.eval_const(e));
+            // SAFETY: the region holds `minimum` elements; the definition
+            // lies inside this instance's vmctx.
+            unsafe {
+                let elements = region.base().cast::<u64>();
+                for i in 0..ty.minimum as usize {
+                    elements.add(i).write(init.to_slot());
+                }
+                instance.table_def(defined as u32).write(VMTableDefinition {
+                    base: elements,
+                    len: u64::from(ty.minimum),
+                });
+            }
+            instance.tables.push(TableStorage {
+                region,
+                element: ty.element,
+                maximum,
+                declared_max: ty.maximum,
+            });
+        }
+
+        // Segments, in order; the first that does not fit traps and leaves
+        // the writes before it in place.
+        for (i, segment) in info.elements.iter().enumerate() {
+            match segment.mode {
+                SegmentMode::Active { index, offset } => {
+                    let offset = instance.eval_const(offset).to_slot() as u32;
+                    let len = segment.items.len() as u32;
+                    if !instance.table_init(index, i as u32, offset, 0, len) {
+                        return Err(InstantiationError::Start(ExecError::Trap(
+                            Trap::TableOutOfBounds,
+                        )));
+                    }
+                    instance.dropped_elements[i] = true;
+                }
+                SegmentMode::Declared => instance.dropped_elements[i] = true,
+                SegmentMode::Passive => {}
+            }
+        }
+        for (i, segment) in info.data.iter().enumerate() {
+            if let SegmentMode::Active { index, offset } = segment.mode {
+                let offset = instance.eval_const(offset).to_slot() as u32;
+                let len = segment.bytes.len() as u32;
+                if !instance.memory_init(index, i as u32, offset, 0, len) {
+                    return Err(InstantiationError::Start(ExecError::Trap(
+                        Trap::MemoryOutOfBounds,
+                    )));
+                }
+                instance.dropped_data[i] = true;
+            }
+        }
+
+        if let Some(start) = info.start {
+            let func = instance.func(start);
+            self.call(func, &[]).map_err(InstantiationError::Start)?;
+        }
+        Ok(())
+    }
+
+    /// Calls a function with `args`, returning its results.
+    pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, ExecError> {
+        let ty = self.func_type(func).clone();
+        let arg_types: Vec<ValType> = args.iter().map(Val::ty).collect();
+        if arg_types != ty.params {
+            return Err(ExecError::Signature(format!(
+                "the function takes ({}) but was given ({})",
+                join(&ty.params),
+                join(&arg_types)
+            )));
+        }
+        match func {
+            Func::Host(index) => {
+                let mut results: Vec<Val> =
+                    ty.results.iter().map(|t| Val::default_for(*t)).collect();
+                let host = &self.inner.host_funcs[index as usize].func;
+                (host.func)(&mut Caller::none(), args, &mut results)?;
+                Ok(results)
+            }
+            Func::Wasm { instance, index } => {
+                let instance = self.instance(instance);
+                let module = instance.module.clone();
+                let type_index = module.compiled.info.functions[index as usize];
+                // SAFETY: the record lies inside a live vmctx.
+                let record = unsafe { *instance.funcref_record(index) };
+                let trampoline = module.entry_trampoline(type_index);
+                let mut values = vec![0u64; ty.params.len().max(ty.results.len()).max(1)];
+                for (slot, arg) in values.iter_mut().zip(args) {
+                    *slot = arg.to_slot();
+                }
+                type EntryTrampoline = unsafe extern "C" fn(*mut u8, *mut u8, *const u8, *mut u64);
+                // SAFETY: entry trampolines have exactly this signature.
+                let trampoline: EntryTrampoline = unsafe { std::mem::transmute(trampoline) };
+                let values_ptr = values.as_mut_ptr();
+                // SAFETY: the store context is live; the closure holds no
+                // values with destructors while JIT code runs.
+                let outcome = unsafe {
+                    run_on_fiber(self.context_ptr(), self.inner.limits.max_wasm_stack, || {
+                        trampoline(
+                            record.vmctx,
+                            std::ptr::null_mut(),
+                            record.func_ptr,
+                            values_ptr,
+                        )
+                    })
+                }
+                .map_err(|e| ExecError::Stack(e.to_string()))?;
+                outcome.map_err(|info| self.trap_error(info))?;
+                Ok(ty
+                    .results
+                    .iter()
+                    .zip(&values)
+                    .map(|(ty, slot)| Val::from_slot(*ty, *slot))
+                    .collect())
+            }
+        }
+    }
+
+    fn trap_error(&self, info: TrapInfo) -> ExecError {
+        match info.trap {
+            Trap::HostCall => take_pending_error()
+                .map(ExecError::from)
+                .unwrap_or(ExecError::Trap(Trap::HostCall)),
+            trap => ExecError::Trap(trap),
+        }
+    }
+}
+
+fn join(types: &[ValType]) -> String {
+    types
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Instance {
+    pub fn id(&self) -> InstanceId {
+        self.id
+    }
+
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        &self.module
+    }
+
+    pub fn module_info(&self) -> &carat_jit::ModuleInfo {
+        &self.module.compiled.info
+    }
+
+    pub fn vmctx(&self) -> *mut u8 {
+        self.vmctx.base()
+    }
+
+    fn layout(&self) -> &carat_jit::abi::VmctxLayout {
+        &self.module.compiled.layout
+    }
+
+    fn funcref_record(&self, index: u32) -> *mut VMFuncRef {
+        // SAFETY: the layout's offsets lie inside the vmctx region.
+        unsafe {
+            self.vmctx()
+                .add(self.layout().funcref(index) as usize)
+                .cast()
+        }
+    }
+
+    fn memory_def(&self, defined: u32) -> *mut VMMemoryDefinition {
+        // SAFETY: as above.
+        unsafe {
+            self.vmctx()
+                .add(self.layout().memory_def(defined) as usize)
+                .cast()
+        }
+    }
+
+    fn table_def(&self, defined: u32) -> *mut VMTableDefinition {
+        // SAFETY: as above.
+        unsafe {
+            self.vmctx()
+                .add(self.layout().table_def(defined) as usize)
+                .cast()
+        }
+    }
+
+    fn global_def(&self, defined: u32) -> *mut u64 {
+        // SAFETY: as above.
+        unsafe {
+            self.vmctx()
+                .add(self.layout().global_def(defined) as usize)
+                .cast()
+        }
+    }
+
+    /// The definition of memory `index`, imported or defined, as JIT code
+    /// reaches it.
+    fn memory_definition(&self, index: u32) -> *mut VMMemoryDefinition {
+        let imported = self.layout().num_imported_memories();
+        if index < imported {
+            // SAFETY: import pointers were written at instantiation.
+            unsafe {
+                *self
+                    .vmctx()
+                    .add(self.layout().memory_import(index) as usize)
+                    .cast::<*mut VMMemoryDefinition>()
+            }
+        } else {
+            self.memory_def(index - imported)
+        }
+    }
+
+    fn table_definition(&self, index: u32) -> *mut VMTableDefinition {
+        let imported = self.layout().num_imported_tables();
+        if index < imported {
+            // SAFETY: import pointers were written at instantiation.
+            unsafe {
+                *self
+                    .vmctx()
+                    .add(self.layout().table_import(index) as usize)
+                    .cast::<*mut VMTableDefinition>()
+            }
+        } else {
+            self.table_def(index - imported)
+        }
+    }
+
+    fn global_slot(&self, index: u32) -> *mut u64 {
+        let imported = self.layout().num_imported_globals();
+        if index < imported {
+            // SAFETY: import pointers were written at instantiation.
+            unsafe {
+                *self
+                    .vmctx()
+                    .add(self.layout().global_import(index) as usize)
+                    .cast::<*mut u64>()
+            }
+        } else {
+            self.global_def(index - imported)
+        }
+    }
+
+    /// A view of memory `index` (imported or defined).
+    pub fn memory_view(&mut self, index: u32) -> Option<MemoryView<'_>> {
+        if index as usize >= self.module_info().memories.len() {
+            return None;
+        }
+        // SAFETY: the definition is live; `&mut self` keeps the instance
+        // (and so the memory) from being used elsewhere while the view
+        // lives, and the store keeps the memory mapped.
+        unsafe {
+            let def = &*self.memory_definition(index);
+            Some(MemoryView::new(def.base, def.bound as usize))
+        }
+    }
+
+    /// The handle of entity `index` of `kind`, following imports to their
+    /// owner.
+    fn entity(&self, kind: EntityKind, index: u32) -> Extern {
+        let info = self.module_info();
+        let own = |imported: u32| Entity {
+            instance: self.id,
+            defined: index - imported,
+        };
+        match kind {
+            EntityKind::Func => Extern::Func(self.func(index)),
+            EntityKind::Table if index < info.num_imported_tables => {
+                Extern::Table(self.imports.tables[index as usize])
+            }
+            EntityKind::Table => Extern::Table(own(info.num_imported_tables)),
+            EntityKind::Memory if index < info.num_imported_memories => {
+                Extern::Memory(self.imports.memories[index as usize])
+            }
+            EntityKind::Memory => Extern::Memory(own(info.num_imported_memories)),
+            EntityKind::Global if index < info.num_imported_globals => {
+                Extern::Global(self.imports.globals[index as usize])
+            }
+            EntityKind::Global => Extern::Global(own(info.num_imported_globals)),
+        }
+    }
+
+    fn func(&self, index: u32) -> Func {
+        if index < self.module_info().num_imported_functions {
+            self.imports.funcs[index as usize]
+        } else {
+            Func::Wasm {
+                instance: self.id,
+                index,
+            }
+        }
+    }
+
+    /// Evaluates a constant expression in this instance.
+    fn eval_const(&self, expr: ConstExpr) -> Val {
+        match expr {
+            ConstExpr::I32(v) => Val::I32(v),
+            ConstExpr::I64(v) => Val::I64(v),
+            ConstExpr::F32(bits) => Val::F32(bits),
+            ConstExpr::F64(bits) => Val::F64(bits),
+            ConstExpr::RefNull(ty) => Val::default_for(ty),
+            ConstExpr::RefFunc(index) => {
+                Val::from_slot(ValType::FuncRef, self.funcref_record(index) as u64)
+            }
+            ConstExpr::GlobalGet(index) => {
+                let ty = self.module_info().globals[index as usize].content;
+                // SAFETY: the slot belongs to a live instance.
+                Val::from_slot(ty, unsafe { *self.global_slot(index) })
+            }
+        }
+    }
+
+    fn store_mut(&mut self) -> &mut StoreInner {
+        // SAFETY: the store owns this instance and outlives it; callers
+        // (libcalls) run while the store is borrowed by the call that
+        // entered wasm, which does not touch it concurrently.
+        unsafe { &mut *self.store }
+    }
+
+    // ----- operations behind the libcalls -----
+
+    /// memory.grow: the old size in pages, or -1.
+    pub(crate) fn memory_grow(&mut self, index: u32, delta_pages: u32) -> i32 {
+        let imported = self.module_info().num_imported_memories;
+        let (owner, defined) = if index < imported {
+            let m = self.imports.memories[index as usize];
+            let owner: *mut Instance = &mut *self.store_mut().instances[m.instance.0 as usize];
+            (owner, m.defined)
+        } else {
+            (self as *mut Instance, index - imported)
+        };
+        // SAFETY: `owner` is a live boxed instance of the same store.
+        let owner = unsafe { &mut *owner };
+        let def = owner.memory_def(defined);
+        let memory = &mut owner.memories[defined as usize];
+        // SAFETY: the definition lies inside the owner's vmctx.
+        let old_bytes = unsafe { (*def).bound };
+        let old_pages = old_bytes / WASM_PAGE_SIZE;
+        let new_pages = old_pages + u64::from(delta_pages);
+        if new_pages > memory.max_pages {
+            return -1;
+        }
+        if !memory
+            .region
+            .grow_in_place((new_pages * WASM_PAGE_SIZE) as usize)
+        {
+            return -1;
+        }
+        // SAFETY: as above.
+        unsafe { (*def).bound = new_pages * WASM_PAGE_SIZE };
+        old_pages as i32
+    }
+
+    /// memory.init (also active data segments): false when out of bounds.
+    pub(crate) fn memory_init(
+        &mut self,
+        memory: u32,
+        data: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> bool {
+        let module = self.module.clone();
+        let bytes: &[u8] = if self.dropped_data[data as usize] {
+            &[]
+        } else {
+            &module.compiled.info.data[data as usize].bytes
+        };
+        let Some(source) = bytes.get(src as usize..src as usize + len as usize) else {
+            return false;
+        };
+        let Some(mut view) = self.memory_view(memory) else {
+            return false;
+        };
+        view.write_bytes(crate::GuestAddr(dst), source).is_ok()
+    }
+
+    pub(crate) fn data_drop(&mut self, data: u32) {
+        self.dropped_data[data as usize] = true;
+    }
+
+    fn table_elements(&mut self, table: u32) -> &mut [u64] {
+        // SAFETY: the definition's base and len describe the live table.
+        unsafe {
+            let def = &*self.table_definition(table);
+            std::slice::from_raw_parts_mut(def.base, def.len as usize)
+        }
+    }
+
+    /// table.grow: the old length, or -1.
+    pub(crate) fn table_grow(&mut self, index: u32, init: u64, delta: u32) -> i32 {
+        let imported = self.module_info().num_imported_tables;
+        let (owner, defined) = if index < imported {
+            let t = self.imports.tables[index as usize];
+            let owner: *mut Instance = &mut *self.store_mut().instances[t.instance.0 as usize];
+            (owner, t.defined)
+        } else {
+            (self as *mut Instance, index - imported)
+        };
+        // SAFETY: `owner` is a live boxed instance of the same store.
+        let owner = unsafe { &mut *owner };
+        let provider = owner.store_mut().provider.clone();
+        let def = owner.table_def(defined);
+        let table = &mut owner.tables[defined as usize];
+        // SAFETY: the definition lies inside the owner's vmctx.
+        let old_len = unsafe { (*def).len };
+        let new_len = old_len + u64::from(delta);
+        if new_len > u64::from(table.maximum) {
+            return -1;
+        }
+        let new_bytes = new_len as usize * 8;
+        if !table.region.grow_in_place(new_bytes) {
+            // Move the elements: nothing but the definition points at them.
+            let Ok(region) =
+                provider.allocate(RegionKind::Table, new_bytes, table.maximum as usize * 8)
+            else {
+                return -1;
+            };
+            // SAFETY: both regions hold at least `old_len` elements.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    table.region.base().cast::<u64>(),
+                    region.base().cast::<u64>(),
+                    old_len as usize,
+                );
+                (*def).base = region.base().cast();
+            }
+            table.region = region;
+        }
+        // SAFETY: the region now holds `new_len` elements.
+        unsafe {
+            let elements = table.region.base().cast::<u64>();
+            for i in old_len..new_len {
+                elements.add(i as usize).write(init);
+            }
+            (*def).len = new_len;
+        }
+        old_len as i32
+    }
+
+    pub(crate) fn table_fill(&mut self, table: u32, dst: u32, value: u64, len: u32) -> bool {
+        let elements = self.table_elements(table);
+        let Some(range) = elements.get_mut(dst as usize..dst as usize + len as usize) else {
+            return false;
+        };
+        range.fill(value);
+        true
+    }
+
+    pub(crate) fn table_copy(
+        &mut self,
+        dst_table: u32,
+        src_table: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> bool {
+        let (dst, src, len) = (dst as usize, src as usize, len as usize);
+        let src_elements = self.table_elements(src_table);
+        if src
+            .checked_add(len)
+            .is_none_or(|end| end > src_elements.len())
+        {
+            return false;
+        }
+        let src_ptr = src_elements[src..].as_ptr();
+        let dst_elements = self.table_elements(dst_table);
+        if dst
+            .checked_add(len)
+            .is_none_or(|end| end > dst_elements.len())
+        {
+            return false;
+        }
+        // SAFETY: both ranges were checked; they may overlap (same table),
+        // which `copy` allows.
+        unsafe { std::ptr::copy(src_ptr, dst_elements[dst..].as_mut_ptr(), len) };
+        true
+    }
+
+    /// table.init (also active element segments): false when out of bounds.
+    pub(crate) fn table_init(
+        &mut self,
+        table: u32,
+        element: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> bool {
+        let module = self.module.clone();
+        let items: &[ConstExpr] = if self.dropped_elements[element as usize] {
+            &[]
+        } else {
+            &module.compiled.info.elements[element as usize].items
+        };
+        let Some(items) = items.get(src as usize..src as usize + len as usize) else {
+            return false;
+        };
+        let values: Vec<u64> = items
+            .iter()
+            .map(|item| self.eval_const(*item).to_slot())
+            .collect();
+        let elements = self.table_elements(table);
+        let Some(range) = elements.get_mut(dst as usize..dst as usize + len as usize) else {
+            return false;
+        };
+        range.copy_from_slice(&values);
+        true
+    }
+
+    pub(crate) fn elem_drop(&mut self, element: u32) {
+        self.dropped_elements[element as usize] = true;
+    }
+}

@@ -1,0 +1,175 @@
+//! The process-wide handler that turns faults in JIT code into traps.
+//!
+//! Explicit traps in JIT code are `ud2` (SIGILL), integer division faults
+//! are SIGFPE, and in paging mode a stray access is SIGSEGV or SIGBUS. The
+//! handler looks the faulting PC up in the code registry; if it is a trap
+//! site and the stack pointer lies on the current thread's active fiber,
+//! it redirects the context so that the fiber returns the trap (see
+//! `fiber`). Anything else is passed to the handler that was installed
+//! before ours, so a genuine crash in host code still crashes as it would
+//! have.
+//!
+//! The handler takes the code registry's read lock, which no thread holds
+//! while running guest code, and allocates nothing.
+
+use std::sync::Once;
+
+use crate::code;
+use crate::fiber::{TrapInfo, active_fiber};
+
+const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+
+static INSTALL: Once = Once::new();
+static mut PREVIOUS: [libc::sigaction; 4] = [const { unsafe_zeroed_sigaction() }; 4];
+
+const fn unsafe_zeroed_sigaction() -> libc::sigaction {
+    // SAFETY: sigaction is a plain C struct for which all-zero is valid
+    // (SIG_DFL, empty mask, no flags).
+    unsafe { std::mem::MaybeUninit::zeroed().assume_init() }
+}
+
+/// Installs the handler once per process.
+pub fn install() {
+    INSTALL.call_once(|| {
+        for (i, signal) in SIGNALS.iter().enumerate() {
+            // SAFETY: we install a handler with the documented signature and
+            // record the previous one before any signal can reach ours.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+                libc::sigemptyset(&mut action.sa_mask);
+                let previous = (&raw mut PREVIOUS).cast::<libc::sigaction>().add(i);
+                if libc::sigaction(*signal, &action, previous) != 0 {
+                    panic!(
+                        "cannot install the trap handler: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+            }
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
+    // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
+    unsafe {
+        let uc = &*(context as *const libc::ucontext_t);
+        (
+            uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize,
+            uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize,
+        )
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandlerRegs) {
+    // SAFETY: as in `pc_and_sp`; the registers we write are the ones
+    // corosensei asks for, which resume on the fiber's own stack.
+    unsafe {
+        let uc = &mut *(context as *mut libc::ucontext_t);
+        let corosensei::trap::TrapHandlerRegs {
+            rip,
+            rsp,
+            rbp,
+            rdi,
+            rsi,
+        } = regs;
+        uc.uc_mcontext.gregs[libc::REG_RIP as usize] = rip as i64;
+        uc.uc_mcontext.gregs[libc::REG_RSP as usize] = rsp as i64;
+        uc.uc_mcontext.gregs[libc::REG_RBP as usize] = rbp as i64;
+        uc.uc_mcontext.gregs[libc::REG_RDI as usize] = rdi as i64;
+        uc.uc_mcontext.gregs[libc::REG_RSI as usize] = rsi as i64;
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
+    // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
+    unsafe {
+        let uc = &*(context as *const libc::ucontext_t);
+        (uc.uc_mcontext.pc as usize, uc.uc_mcontext.sp as usize)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandlerRegs) {
+    // SAFETY: as in `pc_and_sp`; the registers are corosensei's.
+    unsafe {
+        let uc = &mut *(context as *mut libc::ucontext_t);
+        let corosensei::trap::TrapHandlerRegs {
+            pc,
+            sp,
+            x0,
+            x1,
+            x29,
+            lr,
+        } = regs;
+        uc.uc_mcontext.pc = pc;
+        uc.uc_mcontext.sp = sp;
+        uc.uc_mcontext.regs[0] = x0;
+        uc.uc_mcontext.regs[1] = x1;
+        uc.uc_mcontext.regs[29] = x29;
+        uc.uc_mcontext.regs[30] = lr;
+    }
+}
+
+unsafe extern "C" fn handler(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    // SAFETY: the kernel hands us a valid context.
+    let (pc, sp) = unsafe { pc_and_sp(context) };
+    if let Some(trap) = code::trap_at(pc)
+        && let Some(fiber) = active_fiber()
+        && fiber.stack_ptr_in_bounds(sp)
+    {
+        // SAFETY: the faulting code is JIT code on this fiber's stack; JIT
+        // frames own nothing that needs dropping, so abandoning them is
+        // sound, and we install exactly the registers corosensei returns.
+        unsafe {
+            let regs = fiber.setup_trap_handler(move || Err(TrapInfo { trap, pc }));
+            redirect(context, regs);
+        }
+        return;
+    }
+    // SAFETY: forwarding to the previously installed disposition.
+    unsafe { forward(signal, info, context) };
+}
+
+unsafe fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let Some(i) = SIGNALS.iter().position(|s| *s == signal) else {
+        return;
+    };
+    // SAFETY: PREVIOUS is written once, before our handler is installed.
+    let previous = unsafe {
+        (&raw const PREVIOUS)
+            .cast::<libc::sigaction>()
+            .add(i)
+            .read()
+    };
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        let f: unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            // SAFETY: SA_SIGINFO means sa_sigaction holds this signature.
+            unsafe { std::mem::transmute(previous.sa_sigaction) };
+        // SAFETY: calling the previous handler as the kernel would.
+        unsafe { f(signal, info, context) };
+    } else if previous.sa_sigaction == libc::SIG_DFL || previous.sa_sigaction == libc::SIG_IGN {
+        // Restore the default and return: the faulting instruction runs
+        // again and the default action (a core dump) happens.
+        // SAFETY: plain libc calls with a zeroed (default) action.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    } else {
+        let f: unsafe extern "C" fn(libc::c_int) =
+            // SAFETY: without SA_SIGINFO sa_sigaction holds a plain handler.
+            unsafe { std::mem::transmute(previous.sa_sigaction) };
+        // SAFETY: calling the previous handler as the kernel would.
+        unsafe { f(signal) };
+    }
+}

@@ -1,0 +1,144 @@
+//! The structures JIT code reads at fixed offsets.
+//!
+//! Each is `#[repr(C)]` and mirrors a module of `carat_jit::abi`; the tests
+//! at the bottom hold every field's `offset_of!` to the JIT's constant, so
+//! a change on one side that is not made on the other fails the build's
+//! tests instead of corrupting memory.
+
+use std::sync::atomic::AtomicU64;
+
+/// Per-store limits, shared by every instance of a store (a process).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMStoreContext {
+    /// Non-zero: stop at the next poll. Written by other threads.
+    pub interrupt: AtomicU64,
+    /// The lowest stack address JIT frames may use.
+    pub stack_limit: usize,
+    /// Fuel left.
+    pub fuel: i64,
+}
+
+/// The definition of a linear memory.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMMemoryDefinition {
+    pub base: *mut u8,
+    /// Accessible length in bytes.
+    pub bound: u64,
+}
+
+/// The definition of a table.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMTableDefinition {
+    pub base: *mut u64,
+    /// Current number of elements.
+    pub len: u64,
+}
+
+/// What a non-null funcref points at.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct VMFuncRef {
+    pub func_ptr: *const u8,
+    pub vmctx: *mut u8,
+    pub type_id: u32,
+    pub _pad: u32,
+}
+
+/// The fixed header of every vmctx.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMContextHeader {
+    pub store_context: *mut VMStoreContext,
+    pub libcalls: *const crate::libcalls::LibcallTable,
+    pub instance: *mut crate::instance::Instance,
+    pub magic: u64,
+}
+
+/// The signature of a host function's entry, as host trampolines call it.
+pub type HostCall = unsafe extern "C" fn(*mut VMHostFuncContext, *mut u8, *mut u64) -> u32;
+
+/// The "vmctx" of a host function.
+#[repr(C)]
+pub struct VMHostFuncContext {
+    pub host_call: HostCall,
+    pub magic: u64,
+    /// The function itself; opaque to JIT code.
+    pub func: crate::host::HostFunc,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carat_jit::abi;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn store_context_matches_jit_abi() {
+        use abi::store_context as sc;
+        assert_eq!(
+            offset_of!(VMStoreContext, interrupt),
+            sc::INTERRUPT as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, stack_limit),
+            sc::STACK_LIMIT as usize
+        );
+        assert_eq!(offset_of!(VMStoreContext, fuel), sc::FUEL as usize);
+        assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
+    }
+
+    #[test]
+    fn vmctx_header_matches_jit_abi() {
+        use abi::vmctx as v;
+        assert_eq!(
+            offset_of!(VMContextHeader, store_context),
+            v::STORE_CONTEXT as usize
+        );
+        assert_eq!(offset_of!(VMContextHeader, libcalls), v::LIBCALLS as usize);
+        assert_eq!(offset_of!(VMContextHeader, instance), v::INSTANCE as usize);
+        assert_eq!(offset_of!(VMContextHeader, magic), v::MAGIC as usize);
+        assert_eq!(size_of::<VMContextHeader>(), v::HEADER_SIZE as usize);
+    }
+
+    #[test]
+    fn definitions_match_jit_abi() {
+        assert_eq!(
+            offset_of!(VMMemoryDefinition, base),
+            abi::memory::BASE as usize
+        );
+        assert_eq!(
+            offset_of!(VMMemoryDefinition, bound),
+            abi::memory::BOUND as usize
+        );
+        assert_eq!(size_of::<VMMemoryDefinition>(), abi::memory::SIZE as usize);
+        assert_eq!(
+            offset_of!(VMTableDefinition, base),
+            abi::table::BASE as usize
+        );
+        assert_eq!(offset_of!(VMTableDefinition, len), abi::table::LEN as usize);
+        assert_eq!(size_of::<VMTableDefinition>(), abi::table::SIZE as usize);
+        assert_eq!(size_of::<u64>(), abi::table::ELEMENT_SIZE as usize);
+    }
+
+    #[test]
+    fn funcref_matches_jit_abi() {
+        use abi::funcref as f;
+        assert_eq!(offset_of!(VMFuncRef, func_ptr), f::FUNC_PTR as usize);
+        assert_eq!(offset_of!(VMFuncRef, vmctx), f::VMCTX as usize);
+        assert_eq!(offset_of!(VMFuncRef, type_id), f::TYPE_ID as usize);
+        assert_eq!(size_of::<VMFuncRef>(), f::SIZE as usize);
+    }
+
+    #[test]
+    fn host_func_context_matches_jit_abi() {
+        use abi::host_func as h;
+        assert_eq!(
+            offset_of!(VMHostFuncContext, host_call),
+            h::HOST_CALL as usize
+        );
+        assert_eq!(offset_of!(VMHostFuncContext, magic), h::MAGIC as usize);
+    }
+}

@@ -1,0 +1,445 @@
+//! The arena: one flat mapping that stands for physical memory, and the
+//! allocation map that carves it into regions.
+//!
+//! In CARAT mode every byte of guest state lives here. The mapping is
+//! reserved once (anonymous, no swap reservation), so untouched bytes cost
+//! no memory and allocating a region is pure bookkeeping: no system call.
+//!
+//! Placement keeps growth cheap without reserving address space per
+//! memory the way paging does:
+//! - a growable linear memory goes to the middle of the largest free gap,
+//!   so it and the region before it each get half the gap to grow into;
+//! - anything else (control blocks, tables, fixed-size memories) goes
+//!   best-fit, at the *end* of the smallest gap that holds it, so it never
+//!   sits right after a memory that could still grow into that gap.
+//!
+//! Invariant: every free byte of the arena is zero. Freed regions are
+//! zeroed before they rejoin the free map (large page-aligned spans are
+//! handed back to the kernel, which zero-fills them on next touch), so a
+//! new region, and the bytes a region grows into, read as zero with no
+//! further work.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use carat_guest_runtime::{AllocError, Region, RegionKind};
+
+/// Granularity of control blocks and tables.
+const SMALL_ALIGN: usize = 64;
+/// Granularity of linear memories and stacks: a wasm page.
+const LARGE_ALIGN: usize = 64 * 1024;
+/// Spans at least this large are zeroed by the kernel rather than memset.
+const MADVISE_THRESHOLD: usize = 256 * 1024;
+const PAGE: usize = 4096;
+
+/// A live region as the allocation map records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionRecord {
+    pub kind: RegionKind,
+    /// Bytes in use, rounded up to the region's granularity.
+    pub len: usize,
+}
+
+/// Figures about the arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArenaStats {
+    pub capacity: usize,
+    pub live_bytes: usize,
+    pub peak_bytes: usize,
+    pub live_regions: usize,
+    pub regions_allocated: u64,
+}
+
+#[derive(Debug, Default)]
+struct AllocationMap {
+    /// Live regions by offset.
+    regions: BTreeMap<usize, RegionRecord>,
+    /// Free ranges by offset, never adjacent to each other.
+    free: BTreeMap<usize, usize>,
+    /// The same free ranges by (length, offset).
+    free_by_size: BTreeSet<(usize, usize)>,
+    stats: ArenaStats,
+}
+
+impl AllocationMap {
+    fn insert_free(&mut self, offset: usize, len: usize) {
+        self.free.insert(offset, len);
+        self.free_by_size.insert((len, offset));
+    }
+
+    fn remove_free(&mut self, offset: usize) -> usize {
+        let len = self.free.remove(&offset).expect("free range exists");
+        self.free_by_size.remove(&(len, offset));
+        len
+    }
+
+    /// Takes `offset..offset + len` out of the free range starting at
+    /// `gap`, returning the pieces on either side to the free map.
+    fn carve(&mut self, gap: usize, offset: usize, len: usize) {
+        let gap_len = self.remove_free(gap);
+        debug_assert!(gap <= offset && offset + len <= gap + gap_len);
+        if offset > gap {
+            self.insert_free(gap, offset - gap);
+        }
+        let end = offset + len;
+        if end < gap + gap_len {
+            self.insert_free(end, gap + gap_len - end);
+        }
+    }
+
+    /// Returns a range to the free map, merging it with its neighbours.
+    fn release(&mut self, mut offset: usize, mut len: usize) {
+        if let Some((&prev, &prev_len)) = self.free.range(..offset).next_back()
+            && prev + prev_len == offset
+        {
+            self.remove_free(prev);
+            offset = prev;
+            len += prev_len;
+        }
+        if let Some(&next_len) = self.free.get(&(offset + len)) {
+            self.remove_free(offset + len);
+            len += next_len;
+        }
+        self.insert_free(offset, len);
+    }
+
+    fn place(&mut self, kind: RegionKind, len: usize, growable: bool) -> Option<usize> {
+        let align = granularity(kind);
+        if growable {
+            let &(gap_len, gap) = self.free_by_size.last()?;
+            let first = gap.next_multiple_of(align);
+            let last = (gap + gap_len).checked_sub(len)? / align * align;
+            if last < first {
+                return None;
+            }
+            let middle = (first + (last - first) / 2) / align * align;
+            let offset = middle.max(first);
+            self.carve(gap, offset, len);
+            Some(offset)
+        } else {
+            let candidates = self.free_by_size.range((len, 0)..);
+            let mut chosen = None;
+            for &(gap_len, gap) in candidates {
+                let end = gap + gap_len;
+                let offset = (end - len) / align * align;
+                if offset >= gap {
+                    chosen = Some((gap, offset));
+                    break;
+                }
+            }
+            let (gap, offset) = chosen?;
+            self.carve(gap, offset, len);
+            Some(offset)
+        }
+    }
+}
+
+fn granularity(kind: RegionKind) -> usize {
+    match kind {
+        RegionKind::LinearMemory | RegionKind::Stack => LARGE_ALIGN,
+        RegionKind::ControlBlock | RegionKind::Table => SMALL_ALIGN,
+    }
+}
+
+struct ArenaInner {
+    map: memmap2::MmapMut,
+    state: Mutex<AllocationMap>,
+}
+
+// SAFETY: the mapping is only written through regions, each owned by one
+// handle; the allocation map is behind a mutex.
+unsafe impl Send for ArenaInner {}
+// SAFETY: as above.
+unsafe impl Sync for ArenaInner {}
+
+/// The shared flat arena.
+#[derive(Clone)]
+pub struct Arena {
+    inner: Arc<ArenaInner>,
+}
+
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arena")
+            .field("base", &self.base())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Arena {
+    /// Reserves an arena of `capacity` bytes (rounded up to 64 KiB).
+    pub fn new(capacity: usize, huge_pages: bool) -> std::io::Result<Arena> {
+        let capacity = capacity.max(LARGE_ALIGN).next_multiple_of(LARGE_ALIGN);
+        let map = memmap2::MmapOptions::new()
+            .len(capacity)
+            .no_reserve_swap()
+            .map_anon()?;
+        if huge_pages {
+            map.advise(memmap2::Advice::HugePage)?;
+        }
+        let mut state = AllocationMap::default();
+        state.insert_free(0, capacity);
+        state.stats.capacity = capacity;
+        Ok(Arena {
+            inner: Arc::new(ArenaInner {
+                map,
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    pub fn base(&self) -> *mut u8 {
+        self.inner.map.as_ptr() as *mut u8
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.inner.map.len()
+    }
+
+    fn state(&self) -> MutexGuard<'_, AllocationMap> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn stats(&self) -> ArenaStats {
+        self.state().stats
+    }
+
+    /// The live regions, by offset.
+    pub fn regions(&self) -> Vec<(usize, RegionRecord)> {
+        self.state().regions.iter().map(|(o, r)| (*o, *r)).collect()
+    }
+
+    /// Allocates a zeroed region of `len` bytes that may later grow to
+    /// `max_len`.
+    pub fn allocate(
+        &self,
+        kind: RegionKind,
+        len: usize,
+        max_len: usize,
+    ) -> Result<ArenaRegion, AllocError> {
+        let rounded = len.max(1).next_multiple_of(granularity(kind));
+        let growable = max_len > len && kind == RegionKind::LinearMemory;
+        let mut state = self.state();
+        let offset = state
+            .place(kind, rounded, growable)
+            .ok_or(AllocError::ArenaExhausted {
+                kind,
+                requested: len as u64,
+            })?;
+        state
+            .regions
+            .insert(offset, RegionRecord { kind, len: rounded });
+        let stats = &mut state.stats;
+        stats.live_bytes += rounded;
+        stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
+        stats.live_regions += 1;
+        stats.regions_allocated += 1;
+        Ok(ArenaRegion {
+            arena: self.clone(),
+            offset,
+            len,
+        })
+    }
+
+    /// Extends the region at `offset` to `new_len` bytes if the bytes after
+    /// it are free.
+    fn grow(&self, offset: usize, new_len: usize) -> bool {
+        let mut state = self.state();
+        let record = *state.regions.get(&offset).expect("live region");
+        let wanted = new_len.next_multiple_of(granularity(record.kind));
+        if wanted <= record.len {
+            return true;
+        }
+        let end = offset + record.len;
+        let extra = wanted - record.len;
+        match state.free.get(&end) {
+            Some(&free_len) if free_len >= extra => {
+                state.carve(end, end, extra);
+                state.regions.insert(
+                    offset,
+                    RegionRecord {
+                        kind: record.kind,
+                        len: wanted,
+                    },
+                );
+                let stats = &mut state.stats;
+                stats.live_bytes += extra;
+                stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn free(&self, offset: usize) {
+        let mut state = self.state();
+        let record = state.regions.remove(&offset).expect("live region");
+        self.zero(offset, record.len);
+        state.release(offset, record.len);
+        state.stats.live_bytes -= record.len;
+        state.stats.live_regions -= 1;
+    }
+
+    /// Restores the all-zero invariant on a range about to become free.
+    fn zero(&self, offset: usize, len: usize) {
+        let base = self.base();
+        let page_start = offset.next_multiple_of(PAGE);
+        let page_end = (offset + len) / PAGE * PAGE;
+        if len >= MADVISE_THRESHOLD && page_end > page_start {
+            // SAFETY: both edges lie inside a region we own exclusively
+            // (its handle is being dropped); MADV_DONTNEED on a private
+            // anonymous mapping makes the pages read as zero.
+            unsafe {
+                std::ptr::write_bytes(base.add(offset), 0, page_start - offset);
+                std::ptr::write_bytes(base.add(page_end), 0, offset + len - page_end);
+                if self
+                    .inner
+                    .map
+                    .unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        page_start,
+                        page_end - page_start,
+                    )
+                    .is_err()
+                {
+                    std::ptr::write_bytes(base.add(page_start), 0, page_end - page_start);
+                }
+            }
+        } else {
+            // SAFETY: the range is the region being freed.
+            unsafe { std::ptr::write_bytes(base.add(offset), 0, len) };
+        }
+    }
+}
+
+/// A region of the arena; returned, zeroed, when dropped.
+pub struct ArenaRegion {
+    arena: Arena,
+    offset: usize,
+    len: usize,
+}
+
+impl ArenaRegion {
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+}
+
+impl Region for ArenaRegion {
+    fn base(&self) -> *mut u8 {
+        // SAFETY: offset lies inside the mapping.
+        unsafe { self.arena.base().add(self.offset) }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn grow_in_place(&mut self, new_len: usize) -> bool {
+        if new_len <= self.len {
+            return true;
+        }
+        if self.arena.grow(self.offset, new_len) {
+            self.len = new_len;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Drop for ArenaRegion {
+    fn drop(&mut self) {
+        self.arena.free(self.offset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arena(size: usize) -> Arena {
+        Arena::new(size, false).expect("arena")
+    }
+
+    #[test]
+    fn freed_bytes_read_as_zero_when_reused() {
+        let arena = arena(1 << 24);
+        for len in [100, 300 * 1024] {
+            let region = arena.allocate(RegionKind::Table, len, len).unwrap();
+            let offset = region.offset();
+            // SAFETY: the region is ours and `len` bytes long.
+            unsafe { std::ptr::write_bytes(region.base(), 0xAB, len) };
+            drop(region);
+            let again = arena.allocate(RegionKind::Table, len, len).unwrap();
+            assert_eq!(again.offset(), offset, "best fit reuses the hole");
+            // SAFETY: as above.
+            let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
+            assert!(bytes.iter().all(|b| *b == 0));
+        }
+    }
+
+    #[test]
+    fn growable_memories_get_room_and_small_regions_stay_out_of_it() {
+        let arena = arena(1 << 30);
+        let mut memory = arena
+            .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+            .unwrap();
+        let control = arena.allocate(RegionKind::ControlBlock, 200, 200).unwrap();
+        let room = memory.offset()..memory.offset() + (256 << 20);
+        assert!(!room.contains(&control.offset()));
+        assert!(memory.grow_in_place(256 << 20));
+        let second = arena
+            .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+            .unwrap();
+        let grown = memory.offset()..memory.offset() + (256 << 20);
+        assert!(!grown.contains(&second.offset()) && !grown.contains(&(second.offset() + 65535)));
+        drop((control, second));
+        assert_eq!(arena.stats().live_regions, 1);
+    }
+
+    #[test]
+    fn growth_stops_at_the_next_region() {
+        let arena = arena(1 << 20);
+        let mut a = arena
+            .allocate(RegionKind::LinearMemory, 65536, 65536)
+            .unwrap();
+        let _b = arena
+            .allocate(RegionKind::LinearMemory, 65536 * 15, 65536 * 15)
+            .unwrap();
+        assert!(!a.grow_in_place(2 * 65536));
+        assert_eq!(a.len(), 65536);
+    }
+
+    #[test]
+    fn free_ranges_coalesce_back_to_one() {
+        let arena = arena(1 << 22);
+        let regions: Vec<_> = (0..20)
+            .map(|i| {
+                let kind = if i % 3 == 0 {
+                    RegionKind::LinearMemory
+                } else {
+                    RegionKind::ControlBlock
+                };
+                arena.allocate(kind, 1000 * (i + 1), 1 << 22).unwrap()
+            })
+            .collect();
+        drop(regions);
+        let state = arena.state();
+        assert_eq!(state.free.len(), 1);
+        assert_eq!(state.free_by_size.len(), 1);
+        assert_eq!(state.stats.live_bytes, 0);
+        assert!(state.stats.peak_bytes > 0);
+    }
+
+    #[test]
+    fn exhaustion_is_an_error_not_a_panic() {
+        let arena = arena(1 << 20);
+        let _all = arena.allocate(RegionKind::Table, 1 << 20, 1 << 20).unwrap();
+        assert!(matches!(
+            arena.allocate(RegionKind::ControlBlock, 64, 64),
+            Err(AllocError::ArenaExhausted { .. })
+        ));
+    }
+}

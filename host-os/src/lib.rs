@@ -1,0 +1,44 @@
+//! carat-host-os: the supervisor side of carat-vm.
+//!
+//! It owns the arena (the stand-in for physical memory), the allocation
+//! map, and the memory backends that hand regions to the guest runtime.
+//! In CARAT mode every region comes from the one arena and JIT code guards
+//! each access inline ([`MemoryStrategy::Guarded`]).
+
+pub mod arena;
+
+use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider};
+use carat_jit::MemoryStrategy;
+
+pub use arena::{Arena, ArenaRegion, ArenaStats, RegionRecord};
+
+/// CARAT mode's backend: every region, of every kind, from the arena.
+#[derive(Clone, Debug)]
+pub struct CaratBackend {
+    arena: Arena,
+}
+
+impl CaratBackend {
+    pub fn new(arena: Arena) -> Self {
+        CaratBackend { arena }
+    }
+
+    pub fn arena(&self) -> &Arena {
+        &self.arena
+    }
+}
+
+impl RegionProvider for CaratBackend {
+    fn strategy(&self) -> MemoryStrategy {
+        MemoryStrategy::Guarded
+    }
+
+    fn allocate(
+        &self,
+        kind: RegionKind,
+        len: usize,
+        max_len: usize,
+    ) -> Result<Box<dyn Region>, AllocError> {
+        Ok(Box::new(self.arena.allocate(kind, len, max_len)?))
+    }
+}

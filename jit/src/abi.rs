@@ -1,0 +1,329 @@
+//! The binary contract between JIT code and the runtime.
+//!
+//! JIT code reaches everything it needs through one pointer, the vmctx, at
+//! fixed offsets that this module defines. guest-runtime declares the
+//! matching `#[repr(C)]` structs and checks them against these constants
+//! with `offset_of!` tests, so the two sides cannot drift apart silently.
+//!
+//! Layout of a vmctx (all offsets in bytes, every field 8-byte aligned):
+//!
+//! ```text
+//! header        fixed fields (`vmctx::*`)
+//! funcrefs      one VMFuncRef per function, imported functions first
+//! memory imports  one pointer to the exporter's VMMemoryDefinition each
+//! memory defs   one VMMemoryDefinition per defined memory
+//! table imports one pointer to the exporter's VMTableDefinition each
+//! table defs    one VMTableDefinition per defined table
+//! global imports  one pointer to the exporter's global slot each
+//! global defs   one 8-byte slot per defined global
+//! ```
+//!
+//! Every absolute pointer the VM stores lives in one of these places (or in
+//! the VMStoreContext), which is what makes relocation's pointer patching
+//! precise: guest data only ever holds offsets into its linear memory.
+
+/// Size of a pointer on every supported target.
+pub const POINTER_SIZE: u32 = 8;
+
+/// Size of one value slot in the host <-> wasm value arrays.
+pub const VALUE_SLOT_SIZE: u32 = 8;
+
+/// Size of a wasm page.
+pub const WASM_PAGE_SIZE: u64 = 65536;
+
+/// The largest number of pages a 32-bit linear memory can have.
+pub const WASM32_MAX_PAGES: u64 = 65536;
+
+/// Fixed header fields of every vmctx.
+pub mod vmctx {
+    /// `*mut VMStoreContext`: the per-process limits (stack limit, interrupt
+    /// word, fuel) shared by every instance of a store.
+    pub const STORE_CONTEXT: i32 = 0;
+    /// `*const LibcallTable`: the runtime functions JIT code may call.
+    pub const LIBCALLS: i32 = 8;
+    /// `*mut c_void`: the host-side instance; opaque to JIT code.
+    pub const INSTANCE: i32 = 16;
+    /// `u64`: a magic number that identifies a wasm vmctx (against a host
+    /// function context) when the runtime walks frames.
+    pub const MAGIC: i32 = 24;
+    /// Size of the fixed header.
+    pub const HEADER_SIZE: u32 = 32;
+    /// The value stored at `MAGIC`.
+    pub const MAGIC_VALUE: u64 = u64::from_le_bytes(*b"caratvmx");
+}
+
+/// Fields of the per-store `VMStoreContext`.
+pub mod store_context {
+    /// `u64`: non-zero asks every process of the store to stop at its next
+    /// poll. The value says why (see `InterruptReason` in guest-runtime).
+    pub const INTERRUPT: i32 = 0;
+    /// `usize`: the lowest stack pointer JIT frames may use. The prologue of
+    /// every wasm function checks its frame against it.
+    pub const STACK_LIMIT: i32 = 8;
+    /// `i64`: fuel left; JIT code subtracts per basic block.
+    pub const FUEL: i32 = 16;
+    /// Size of the struct.
+    pub const SIZE: u32 = 24;
+}
+
+/// Fields of a `VMMemoryDefinition`.
+pub mod memory {
+    /// `*mut u8`: the first byte of the linear memory.
+    pub const BASE: i32 = 0;
+    /// `u64`: the accessible length in bytes; what CARAT guards check.
+    pub const BOUND: i32 = 8;
+    /// Size of the struct.
+    pub const SIZE: u32 = 16;
+}
+
+/// Fields of a `VMTableDefinition`.
+pub mod table {
+    /// `*mut u64`: the first element; each element is one 8-byte reference.
+    pub const BASE: i32 = 0;
+    /// `u64`: the current number of elements.
+    pub const LEN: i32 = 8;
+    /// Size of the struct.
+    pub const SIZE: u32 = 16;
+    /// Size of one element.
+    pub const ELEMENT_SIZE: u32 = 8;
+}
+
+/// Fields of a `VMFuncRef`: what a `funcref` value points at.
+pub mod funcref {
+    /// `*const u8`: code to call with the wasm calling convention.
+    pub const FUNC_PTR: i32 = 0;
+    /// `*mut u8`: the callee's vmctx (or host function context).
+    pub const VMCTX: i32 = 8;
+    /// `u32`: the engine-wide id of the function's signature.
+    pub const TYPE_ID: i32 = 16;
+    /// Size of the struct.
+    pub const SIZE: u32 = 24;
+}
+
+/// Fields of a `VMHostFuncContext`: the "vmctx" of a host function.
+pub mod host_func {
+    /// `extern "C" fn(ctx, caller_vmctx, values: *mut u64) -> u32`: the host
+    /// entry. A non-zero return means the call must not return to wasm.
+    pub const HOST_CALL: i32 = 0;
+    /// `u64`: the magic number below, to tell it from a wasm vmctx.
+    pub const MAGIC: i32 = 8;
+    /// The value stored at `MAGIC`.
+    pub const MAGIC_VALUE: u64 = u64::from_le_bytes(*b"carathst");
+}
+
+/// Runtime functions callable from JIT code, by index into the
+/// `LibcallTable` that `vmctx::LIBCALLS` points at. Every one takes the
+/// caller's vmctx first. Those returning a status return 0 for success and
+/// 1 for the trap named in [`Libcall::trap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Libcall {
+    /// `(vmctx, memory: u32, delta_pages: u32) -> i32` old size or -1.
+    MemoryGrow,
+    /// `(vmctx, memory: u32, data: u32, dst: u32, src: u32, len: u32) -> u32`.
+    MemoryInit,
+    /// `(vmctx, data: u32)`.
+    DataDrop,
+    /// `(vmctx, dst: *mut u8, src: *const u8, len: u64)`: memmove of a range
+    /// the JIT has already guarded.
+    MemoryCopy,
+    /// `(vmctx, dst: *mut u8, byte: u32, len: u64)`: memset of a guarded range.
+    MemoryFill,
+    /// `(vmctx, table: u32, init: u64, delta: u32) -> i32` old size or -1.
+    TableGrow,
+    /// `(vmctx, table: u32, dst: u32, value: u64, len: u32) -> u32`.
+    TableFill,
+    /// `(vmctx, dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32`.
+    TableCopy,
+    /// `(vmctx, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32`.
+    TableInit,
+    /// `(vmctx, elem: u32)`.
+    ElemDrop,
+    /// `(vmctx) -> u32`: the slow path of a poll. Returns 0 to go on, or a
+    /// trap code (`Trap as u8`) to stop the guest.
+    PollSlow,
+}
+
+impl Libcall {
+    /// Every libcall, in table order.
+    pub const ALL: [Libcall; 11] = [
+        Libcall::MemoryGrow,
+        Libcall::MemoryInit,
+        Libcall::DataDrop,
+        Libcall::MemoryCopy,
+        Libcall::MemoryFill,
+        Libcall::TableGrow,
+        Libcall::TableFill,
+        Libcall::TableCopy,
+        Libcall::TableInit,
+        Libcall::ElemDrop,
+        Libcall::PollSlow,
+    ];
+
+    /// Offset of this libcall's pointer in the `LibcallTable`.
+    pub fn table_offset(self) -> i32 {
+        (self as u32 * POINTER_SIZE) as i32
+    }
+}
+
+/// Where each per-module array of a vmctx starts, computed from the counts
+/// of the module's entities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmctxLayout {
+    num_functions: u32,
+    num_imported_memories: u32,
+    num_defined_memories: u32,
+    num_imported_tables: u32,
+    num_defined_tables: u32,
+    num_imported_globals: u32,
+    num_defined_globals: u32,
+    funcrefs: u32,
+    memory_imports: u32,
+    memory_defs: u32,
+    table_imports: u32,
+    table_defs: u32,
+    global_imports: u32,
+    global_defs: u32,
+    size: u32,
+}
+
+/// How many entities of each kind a module has, imported and defined.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EntityCounts {
+    pub functions: u32,
+    pub imported_memories: u32,
+    pub defined_memories: u32,
+    pub imported_tables: u32,
+    pub defined_tables: u32,
+    pub imported_globals: u32,
+    pub defined_globals: u32,
+}
+
+impl VmctxLayout {
+    pub fn new(counts: EntityCounts) -> Self {
+        let mut at = vmctx::HEADER_SIZE;
+        let mut section = |count: u32, size: u32| {
+            let start = at;
+            at += count * size;
+            start
+        };
+        let funcrefs = section(counts.functions, funcref::SIZE);
+        let memory_imports = section(counts.imported_memories, POINTER_SIZE);
+        let memory_defs = section(counts.defined_memories, memory::SIZE);
+        let table_imports = section(counts.imported_tables, POINTER_SIZE);
+        let table_defs = section(counts.defined_tables, table::SIZE);
+        let global_imports = section(counts.imported_globals, POINTER_SIZE);
+        let global_defs = section(counts.defined_globals, VALUE_SLOT_SIZE);
+        VmctxLayout {
+            num_functions: counts.functions,
+            num_imported_memories: counts.imported_memories,
+            num_defined_memories: counts.defined_memories,
+            num_imported_tables: counts.imported_tables,
+            num_defined_tables: counts.defined_tables,
+            num_imported_globals: counts.imported_globals,
+            num_defined_globals: counts.defined_globals,
+            funcrefs,
+            memory_imports,
+            memory_defs,
+            table_imports,
+            table_defs,
+            global_imports,
+            global_defs,
+            size: at,
+        }
+    }
+
+    /// Total size of the vmctx in bytes.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// The VMFuncRef of function `index` (imported or defined).
+    pub fn funcref(&self, index: u32) -> u32 {
+        assert!(index < self.num_functions);
+        self.funcrefs + index * funcref::SIZE
+    }
+
+    /// The pointer to the exporter's definition of imported memory `index`.
+    pub fn memory_import(&self, index: u32) -> u32 {
+        assert!(index < self.num_imported_memories);
+        self.memory_imports + index * POINTER_SIZE
+    }
+
+    /// The VMMemoryDefinition of defined memory `index` (counted among the
+    /// defined memories only).
+    pub fn memory_def(&self, defined_index: u32) -> u32 {
+        assert!(defined_index < self.num_defined_memories);
+        self.memory_defs + defined_index * memory::SIZE
+    }
+
+    /// The pointer to the exporter's definition of imported table `index`.
+    pub fn table_import(&self, index: u32) -> u32 {
+        assert!(index < self.num_imported_tables);
+        self.table_imports + index * POINTER_SIZE
+    }
+
+    /// The VMTableDefinition of defined table `defined_index`.
+    pub fn table_def(&self, defined_index: u32) -> u32 {
+        assert!(defined_index < self.num_defined_tables);
+        self.table_defs + defined_index * table::SIZE
+    }
+
+    /// The pointer to the exporter's slot of imported global `index`.
+    pub fn global_import(&self, index: u32) -> u32 {
+        assert!(index < self.num_imported_globals);
+        self.global_imports + index * POINTER_SIZE
+    }
+
+    /// The slot of defined global `defined_index`.
+    pub fn global_def(&self, defined_index: u32) -> u32 {
+        assert!(defined_index < self.num_defined_globals);
+        self.global_defs + defined_index * VALUE_SLOT_SIZE
+    }
+
+    pub fn num_imported_memories(&self) -> u32 {
+        self.num_imported_memories
+    }
+
+    pub fn num_imported_tables(&self) -> u32 {
+        self.num_imported_tables
+    }
+
+    pub fn num_imported_globals(&self) -> u32 {
+        self.num_imported_globals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_follow_each_other_without_overlap() {
+        let layout = VmctxLayout::new(EntityCounts {
+            functions: 3,
+            imported_memories: 1,
+            defined_memories: 1,
+            imported_tables: 2,
+            defined_tables: 1,
+            imported_globals: 1,
+            defined_globals: 4,
+        });
+        assert_eq!(layout.funcref(0), vmctx::HEADER_SIZE);
+        assert_eq!(layout.memory_import(0), layout.funcref(2) + funcref::SIZE);
+        assert_eq!(layout.memory_def(0), layout.memory_import(0) + POINTER_SIZE);
+        assert_eq!(layout.table_import(0), layout.memory_def(0) + memory::SIZE);
+        assert_eq!(layout.table_def(0), layout.table_import(1) + POINTER_SIZE);
+        assert_eq!(layout.global_import(0), layout.table_def(0) + table::SIZE);
+        assert_eq!(layout.global_def(0), layout.global_import(0) + POINTER_SIZE);
+        assert_eq!(layout.size(), layout.global_def(3) + VALUE_SLOT_SIZE);
+        assert_eq!(layout.size() % 8, 0);
+    }
+
+    #[test]
+    fn libcall_offsets_follow_table_order() {
+        for (i, call) in Libcall::ALL.iter().enumerate() {
+            assert_eq!(call.table_offset(), i as i32 * 8);
+        }
+    }
+}

@@ -1,0 +1,542 @@
+//! carat-jit: WebAssembly to machine code with inline region guards.
+//!
+//! The pipeline is `bytes -> validated ModuleInfo -> Cranelift IR -> machine
+//! code + metadata`. The JIT knows nothing of processes or of where memory
+//! lives: it is told a [`MemoryStrategy`] and emits code against the vmctx
+//! layout of [`abi`]. Its output, a [`CompiledModule`], is position
+//! independent except for a short list of absolute relocations that the
+//! runtime patches once it has placed the code: calls between the module's
+//! own functions are resolved here, at link time.
+//!
+//! Every function is compiled independently (in parallel across threads for
+//! large modules); translation is one forward pass over each body, so the
+//! whole compile is linear in module size.
+
+pub mod abi;
+pub mod module_info;
+mod trampolines;
+pub mod translate;
+pub mod trap;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{ExternalName, Function, LibCall, UserFuncName};
+use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use wasmparser::{BinaryReader, BinaryReaderError, FunctionBody};
+
+pub use module_info::{
+    ConstExpr, DataSegment, ElementSegment, EntityKind, Export, FuncType, GlobalType, Import,
+    ImportKind, InvalidModule, MemoryType, ModuleInfo, SegmentMode, TableType, ValType,
+};
+pub use trap::Trap;
+
+/// How JIT code protects linear memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryStrategy {
+    /// CARAT: an inline guard before every access checks it against the
+    /// region's bound.
+    Guarded,
+    /// Paging: each memory sits at the start of a reservation of 4 GiB plus
+    /// `guard_bytes` of inaccessible pages, so accesses whose static offset
+    /// stays within the guard need no inline check.
+    Reserved { guard_bytes: u64 },
+}
+
+/// Cranelift's optimisation level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptLevel {
+    None,
+    Speed,
+}
+
+#[derive(Clone, Debug)]
+pub struct CompileConfig {
+    pub strategy: MemoryStrategy,
+    pub opt_level: OptLevel,
+    /// Run Cranelift's IR verifier on every function (slow; for debugging).
+    pub verify: bool,
+    /// Threads to compile large modules with.
+    pub threads: usize,
+}
+
+impl Default for CompileConfig {
+    fn default() -> Self {
+        CompileConfig {
+            strategy: MemoryStrategy::Guarded,
+            opt_level: OptLevel::Speed,
+            verify: cfg!(debug_assertions),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidModule),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("code generation failed: {0}")]
+    Codegen(String),
+    #[error("this host is not supported: {0}")]
+    Host(String),
+}
+
+impl From<BinaryReaderError> for CompileError {
+    fn from(e: BinaryReaderError) -> Self {
+        CompileError::Invalid(e.into())
+    }
+}
+
+/// Engine-wide ids for function signatures, so that `call_indirect` can
+/// compare a callee's signature with one integer compare even across
+/// modules. Ids start at 1; 0 never matches.
+#[derive(Debug, Default)]
+pub struct SignatureRegistry {
+    ids: Mutex<HashMap<FuncType, u32>>,
+}
+
+impl SignatureRegistry {
+    pub fn intern(&self, ty: &FuncType) -> u32 {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let next = ids.len() as u32 + 1;
+        *ids.entry(ty.clone()).or_insert(next)
+    }
+}
+
+/// A Cranelift runtime helper that code may call through an absolute
+/// address (only used when the CPU lacks the instruction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatLibcall {
+    CeilF32,
+    CeilF64,
+    FloorF32,
+    FloorF64,
+    TruncF32,
+    TruncF64,
+    NearestF32,
+    NearestF64,
+}
+
+/// A place in the code image that must hold the absolute address of a
+/// runtime helper (plus `addend`) once the code is placed.
+#[derive(Clone, Copy, Debug)]
+pub struct AbsoluteReloc {
+    pub offset: u32,
+    pub target: FloatLibcall,
+    pub addend: i64,
+}
+
+/// A trapping instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrapSite {
+    pub offset: u32,
+    pub trap: Trap,
+}
+
+/// The stack map of one safepoint: where in the frame the live arena
+/// pointers are kept while the call at `return_address` is in progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackMap {
+    /// Offset in the image of the instruction after the call.
+    pub return_address: u32,
+    /// Size of the frame below its frame-pointer setup area: the frame's SP
+    /// at the call is its FP minus this.
+    pub frame_size: u32,
+    /// Offsets from that SP of the slots holding arena pointers.
+    pub slots: Vec<u32>,
+}
+
+/// Machine code for a whole module, laid out in one image.
+#[derive(Clone, Debug, Default)]
+pub struct CodeImage {
+    pub bytes: Vec<u8>,
+    pub absolute_relocs: Vec<AbsoluteReloc>,
+    /// Code range of each defined function.
+    pub functions: Vec<Range<u32>>,
+    /// Entry trampoline offset for each type index.
+    pub entry_trampolines: Vec<u32>,
+    /// Host trampoline offset for each type index.
+    pub host_trampolines: Vec<u32>,
+    /// Sorted by offset.
+    pub traps: Vec<TrapSite>,
+    /// Sorted by return address.
+    pub stack_maps: Vec<StackMap>,
+}
+
+/// Figures about one compilation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompileStats {
+    pub wasm_bytes: usize,
+    pub functions_compiled: u64,
+    pub guards_emitted: u64,
+    pub guards_elided: u64,
+    pub polls_emitted: u64,
+    pub compile_time: Duration,
+}
+
+/// A compiled module: its description, its vmctx layout and its code.
+#[derive(Debug)]
+pub struct CompiledModule {
+    pub info: ModuleInfo,
+    pub layout: abi::VmctxLayout,
+    pub image: CodeImage,
+    /// Engine-wide signature id of each type index.
+    pub type_ids: Vec<u32>,
+    pub stats: CompileStats,
+}
+
+/// One compiled function before linking.
+struct FunctionOutput {
+    code: Vec<u8>,
+    alignment: u32,
+    relocs: Vec<(u32, Reloc, RelocTarget, i64)>,
+    traps: Vec<TrapSite>,
+    stack_maps: Vec<StackMap>,
+    stats: translate::FunctionStats,
+}
+
+enum RelocTarget {
+    Function(u32),
+    Float(FloatLibcall),
+}
+
+pub struct Compiler {
+    isa: OwnedTargetIsa,
+    config: CompileConfig,
+}
+
+impl Compiler {
+    pub fn new(config: CompileConfig) -> Result<Self, CompileError> {
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags
+                .set(name, value)
+                .map_err(|e| CompileError::Host(format!("setting {name}: {e}")))
+        };
+        let opt = match config.opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+        };
+        set(&mut flags, "opt_level", opt)?;
+        set(&mut flags, "preserve_frame_pointers", "true")?;
+        set(
+            &mut flags,
+            "enable_verifier",
+            if config.verify { "true" } else { "false" },
+        )?;
+        set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
+        set(&mut flags, "enable_probestack", "true")?;
+        set(&mut flags, "probestack_strategy", "inline")?;
+        set(&mut flags, "unwind_info", "false")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| CompileError::Host(e.to_string()))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| CompileError::Host(e.to_string()))?;
+        if isa.pointer_bytes() != 8 {
+            return Err(CompileError::Host("only 64-bit hosts are supported".into()));
+        }
+        Ok(Compiler { isa, config })
+    }
+
+    pub fn config(&self) -> &CompileConfig {
+        &self.config
+    }
+
+    /// Validates and compiles a binary module.
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        signatures: &SignatureRegistry,
+    ) -> Result<CompiledModule, CompileError> {
+        let start = Instant::now();
+        let info = module_info::decode(bytes)?;
+        let layout = abi::VmctxLayout::new(info.counts());
+        let type_ids: Vec<u32> = info.types.iter().map(|t| signatures.intern(t)).collect();
+        let env = translate::ModuleEnv {
+            info: &info,
+            layout: &layout,
+            strategy: self.config.strategy,
+            call_conv: self.isa.default_call_conv(),
+            frontend: self.isa.frontend_config(),
+            type_ids: &type_ids,
+        };
+
+        let num_defined = info.bodies.len();
+        let threads = if num_defined < 64 {
+            1
+        } else {
+            self.config.threads.clamp(1, num_defined)
+        };
+        let chunk = num_defined.div_ceil(threads.max(1)).max(1);
+        let mut outputs: Vec<FunctionOutput> = Vec::with_capacity(num_defined);
+        if threads <= 1 {
+            outputs = self.compile_range(&env, bytes, 0..num_defined)?;
+        } else {
+            let results: Vec<Result<Vec<FunctionOutput>, CompileError>> =
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = (0..num_defined)
+                        .step_by(chunk)
+                        .map(|first| {
+                            let range = first..(first + chunk).min(num_defined);
+                            let env = &env;
+                            scope.spawn(move || self.compile_range(env, bytes, range))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(CompileError::Codegen("compiler thread panicked".into()))
+                            })
+                        })
+                        .collect()
+                });
+            for result in results {
+                outputs.extend(result?);
+            }
+        }
+
+        let mut trampolines = Vec::with_capacity(info.types.len() * 2);
+        let mut builder_ctx = FunctionBuilderContext::new();
+        let mut ctx = Context::new();
+        for ty in &info.types {
+            for func in [
+                trampolines::entry_trampoline(ty, env.call_conv, env.frontend, &mut builder_ctx),
+                trampolines::host_trampoline(ty, env.call_conv, env.frontend, &mut builder_ctx),
+            ] {
+                ctx.clear();
+                ctx.func = func;
+                trampolines.push(self.emit(&mut ctx, translate::FunctionStats::default())?);
+            }
+        }
+
+        let mut stats = CompileStats {
+            wasm_bytes: bytes.len(),
+            functions_compiled: outputs.len() as u64,
+            ..CompileStats::default()
+        };
+        for out in &outputs {
+            stats.guards_emitted += out.stats.guards_emitted;
+            stats.guards_elided += out.stats.guards_elided;
+            stats.polls_emitted += out.stats.polls_emitted;
+        }
+        let image = link(&info, outputs, trampolines)?;
+        stats.compile_time = start.elapsed();
+        Ok(CompiledModule {
+            info,
+            layout,
+            image,
+            type_ids,
+            stats,
+        })
+    }
+
+    fn compile_range(
+        &self,
+        env: &translate::ModuleEnv<'_>,
+        bytes: &[u8],
+        range: Range<usize>,
+    ) -> Result<Vec<FunctionOutput>, CompileError> {
+        let mut ctx = Context::new();
+        let mut builder_ctx = FunctionBuilderContext::new();
+        let mut out = Vec::with_capacity(range.len());
+        for defined in range {
+            let func_index = env.info.num_imported_functions + defined as u32;
+            let body_range = env.info.bodies[defined].clone();
+            let body = FunctionBody::new(BinaryReader::new(
+                &bytes[body_range.clone()],
+                body_range.start as u64,
+            ));
+            ctx.clear();
+            ctx.func = Function::with_name_signature(
+                UserFuncName::user(0, func_index),
+                translate::wasm_signature(env.info.func_type(func_index), env.call_conv),
+            );
+            let builder = FunctionBuilder::new(&mut ctx.func, &mut builder_ctx);
+            let stats = translate::FuncTranslator::translate(env, builder, func_index, &body)?;
+            out.push(self.emit(&mut ctx, stats)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs Cranelift on `ctx.func` and collects the metadata we keep.
+    fn emit(
+        &self,
+        ctx: &mut Context,
+        stats: translate::FunctionStats,
+    ) -> Result<FunctionOutput, CompileError> {
+        let isa: &dyn TargetIsa = &*self.isa;
+        let names = ctx.func.params.user_named_funcs().clone();
+        let compiled = ctx
+            .compile(isa, &mut ControlPlane::default())
+            .map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
+        let buffer = &compiled.buffer;
+        let mut relocs = Vec::new();
+        for reloc in buffer.relocs() {
+            let target = match &reloc.target {
+                FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
+                    RelocTarget::Function(names[*name].index)
+                }
+                FinalizedRelocTarget::ExternalName(ExternalName::LibCall(call)) => {
+                    RelocTarget::Float(float_libcall(*call)?)
+                }
+                other => {
+                    return Err(CompileError::Codegen(format!(
+                        "unexpected relocation target {other:?}"
+                    )));
+                }
+            };
+            relocs.push((reloc.offset, reloc.kind, target, reloc.addend));
+        }
+        let mut traps = Vec::new();
+        for trap in buffer.traps() {
+            let kind = Trap::from_cranelift(trap.code)
+                .ok_or_else(|| CompileError::Codegen(format!("unknown trap code {}", trap.code)))?;
+            traps.push(TrapSite {
+                offset: trap.offset,
+                trap: kind,
+            });
+        }
+        let stack_maps = buffer
+            .user_stack_maps()
+            .iter()
+            .map(|(offset, frame_size, map)| StackMap {
+                return_address: *offset,
+                frame_size: *frame_size,
+                slots: map.entries().map(|(_, slot)| slot).collect(),
+            })
+            .collect();
+        Ok(FunctionOutput {
+            code: compiled.code_buffer().to_vec(),
+            alignment: buffer.alignment.max(16),
+            relocs,
+            traps,
+            stack_maps,
+            stats,
+        })
+    }
+}
+
+fn float_libcall(call: LibCall) -> Result<FloatLibcall, CompileError> {
+    Ok(match call {
+        LibCall::CeilF32 => FloatLibcall::CeilF32,
+        LibCall::CeilF64 => FloatLibcall::CeilF64,
+        LibCall::FloorF32 => FloatLibcall::FloorF32,
+        LibCall::FloorF64 => FloatLibcall::FloorF64,
+        LibCall::TruncF32 => FloatLibcall::TruncF32,
+        LibCall::TruncF64 => FloatLibcall::TruncF64,
+        LibCall::NearestF32 => FloatLibcall::NearestF32,
+        LibCall::NearestF64 => FloatLibcall::NearestF64,
+        other => {
+            return Err(CompileError::Codegen(format!(
+                "unexpected runtime helper {other}"
+            )));
+        }
+    })
+}
+
+/// Lays the functions, then the trampolines, out in one image and resolves
+/// the calls between functions.
+fn link(
+    info: &ModuleInfo,
+    functions: Vec<FunctionOutput>,
+    trampolines: Vec<FunctionOutput>,
+) -> Result<CodeImage, CompileError> {
+    let mut image = CodeImage::default();
+    let mut starts = Vec::with_capacity(functions.len() + trampolines.len());
+    let mut pending = Vec::new();
+    for (i, out) in functions.iter().chain(trampolines.iter()).enumerate() {
+        let aligned = image.bytes.len().next_multiple_of(out.alignment as usize);
+        image.bytes.resize(aligned, 0);
+        let start = u32::try_from(aligned)
+            .map_err(|_| CompileError::Codegen("code image larger than 4 GiB".into()))?;
+        starts.push(start);
+        image.bytes.extend_from_slice(&out.code);
+        if i < functions.len() {
+            image.functions.push(start..start + out.code.len() as u32);
+        }
+        image.traps.extend(out.traps.iter().map(|t| TrapSite {
+            offset: start + t.offset,
+            trap: t.trap,
+        }));
+        image
+            .stack_maps
+            .extend(out.stack_maps.iter().map(|m| StackMap {
+                return_address: start + m.return_address,
+                ..m.clone()
+            }));
+        for (offset, kind, target, addend) in &out.relocs {
+            pending.push((start + offset, *kind, target, *addend));
+        }
+    }
+    for (i, _) in info.types.iter().enumerate() {
+        image
+            .entry_trampolines
+            .push(starts[functions.len() + 2 * i]);
+        image
+            .host_trampolines
+            .push(starts[functions.len() + 2 * i + 1]);
+    }
+    for (site, kind, target, addend) in pending {
+        match target {
+            RelocTarget::Function(index) => {
+                let defined = index
+                    .checked_sub(info.num_imported_functions)
+                    .ok_or_else(|| CompileError::Codegen("direct call to an import".into()))?;
+                let target = i64::from(image.functions[defined as usize].start);
+                patch_pc_relative(&mut image.bytes, site, kind, target + addend)?;
+            }
+            RelocTarget::Float(call) => {
+                if kind != Reloc::Abs8 {
+                    return Err(CompileError::Codegen(format!(
+                        "unexpected relocation {kind:?} for {call:?}"
+                    )));
+                }
+                image.absolute_relocs.push(AbsoluteReloc {
+                    offset: site,
+                    target: *call,
+                    addend,
+                });
+            }
+        }
+    }
+    Ok(image)
+}
+
+/// Writes a PC-relative reference at `site` to image offset `target`.
+fn patch_pc_relative(
+    bytes: &mut [u8],
+    site: u32,
+    kind: Reloc,
+    target: i64,
+) -> Result<(), CompileError> {
+    let at = site as usize;
+    let delta = target - i64::from(site);
+    match kind {
+        Reloc::X86CallPCRel4 | Reloc::X86PCRel4 => {
+            let value = i32::try_from(delta)
+                .map_err(|_| CompileError::Codegen("call out of range".into()))?;
+            bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+        Reloc::Arm64Call => {
+            let word = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+            let imm = ((delta >> 2) as u32) & 0x03ff_ffff;
+            bytes[at..at + 4].copy_from_slice(&(word | imm).to_le_bytes());
+        }
+        other => {
+            return Err(CompileError::Codegen(format!(
+                "unexpected relocation kind {other:?}"
+            )));
+        }
+    }
+    Ok(())
+}

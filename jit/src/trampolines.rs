@@ -1,0 +1,123 @@
+//! Trampolines between the host's calling convention and wasm's.
+//!
+//! Every signature of a module gets two small functions:
+//!
+//! - an *entry trampoline*, `extern "C" fn(callee_vmctx, caller_vmctx,
+//!   func_ptr, values: *mut u64)`, which the host calls to run a wasm
+//!   function: it loads the arguments from `values`, calls `func_ptr` with
+//!   the wasm convention and stores the results back into `values`;
+//! - a *host trampoline* with the wasm signature, which wasm code calls
+//!   for an imported host function: it spills the arguments into a stack
+//!   array, calls the `VMHostFuncContext`'s host entry, traps if the host
+//!   says so, and loads the results.
+//!
+//! Values travel in 8-byte slots, so one array layout serves every type.
+
+use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::{
+    AbiParam, Function, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
+    UserFuncName,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+use crate::abi::{self, VALUE_SLOT_SIZE};
+use crate::module_info::FuncType;
+use crate::translate::{clif_type, wasm_signature};
+use crate::trap::Trap;
+
+/// Builds the entry trampoline for `ty`.
+pub fn entry_trampoline(
+    ty: &FuncType,
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    ctx: &mut FunctionBuilderContext,
+) -> Function {
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([AbiParam::new(I64); 4]);
+    let mut func = Function::with_name_signature(UserFuncName::default(), sig);
+    let mut b = FunctionBuilder::new(&mut func, ctx);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let [callee_vmctx, caller_vmctx, func_ptr, values] = b.block_params(block) else {
+        unreachable!("four parameters declared above");
+    };
+    let (callee_vmctx, caller_vmctx, func_ptr, values) =
+        (*callee_vmctx, *caller_vmctx, *func_ptr, *values);
+    let flags = MemFlagsData::trusted();
+    let mut args = vec![callee_vmctx, caller_vmctx];
+    for (i, param) in ty.params.iter().enumerate() {
+        let offset = (i as u32 * VALUE_SLOT_SIZE) as i32;
+        args.push(b.ins().load(clif_type(*param), flags, values, offset));
+    }
+    let wasm_sig = b.import_signature(wasm_signature(ty, call_conv));
+    let call = b.ins().call_indirect(wasm_sig, func_ptr, &args);
+    let results = b.inst_results(call).to_vec();
+    for (i, result) in results.into_iter().enumerate() {
+        let offset = (i as u32 * VALUE_SLOT_SIZE) as i32;
+        b.ins().store(flags, result, values, offset);
+    }
+    b.ins().return_(&[]);
+    b.finalize(frontend);
+    func
+}
+
+/// Builds the host trampoline for `ty`.
+pub fn host_trampoline(
+    ty: &FuncType,
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    ctx: &mut FunctionBuilderContext,
+) -> Function {
+    let mut func =
+        Function::with_name_signature(UserFuncName::default(), wasm_signature(ty, call_conv));
+    let mut b = FunctionBuilder::new(&mut func, ctx);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let params = b.block_params(block).to_vec();
+    let (host_ctx, caller_vmctx) = (params[0], params[1]);
+    let slots = ty.params.len().max(ty.results.len()).max(1) as u32;
+    let array = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        slots * VALUE_SLOT_SIZE,
+        3,
+    ));
+    let values = b.ins().stack_addr(I64, array, 0);
+    let flags = MemFlagsData::trusted();
+    for (i, param) in params[2..].iter().enumerate() {
+        b.ins()
+            .store(flags, *param, values, (i as u32 * VALUE_SLOT_SIZE) as i32);
+    }
+    let mut host_sig = Signature::new(call_conv);
+    host_sig.params.extend([AbiParam::new(I64); 3]);
+    host_sig.returns.push(AbiParam::new(I32));
+    let host_sig = b.import_signature(host_sig);
+    let host_call = b
+        .ins()
+        .load(I64, flags, host_ctx, abi::host_func::HOST_CALL);
+    let call = b
+        .ins()
+        .call_indirect(host_sig, host_call, &[host_ctx, caller_vmctx, values]);
+    let status = b.inst_results(call)[0];
+    b.ins().trapnz(status, Trap::HostCall.to_cranelift());
+    let results: Vec<_> = ty
+        .results
+        .iter()
+        .enumerate()
+        .map(|(i, result)| {
+            b.ins().load(
+                clif_type(*result),
+                flags,
+                values,
+                (i as u32 * VALUE_SLOT_SIZE) as i32,
+            )
+        })
+        .collect();
+    b.ins().return_(&results);
+    b.finalize(frontend);
+    func
+}

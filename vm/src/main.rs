@@ -1,0 +1,134 @@
+//! The `carat-vm` command line.
+//!
+//! Exit status: the guest's exit code; 0 after `--invoke` returns; 134
+//! after a trap (`error: trap: <message>` on stderr); 1 for a bad module or
+//! bad arguments. Errors are reported, never panicked.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use carat_vm::{ExecError, Vm, VmConfig, VmError, args};
+use clap::{Parser, Subcommand};
+
+/// Exit status after a trap, as a process killed by SIGABRT reports.
+const TRAP_EXIT: u8 = 134;
+
+#[derive(Parser)]
+#[command(
+    name = "carat-vm",
+    version,
+    about = "A sandboxed WebAssembly VM without paging"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a module: its `_start`, or the export named by --invoke.
+    Run(RunArgs),
+    /// Run WebAssembly spec scripts; the last line is "N passed, M failed".
+    Wast {
+        /// Scripts to run.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Call this export with ARGS (typed by its parameters) and print each
+    /// result on its own line.
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+    /// Largest size of a linear memory (e.g. 64MiB).
+    #[arg(long, value_name = "SIZE", value_parser = args::parse_size)]
+    max_memory: Option<u64>,
+    /// The module, binary (.wasm) or text (.wat).
+    module: PathBuf,
+    /// Arguments: the function's with --invoke, else the guest's argv.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(run_args) => run(run_args),
+        Command::Wast { files } => wast(&files),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let trapped = error
+                .downcast_ref::<VmError>()
+                .and_then(VmError::trap)
+                .is_some();
+            eprintln!("error: {error:#}");
+            ExitCode::from(if trapped { TRAP_EXIT } else { 1 })
+        }
+    }
+}
+
+fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
+    let vm = Vm::new(VmConfig {
+        max_memory: run_args.max_memory,
+        ..VmConfig::default()
+    })?;
+    let module = vm.compile_file(&run_args.module)?;
+    let mut process = vm.new_process()?;
+    let instance = process.instantiate(&module);
+    let instance = match instance {
+        Err(VmError::Instantiate(carat_vm::InstantiationError::Start(ExecError::Exit(code)))) => {
+            return Ok(exit_code(code));
+        }
+        other => other?,
+    };
+    let (name, texts) = match &run_args.invoke {
+        Some(name) => (name.as_str(), run_args.args.as_slice()),
+        None if process.func(instance, "_start").is_ok() => ("_start", &[][..]),
+        None => return Ok(ExitCode::SUCCESS),
+    };
+    let func = process.func(instance, name)?;
+    let params = process.func_type(func).params.clone();
+    let call_args = match args::parse_args(&params, texts) {
+        Ok(values) => values,
+        Err(message) => bail!("cannot invoke `{name}`: {message}"),
+    };
+    match process.call(func, &call_args) {
+        Ok(results) => {
+            for result in results {
+                println!("{result}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(VmError::Exec(ExecError::Exit(code))) => Ok(exit_code(code)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(code as u8)
+}
+
+fn wast(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let vm = Vm::new(VmConfig::default())?;
+    let mut total = carat_vm::wast::WastReport::default();
+    for file in files {
+        let source = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let report = carat_vm::wast::run_script(&vm, &file.display().to_string(), &source)?;
+        for failure in &report.failures {
+            println!("FAIL {failure}");
+        }
+        total.merge(report);
+    }
+    println!("{} passed, {} failed", total.passed, total.failed);
+    Ok(if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -83,6 +83,16 @@ impl<'a> Caller<'a> {
     pub fn instance(&mut self) -> Option<&mut Instance> {
         self.instance.as_deref_mut()
     }
+
+    /// The caller's parked wasm frames, innermost first.
+    pub fn wasm_frames(&mut self) -> Vec<crate::frames::WasmFrame> {
+        let Some(instance) = self.instance.as_deref() else {
+            return Vec::new();
+        };
+        // SAFETY: the caller is parked in this host call, which it entered
+        // through a host trampoline that recorded its exit.
+        unsafe { crate::frames::walk(instance.last_exit_fp()) }
+    }
 }
 
 thread_local! {

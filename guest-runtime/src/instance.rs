@@ -227,6 +227,7 @@ impl Store {
                     interrupt: Default::default(),
                     stack_limit: 0,
                     fuel: 0,
+                    last_exit_fp: 0,
                 });
         }
         Ok(Store {
@@ -733,6 +734,13 @@ impl Instance {
 
     pub fn vmctx(&self) -> *mut u8 {
         self.vmctx.base()
+    }
+
+    /// The frame pointer the guest last left wasm code from.
+    pub(crate) fn last_exit_fp(&self) -> usize {
+        // SAFETY: the header's store context pointer is set at
+        // instantiation and the store context lives as long as the store.
+        unsafe { (*(*self.vmctx().cast::<VMContextHeader>()).store_context).last_exit_fp }
     }
 
     fn layout(&self) -> &carat_jit::abi::VmctxLayout {

@@ -8,6 +8,7 @@
 
 pub mod code;
 pub mod fiber;
+pub mod frames;
 pub mod host;
 pub mod instance;
 pub mod libcalls;
@@ -17,6 +18,7 @@ pub mod signals;
 pub mod values;
 pub mod vmctx;
 
+pub use frames::WasmFrame;
 pub use host::{Caller, HostError, HostFnBox};
 pub use instance::{
     Entity, ExecError, Extern, Func, Instance, InstanceId, InstantiationError, LoadedModule, Store,

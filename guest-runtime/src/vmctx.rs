@@ -17,6 +17,9 @@ pub struct VMStoreContext {
     pub stack_limit: usize,
     /// Fuel left.
     pub fuel: i64,
+    /// Frame pointer of the trampoline through which the guest last left
+    /// wasm; see `frames`.
+    pub last_exit_fp: usize,
 }
 
 /// The definition of a linear memory.
@@ -87,6 +90,7 @@ mod tests {
             sc::STACK_LIMIT as usize
         );
         assert_eq!(offset_of!(VMStoreContext, fuel), sc::FUEL as usize);
+        assert_eq!(offset_of!(VMStoreContext, last_exit_fp), sc::LAST_EXIT_FP as usize);
         assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
     }
 

@@ -62,8 +62,12 @@ pub mod store_context {
     pub const STACK_LIMIT: i32 = 8;
     /// `i64`: fuel left; JIT code subtracts per basic block.
     pub const FUEL: i32 = 16;
+    /// `usize`: the frame pointer of the trampoline through which wasm code
+    /// last left for the host (a libcall or a host function). While the
+    /// guest is out, walking frames from here finds every wasm frame.
+    pub const LAST_EXIT_FP: i32 = 24;
     /// Size of the struct.
-    pub const SIZE: u32 = 24;
+    pub const SIZE: u32 = 32;
 }
 
 /// Fields of a `VMMemoryDefinition`.
@@ -112,7 +116,9 @@ pub mod host_func {
 }
 
 /// Runtime functions callable from JIT code, by index into the
-/// `LibcallTable` that `vmctx::LIBCALLS` points at. Every one takes the
+/// `LibcallTable` that `vmctx::LIBCALLS` points at. JIT code reaches each
+/// through a per-module trampoline that records `LAST_EXIT_FP` first, so
+/// every call out of wasm is a walkable safepoint. Every one takes the
 /// caller's vmctx first. Those returning a status return 0 for success and
 /// 1 for the trap named in [`Libcall::trap`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -206,6 +206,7 @@ struct FunctionOutput {
 
 enum RelocTarget {
     Function(u32),
+    LibcallTrampoline(u32),
     Float(FloatLibcall),
 }
 
@@ -318,6 +319,12 @@ impl Compiler {
                 trampolines.push(self.emit(&mut ctx, translate::FunctionStats::default())?);
             }
         }
+        for call in abi::Libcall::ALL {
+            ctx.clear();
+            ctx.func =
+                trampolines::libcall_trampoline(call, env.call_conv, env.frontend, &mut builder_ctx);
+            trampolines.push(self.emit(&mut ctx, translate::FunctionStats::default())?);
+        }
 
         let mut stats = CompileStats {
             wasm_bytes: bytes.len(),
@@ -384,7 +391,11 @@ impl Compiler {
         for reloc in buffer.relocs() {
             let target = match &reloc.target {
                 FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
-                    RelocTarget::Function(names[*name].index)
+                    let name = &names[*name];
+                    match name.namespace {
+                        translate::FUNCTION_NAMESPACE => RelocTarget::Function(name.index),
+                        _ => RelocTarget::LibcallTrampoline(name.index),
+                    }
                 }
                 FinalizedRelocTarget::ExternalName(ExternalName::LibCall(call)) => {
                     RelocTarget::Float(float_libcall(*call)?)
@@ -444,8 +455,9 @@ fn float_libcall(call: LibCall) -> Result<FloatLibcall, CompileError> {
     })
 }
 
-/// Lays the functions, then the trampolines, out in one image and resolves
-/// the calls between functions.
+/// Lays the functions, then the trampolines (entry and host trampolines per
+/// type, then one per libcall), out in one image and resolves the calls
+/// between them.
 fn link(
     info: &ModuleInfo,
     functions: Vec<FunctionOutput>,
@@ -486,6 +498,7 @@ fn link(
             .host_trampolines
             .push(starts[functions.len() + 2 * i + 1]);
     }
+    let libcall_trampolines = &starts[functions.len() + 2 * info.types.len()..];
     for (site, kind, target, addend) in pending {
         match target {
             RelocTarget::Function(index) => {
@@ -493,6 +506,10 @@ fn link(
                     .checked_sub(info.num_imported_functions)
                     .ok_or_else(|| CompileError::Codegen("direct call to an import".into()))?;
                 let target = i64::from(image.functions[defined as usize].start);
+                patch_pc_relative(&mut image.bytes, site, kind, target + addend)?;
+            }
+            RelocTarget::LibcallTrampoline(index) => {
+                let target = i64::from(libcall_trampolines[*index as usize]);
                 patch_pc_relative(&mut image.bytes, site, kind, target + addend)?;
             }
             RelocTarget::Float(call) => {

@@ -12,6 +12,10 @@
 //!   says so, and loads the results.
 //!
 //! Values travel in 8-byte slots, so one array layout serves every type.
+//!
+//! Every module also gets one *libcall trampoline* per runtime function.
+//! Host and libcall trampolines record their frame pointer in the store
+//! context before leaving wasm: that is where a frame walk starts.
 
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{
@@ -21,10 +25,51 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
-use crate::abi::{self, VALUE_SLOT_SIZE};
+use crate::abi::{self, Libcall, VALUE_SLOT_SIZE};
 use crate::module_info::FuncType;
-use crate::translate::{clif_type, wasm_signature};
+use crate::translate::{clif_type, libcall_signature, wasm_signature};
 use crate::trap::Trap;
+
+/// Stores the current frame pointer as the store's last exit, so that the
+/// runtime can walk the wasm frames below while the guest is out.
+fn record_exit(b: &mut FunctionBuilder<'_>, vmctx: cranelift_codegen::ir::Value) {
+    let flags = MemFlagsData::trusted();
+    let store_ctx = b
+        .ins()
+        .load(I64, flags, vmctx, abi::vmctx::STORE_CONTEXT);
+    let fp = b.ins().get_frame_pointer(I64);
+    b.ins()
+        .store(flags, fp, store_ctx, abi::store_context::LAST_EXIT_FP);
+}
+
+/// Builds the trampoline through which wasm code calls libcall `call`: it
+/// records the exit and calls the runtime function from the vmctx's table.
+pub fn libcall_trampoline(
+    call: Libcall,
+    call_conv: CallConv,
+    frontend: cranelift_codegen::isa::TargetFrontendConfig,
+    ctx: &mut FunctionBuilderContext,
+) -> Function {
+    let signature = libcall_signature(call, call_conv);
+    let mut func = Function::with_name_signature(UserFuncName::default(), signature.clone());
+    let mut b = FunctionBuilder::new(&mut func, ctx);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let params = b.block_params(block).to_vec();
+    let vmctx = params[0];
+    record_exit(&mut b, vmctx);
+    let flags = MemFlagsData::trusted();
+    let table = b.ins().load(I64, flags, vmctx, abi::vmctx::LIBCALLS);
+    let callee = b.ins().load(I64, flags, table, call.table_offset());
+    let sig = b.import_signature(signature);
+    let inst = b.ins().call_indirect(sig, callee, &params);
+    let results = b.inst_results(inst).to_vec();
+    b.ins().return_(&results);
+    b.finalize(frontend);
+    func
+}
 
 /// Builds the entry trampoline for `ty`.
 pub fn entry_trampoline(
@@ -80,6 +125,7 @@ pub fn host_trampoline(
     b.seal_block(block);
     let params = b.block_params(block).to_vec();
     let (host_ctx, caller_vmctx) = (params[0], params[1]);
+    record_exit(&mut b, caller_vmctx);
     let slots = ty.params.len().max(ty.results.len()).max(1) as u32;
     let array = b.create_sized_stack_slot(StackSlotData::new(
         StackSlotKind::ExplicitSlot,

@@ -41,6 +41,11 @@ use crate::module_info::{FuncType, ModuleInfo, ValType};
 use crate::trap::Trap;
 use crate::{CompileError, MemoryStrategy};
 
+/// Namespace of `UserExternalName`s that name wasm functions.
+pub const FUNCTION_NAMESPACE: u32 = 0;
+/// Namespace of `UserExternalName`s that name libcall trampolines.
+pub const LIBCALL_NAMESPACE: u32 = 1;
+
 /// The Cranelift type that carries a wasm value. References are pointers.
 pub fn clif_type(ty: ValType) -> Type {
     match ty {
@@ -190,7 +195,7 @@ pub struct FuncTranslator<'a, 'f> {
     regions: Regions,
     sig_refs: HashMap<u32, SigRef>,
     func_refs: HashMap<u32, FuncRef>,
-    libcall_sigs: HashMap<u32, SigRef>,
+    libcall_refs: HashMap<u32, FuncRef>,
     stats: FunctionStats,
 }
 
@@ -278,7 +283,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             regions,
             sig_refs: HashMap::new(),
             func_refs: HashMap::new(),
-            libcall_sigs: HashMap::new(),
+            libcall_refs: HashMap::new(),
             stats: FunctionStats::default(),
         };
         t.emit_poll();
@@ -400,26 +405,37 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
 
     // ----- calls into the runtime -----
 
-    /// Calls a libcall through the table the vmctx points at; returns its
+    /// Calls a libcall through the module's trampoline for it; returns its
     /// results.
     fn call_libcall(&mut self, call: Libcall, args: &[Value]) -> Vec<Value> {
-        let sig = match self.libcall_sigs.get(&(call as u32)) {
-            Some(sig) => *sig,
+        let callee = match self.libcall_refs.get(&(call as u32)) {
+            Some(f) => *f,
             None => {
-                let sig = self
+                let signature = self
                     .b
                     .import_signature(libcall_signature(call, self.env.call_conv));
-                self.libcall_sigs.insert(call as u32, sig);
-                sig
+                let name = self
+                    .b
+                    .func
+                    .declare_imported_user_function(ir::UserExternalName::new(
+                        LIBCALL_NAMESPACE,
+                        call as u32,
+                    ));
+                let f = self.b.import_function(ir::ExtFuncData {
+                    name: ir::ExternalName::user(name),
+                    signature,
+                    colocated: true,
+                    patchable: false,
+                });
+                self.libcall_refs.insert(call as u32, f);
+                f
             }
         };
-        let table = self.load_vmctx(I64, abi::vmctx::LIBCALLS as u32);
-        let callee = self.load_field(I64, self.regions.vmctx, table, call.table_offset());
         let vmctx = self.vmctx();
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(vmctx);
         all.extend_from_slice(args);
-        let inst = self.b.ins().call_indirect(sig, callee, &all);
+        let inst = self.b.ins().call(callee, &all);
         self.b.inst_results(inst).to_vec()
     }
 

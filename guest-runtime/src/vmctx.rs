@@ -90,7 +90,10 @@ mod tests {
             sc::STACK_LIMIT as usize
         );
         assert_eq!(offset_of!(VMStoreContext, fuel), sc::FUEL as usize);
-        assert_eq!(offset_of!(VMStoreContext, last_exit_fp), sc::LAST_EXIT_FP as usize);
+        assert_eq!(
+            offset_of!(VMStoreContext, last_exit_fp),
+            sc::LAST_EXIT_FP as usize
+        );
         assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
     }
 

@@ -193,6 +193,24 @@ pub struct VmctxLayout {
     size: u32,
 }
 
+/// The kinds of entity an instance may share with another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedKind {
+    Memory,
+    Table,
+    Global,
+}
+
+/// Where a vmctx reaches a memory definition, table definition or global
+/// slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// Imported: the vmctx holds a pointer to the exporter's at this offset.
+    Import(u32),
+    /// Defined here: it lies in the vmctx at this offset.
+    Local(u32),
+}
+
 /// How many entities of each kind a module has, imported and defined.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EntityCounts {
@@ -285,6 +303,33 @@ impl VmctxLayout {
     pub fn global_def(&self, defined_index: u32) -> u32 {
         assert!(defined_index < self.num_defined_globals);
         self.global_defs + defined_index * VALUE_SLOT_SIZE
+    }
+
+    /// Where entity `index` (counting imports first) of `kind` is reached.
+    pub fn locate(&self, kind: SharedKind, index: u32) -> Location {
+        type Offset = fn(&VmctxLayout, u32) -> u32;
+        let (imported, import, local): (u32, Offset, Offset) = match kind {
+            SharedKind::Memory => (
+                self.num_imported_memories,
+                Self::memory_import,
+                Self::memory_def,
+            ),
+            SharedKind::Table => (
+                self.num_imported_tables,
+                Self::table_import,
+                Self::table_def,
+            ),
+            SharedKind::Global => (
+                self.num_imported_globals,
+                Self::global_import,
+                Self::global_def,
+            ),
+        };
+        if index < imported {
+            Location::Import(import(self, index))
+        } else {
+            Location::Local(local(self, index - imported))
+        }
     }
 
     pub fn num_imported_memories(&self) -> u32 {

@@ -321,8 +321,12 @@ impl Compiler {
         }
         for call in abi::Libcall::ALL {
             ctx.clear();
-            ctx.func =
-                trampolines::libcall_trampoline(call, env.call_conv, env.frontend, &mut builder_ctx);
+            ctx.func = trampolines::libcall_trampoline(
+                call,
+                env.call_conv,
+                env.frontend,
+                &mut builder_ctx,
+            );
             trampolines.push(self.emit(&mut ctx, translate::FunctionStats::default())?);
         }
 

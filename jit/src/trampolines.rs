@@ -30,13 +30,20 @@ use crate::module_info::FuncType;
 use crate::translate::{clif_type, libcall_signature, wasm_signature};
 use crate::trap::Trap;
 
+/// Opens the function's only block; returns the function's parameters.
+fn enter(b: &mut FunctionBuilder<'_>) -> Vec<cranelift_codegen::ir::Value> {
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    b.block_params(block).to_vec()
+}
+
 /// Stores the current frame pointer as the store's last exit, so that the
 /// runtime can walk the wasm frames below while the guest is out.
 fn record_exit(b: &mut FunctionBuilder<'_>, vmctx: cranelift_codegen::ir::Value) {
     let flags = MemFlagsData::trusted();
-    let store_ctx = b
-        .ins()
-        .load(I64, flags, vmctx, abi::vmctx::STORE_CONTEXT);
+    let store_ctx = b.ins().load(I64, flags, vmctx, abi::vmctx::STORE_CONTEXT);
     let fp = b.ins().get_frame_pointer(I64);
     b.ins()
         .store(flags, fp, store_ctx, abi::store_context::LAST_EXIT_FP);
@@ -53,11 +60,7 @@ pub fn libcall_trampoline(
     let signature = libcall_signature(call, call_conv);
     let mut func = Function::with_name_signature(UserFuncName::default(), signature.clone());
     let mut b = FunctionBuilder::new(&mut func, ctx);
-    let block = b.create_block();
-    b.append_block_params_for_function_params(block);
-    b.switch_to_block(block);
-    b.seal_block(block);
-    let params = b.block_params(block).to_vec();
+    let params = enter(&mut b);
     let vmctx = params[0];
     record_exit(&mut b, vmctx);
     let flags = MemFlagsData::trusted();
@@ -82,15 +85,9 @@ pub fn entry_trampoline(
     sig.params.extend([AbiParam::new(I64); 4]);
     let mut func = Function::with_name_signature(UserFuncName::default(), sig);
     let mut b = FunctionBuilder::new(&mut func, ctx);
-    let block = b.create_block();
-    b.append_block_params_for_function_params(block);
-    b.switch_to_block(block);
-    b.seal_block(block);
-    let [callee_vmctx, caller_vmctx, func_ptr, values] = b.block_params(block) else {
+    let [callee_vmctx, caller_vmctx, func_ptr, values] = enter(&mut b)[..] else {
         unreachable!("four parameters declared above");
     };
-    let (callee_vmctx, caller_vmctx, func_ptr, values) =
-        (*callee_vmctx, *caller_vmctx, *func_ptr, *values);
     let flags = MemFlagsData::trusted();
     let mut args = vec![callee_vmctx, caller_vmctx];
     for (i, param) in ty.params.iter().enumerate() {
@@ -119,11 +116,7 @@ pub fn host_trampoline(
     let mut func =
         Function::with_name_signature(UserFuncName::default(), wasm_signature(ty, call_conv));
     let mut b = FunctionBuilder::new(&mut func, ctx);
-    let block = b.create_block();
-    b.append_block_params_for_function_params(block);
-    b.switch_to_block(block);
-    b.seal_block(block);
-    let params = b.block_params(block).to_vec();
+    let params = enter(&mut b);
     let (host_ctx, caller_vmctx) = (params[0], params[1]);
     record_exit(&mut b, caller_vmctx);
     let slots = ty.params.len().max(ty.results.len()).max(1) as u32;

@@ -1,10 +1,28 @@
-;; A script that passes: traps do not stop it.
-(module
-  (memory 1)
+;; A script that passes: traps do not stop it, and every directive kind the
+;; runner supports appears at least once.
+(module $m
+  (memory (export "mem") 1)
+  (global (export "g") (mut i32) (i32.const 5))
   (func (export "oob") (result i32) (i32.load (i32.const 70000)))
-  (func (export "ok") (result i32) (i32.const 7)))
+  (func (export "ok") (result i32) (i32.const 7))
+  (func (export "nan") (result f32) (f32.div (f32.const 0) (f32.const 0))))
 (assert_trap (invoke "oob") "out of bounds memory access")
 (assert_return (invoke "ok") (i32.const 7))
 (assert_trap (invoke "oob") "out of bounds memory access")
-(assert_return (invoke "ok") (i32.const 7))
+(assert_return (invoke $m "ok") (i32.const 7))
+(assert_return (invoke "nan") (f32.const nan:arithmetic))
+(assert_return (get "g") (i32.const 5))
+(invoke "ok")
+(register "m" $m)
+(module (import "m" "mem" (memory 1)) (func (export "size") (result i32) (memory.size)))
+(assert_return (invoke "size") (i32.const 1))
 (assert_malformed (module binary "\00asm\01") "unexpected end")
+(assert_malformed (module quote "(func (i32.bogus))") "unknown operator")
+(assert_invalid (module (func (result i32))) "type mismatch")
+(assert_unlinkable (module (import "m" "nope" (func))) "unknown import")
+(assert_unlinkable (module (import "m" "mem" (memory 2))) "incompatible import type")
+(assert_uninstantiable (module (func $f unreachable) (start $f)) "unreachable")
+(assert_trap (module (memory 1) (data (i32.const 65536) "x")) "out of bounds memory access")
+(module (func $r (export "r") (call $r)))
+(assert_exhaustion (invoke "r") "call stack exhausted")
+(assert_return (invoke $m "ok") (i32.const 7))

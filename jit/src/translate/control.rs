@@ -318,7 +318,10 @@ impl FuncTranslator<'_, '_> {
                     let name = self
                         .b
                         .func
-                        .declare_imported_user_function(UserExternalName::new(super::FUNCTION_NAMESPACE, function_index));
+                        .declare_imported_user_function(UserExternalName::new(
+                            super::FUNCTION_NAMESPACE,
+                            function_index,
+                        ));
                     let f = self.b.import_function(ExtFuncData {
                         name: ExternalName::user(name),
                         signature: sig,

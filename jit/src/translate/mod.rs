@@ -36,7 +36,7 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
 use wasmparser::{FunctionBody, Operator};
 
-use crate::abi::{self, Libcall, VmctxLayout};
+use crate::abi::{self, Libcall, Location, SharedKind, VmctxLayout};
 use crate::module_info::{FuncType, ModuleInfo, ValType};
 use crate::trap::Trap;
 use crate::{CompileError, MemoryStrategy};
@@ -370,37 +370,26 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         self.load_field(ty, self.regions.vmctx, vmctx, offset as i32)
     }
 
-    /// A pointer to, and an offset of, the definition of memory `index`:
+    /// A pointer to, and an offset from it of, entity `index` of `kind`:
     /// inside our own vmctx when defined here, behind the import pointer
     /// when imported.
-    fn memory_definition(&mut self, index: u32) -> (Value, i32) {
-        let layout = self.env.layout;
-        if index < layout.num_imported_memories() {
-            (self.load_vmctx(I64, layout.memory_import(index)), 0)
-        } else {
-            let def = layout.memory_def(index - layout.num_imported_memories());
-            (self.vmctx(), def as i32)
+    fn locate(&mut self, kind: SharedKind, index: u32) -> (Value, i32) {
+        match self.env.layout.locate(kind, index) {
+            Location::Import(pointer) => (self.load_vmctx(I64, pointer), 0),
+            Location::Local(offset) => (self.vmctx(), offset as i32),
         }
+    }
+
+    fn memory_definition(&mut self, index: u32) -> (Value, i32) {
+        self.locate(SharedKind::Memory, index)
     }
 
     fn table_definition(&mut self, index: u32) -> (Value, i32) {
-        let layout = self.env.layout;
-        if index < layout.num_imported_tables() {
-            (self.load_vmctx(I64, layout.table_import(index)), 0)
-        } else {
-            let def = layout.table_def(index - layout.num_imported_tables());
-            (self.vmctx(), def as i32)
-        }
+        self.locate(SharedKind::Table, index)
     }
 
     fn global_slot(&mut self, index: u32) -> (Value, i32) {
-        let layout = self.env.layout;
-        if index < layout.num_imported_globals() {
-            (self.load_vmctx(I64, layout.global_import(index)), 0)
-        } else {
-            let def = layout.global_def(index - layout.num_imported_globals());
-            (self.vmctx(), def as i32)
-        }
+        self.locate(SharedKind::Global, index)
     }
 
     // ----- calls into the runtime -----

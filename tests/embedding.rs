@@ -1,0 +1,89 @@
+//! The embedding API keeps working after guests trap or fail to start,
+//! and processes of one VM do not disturb each other.
+
+use carat_vm::{Trap, Val, Vm, VmConfig};
+
+const GUEST: &str = r#"
+(module
+  (memory 1)
+  (global $calls (mut i32) (i32.const 0))
+  (func (export "count") (result i32)
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (global.get $calls))
+  (func (export "poke") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+  (func (export "peek") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "trap") (param i32) (result i32)
+    (i32.div_u (i32.const 1) (local.get 0)))
+  (func $deep (export "deep") (param i32) (result i32)
+    (i32.add (i32.const 1) (call $deep (local.get 0)))))
+"#;
+
+#[test]
+fn a_trap_leaves_the_process_and_its_neighbours_usable() {
+    let vm = Vm::new(VmConfig::default()).unwrap();
+    let module = vm.compile_any(GUEST.as_bytes()).unwrap();
+    let mut a = vm.new_process().unwrap();
+    let mut b = vm.new_process().unwrap();
+    let ia = a.instantiate(&module).unwrap();
+    let ib = b.instantiate(&module).unwrap();
+    a.invoke(ia, "poke", &[Val::I32(8), Val::I32(11)]).unwrap();
+    b.invoke(ib, "poke", &[Val::I32(8), Val::I32(22)]).unwrap();
+    for round in 1..=3 {
+        let e = a.invoke(ia, "trap", &[Val::I32(0)]).unwrap_err();
+        assert_eq!(e.trap(), Some(Trap::IntegerDivideByZero));
+        let e = a.invoke(ia, "deep", &[Val::I32(0)]).unwrap_err();
+        assert_eq!(e.trap(), Some(Trap::StackOverflow));
+        let e = a.invoke(ia, "peek", &[Val::I32(65533)]).unwrap_err();
+        assert_eq!(e.trap(), Some(Trap::MemoryOutOfBounds));
+        assert_eq!(a.invoke(ia, "count", &[]).unwrap(), vec![Val::I32(round)]);
+        assert_eq!(
+            a.invoke(ia, "peek", &[Val::I32(8)]).unwrap(),
+            vec![Val::I32(11)]
+        );
+        assert_eq!(
+            b.invoke(ib, "peek", &[Val::I32(8)]).unwrap(),
+            vec![Val::I32(22)]
+        );
+    }
+    assert_eq!(b.invoke(ib, "count", &[]).unwrap(), vec![Val::I32(1)]);
+}
+
+#[test]
+fn wrong_arguments_are_an_error_not_a_crash() {
+    let vm = Vm::new(VmConfig::default()).unwrap();
+    let module = vm.compile_any(GUEST.as_bytes()).unwrap();
+    let mut p = vm.new_process().unwrap();
+    let i = p.instantiate(&module).unwrap();
+    assert!(p.invoke(i, "peek", &[]).is_err());
+    assert!(p.invoke(i, "peek", &[Val::I64(1)]).is_err());
+    assert!(p.invoke(i, "missing", &[]).is_err());
+    assert_eq!(
+        p.invoke(i, "peek", &[Val::I32(0)]).unwrap(),
+        vec![Val::I32(0)]
+    );
+}
+
+#[test]
+fn memory_limit_is_enforced_at_instantiation_and_growth() {
+    let vm = Vm::new(VmConfig {
+        max_memory: Some(3 * 65536),
+        ..VmConfig::default()
+    })
+    .unwrap();
+    let grower = vm
+        .compile_any(br#"(module (memory 2) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#)
+        .unwrap();
+    let mut p = vm.new_process().unwrap();
+    let i = p.instantiate(&grower).unwrap();
+    assert_eq!(
+        p.invoke(i, "grow", &[Val::I32(1)]).unwrap(),
+        vec![Val::I32(2)]
+    );
+    assert_eq!(
+        p.invoke(i, "grow", &[Val::I32(1)]).unwrap(),
+        vec![Val::I32(-1)]
+    );
+    let big = vm.compile_any(br#"(module (memory 4))"#).unwrap();
+    let error = p.instantiate(&big).unwrap_err();
+    assert!(error.to_string().contains("exceeds the limit"), "{error}");
+}

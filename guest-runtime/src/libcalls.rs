@@ -57,11 +57,15 @@ fn status(ok: bool) -> u32 {
     u32::from(!ok)
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, memory: u32, delta: u32) -> u32 {
     // SAFETY: called by JIT code with its own vmctx.
     unsafe { instance(vmctx) }.memory_grow(memory, delta) as u32
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn memory_init(
     vmctx: *mut u8,
     memory: u32,
@@ -74,32 +78,44 @@ unsafe extern "C" fn memory_init(
     status(unsafe { instance(vmctx) }.memory_init(memory, data, dst, src, len))
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
     // SAFETY: called by JIT code with its own vmctx.
     unsafe { instance(vmctx) }.data_drop(data)
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn memory_copy(_vmctx: *mut u8, dst: *mut u8, src: *const u8, len: u64) {
     // SAFETY: JIT code guarded both ranges against their memories' bounds
     // before calling; the ranges may overlap, which `copy` allows.
     unsafe { std::ptr::copy(src, dst, len as usize) }
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn memory_fill(_vmctx: *mut u8, dst: *mut u8, byte: u32, len: u64) {
     // SAFETY: JIT code guarded the range against its memory's bound.
     unsafe { std::ptr::write_bytes(dst, byte as u8, len as usize) }
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, init: u64, delta: u32) -> u32 {
     // SAFETY: called by JIT code with its own vmctx.
     unsafe { instance(vmctx) }.table_grow(table, init, delta) as u32
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, value: u64, len: u32) -> u32 {
     // SAFETY: called by JIT code with its own vmctx.
     status(unsafe { instance(vmctx) }.table_fill(table, dst, value, len))
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn table_copy(
     vmctx: *mut u8,
     dst_table: u32,
@@ -112,6 +128,8 @@ unsafe extern "C" fn table_copy(
     status(unsafe { instance(vmctx) }.table_copy(dst_table, src_table, dst, src, len))
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn table_init(
     vmctx: *mut u8,
     table: u32,
@@ -124,6 +142,8 @@ unsafe extern "C" fn table_init(
     status(unsafe { instance(vmctx) }.table_init(table, element, dst, src, len))
 }
 
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, element: u32) {
     // SAFETY: called by JIT code with its own vmctx.
     unsafe { instance(vmctx) }.elem_drop(element)
@@ -131,6 +151,8 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, element: u32) {
 
 /// The slow path of a poll: the interrupt word was set. Consumes it and
 /// stops the guest.
+/// # Safety
+/// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn poll_slow(vmctx: *mut u8) -> u32 {
     // SAFETY: called by JIT code with its own vmctx, whose header points
     // at the live store context.

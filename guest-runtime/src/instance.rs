@@ -249,6 +249,19 @@ impl Store {
         self.inner.context.base().cast()
     }
 
+    /// Sets the fuel left for code compiled with fuel counting.
+    pub fn set_fuel(&mut self, fuel: i64) {
+        // SAFETY: the store context lives as long as the store, and no
+        // guest runs while `&mut self` is held.
+        unsafe { (*self.context_ptr()).fuel = fuel };
+    }
+
+    /// The fuel left; negative once a guest has run out.
+    pub fn fuel(&self) -> i64 {
+        // SAFETY: as in `set_fuel`.
+        unsafe { (*self.context_ptr()).fuel }
+    }
+
     /// Registers a host function; `type_id` is its signature's id in the
     /// engine's registry.
     pub fn host_func(&mut self, ty: FuncType, type_id: u32, func: HostFnBox) -> Func {

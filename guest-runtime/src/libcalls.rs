@@ -149,8 +149,8 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, element: u32) {
     unsafe { instance(vmctx) }.elem_drop(element)
 }
 
-/// The slow path of a poll: the interrupt word was set. Consumes it and
-/// stops the guest.
+/// The slow path of a poll: the fuel ran out (2) or the interrupt word
+/// was set (1, consuming it).
 /// # Safety
 /// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn poll_slow(vmctx: *mut u8) -> u32 {
@@ -161,6 +161,9 @@ unsafe extern "C" fn poll_slow(vmctx: *mut u8) -> u32 {
             .add(abi::vmctx::STORE_CONTEXT as usize)
             .cast::<*mut VMStoreContext>())
     };
+    if context.fuel < 0 {
+        return 2;
+    }
     let reason = context
         .interrupt
         .swap(0, std::sync::atomic::Ordering::AcqRel);

@@ -3,14 +3,17 @@
 //! It owns the arena (the stand-in for physical memory), the allocation
 //! map, and the memory backends that hand regions to the guest runtime.
 //! In CARAT mode every region comes from the one arena and JIT code guards
-//! each access inline ([`MemoryStrategy::Guarded`]).
+//! each access inline ([`MemoryStrategy::Guarded`]); the paging baseline
+//! ([`PagingBackend`]) gives each memory its own guarded reservation.
 
 pub mod arena;
+pub mod paging;
 
 use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider};
 use carat_jit::MemoryStrategy;
 
 pub use arena::{Arena, ArenaRegion, ArenaStats, RegionRecord};
+pub use paging::PagingBackend;
 
 /// CARAT mode's backend: every region, of every kind, from the arena.
 #[derive(Clone, Debug)]

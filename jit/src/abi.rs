@@ -145,8 +145,8 @@ pub enum Libcall {
     TableInit,
     /// `(vmctx, elem: u32)`.
     ElemDrop,
-    /// `(vmctx) -> u32`: the slow path of a poll. Returns 0 to go on, or a
-    /// trap code (`Trap as u8`) to stop the guest.
+    /// `(vmctx) -> u32`: the slow path of a poll. Returns 0 to go on, 1 to
+    /// stop for an interrupt, 2 to stop because the fuel is used up.
     PollSlow,
 }
 

@@ -65,6 +65,8 @@ pub struct CompileConfig {
     pub verify: bool,
     /// Threads to compile large modules with.
     pub threads: usize,
+    /// Count executed operators against the store's fuel (`--fuel`).
+    pub fuel: bool,
 }
 
 impl Default for CompileConfig {
@@ -74,6 +76,7 @@ impl Default for CompileConfig {
             opt_level: OptLevel::Speed,
             verify: cfg!(debug_assertions),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            fuel: false,
         }
     }
 }
@@ -266,6 +269,7 @@ impl Compiler {
             info: &info,
             layout: &layout,
             strategy: self.config.strategy,
+            fuel: self.config.fuel,
             call_conv: self.isa.default_call_conv(),
             frontend: self.isa.frontend_config(),
             type_ids: &type_ids,

@@ -26,7 +26,9 @@ use std::sync::Arc;
 
 use carat_guest_runtime::regions::RegionProvider;
 use carat_guest_runtime::{HostFnBox, LoadedModule, Store, StoreLimits};
-use carat_host_os::{Arena, CaratBackend};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use carat_host_os::{Arena, CaratBackend, PagingBackend};
 use carat_jit::{CompileConfig, CompileError, CompileStats, Compiler, SignatureRegistry};
 
 pub use carat_guest_runtime::{
@@ -36,18 +38,39 @@ pub use carat_guest_runtime::{
 pub use carat_jit::{FuncType, Trap, ValType};
 
 /// How guest memory is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Every guest lives in one arena; JIT code guards each access.
     #[default]
     Carat,
+    /// Each memory has its own guarded reservation; the MMU faults on a
+    /// stray access.
+    Paging,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Carat, Mode::Paging];
 }
 
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Mode::Carat => "carat",
+            Mode::Paging => "paging",
         })
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "carat" => Ok(Mode::Carat),
+            "paging" => Ok(Mode::Paging),
+            other => Err(format!("unknown mode `{other}` (expected carat or paging)")),
+        }
     }
 }
 
@@ -65,6 +88,9 @@ pub struct VmConfig {
     pub max_wasm_stack: usize,
     /// Threads used to compile large modules.
     pub compile_threads: usize,
+    /// Instructions each process may execute; `None` compiles no fuel
+    /// counting at all.
+    pub fuel: Option<u64>,
 }
 
 impl Default for VmConfig {
@@ -76,6 +102,7 @@ impl Default for VmConfig {
             max_memory: None,
             max_wasm_stack: 1 << 20,
             compile_threads: CompileConfig::default().threads,
+            fuel: None,
         }
     }
 }
@@ -121,12 +148,51 @@ impl VmError {
     }
 }
 
+enum Backend {
+    Carat(Arena),
+    Paging(PagingBackend),
+}
+
 struct VmInner {
     config: VmConfig,
     compiler: Compiler,
     signatures: SignatureRegistry,
     provider: Arc<dyn RegionProvider>,
-    arena: Arena,
+    backend: Backend,
+    counters: Counters,
+}
+
+/// Counters behind [`VmStats`].
+#[derive(Default)]
+struct Counters {
+    functions_compiled: AtomicU64,
+    guards_emitted: AtomicU64,
+    guards_elided: AtomicU64,
+    polls_emitted: AtomicU64,
+    processes_spawned: AtomicU64,
+    traps: AtomicU64,
+}
+
+/// What a VM has done, as `--stats` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VmStats {
+    pub mode: Mode,
+    pub functions_compiled: u64,
+    /// Inline bounds checks emitted into compiled code.
+    pub guards_emitted: u64,
+    /// Memory accesses compiled without an inline check (paging mode's
+    /// guard region covers them).
+    pub guards_elided: u64,
+    pub polls_emitted: u64,
+    pub processes_spawned: u64,
+    pub relocations: u64,
+    pub bytes_moved: u64,
+    pub escapes_patched: u64,
+    pub frames_patched: u64,
+    /// Peak bytes of guest state: arena bytes in use in CARAT mode,
+    /// accessible linear-memory bytes in paging mode.
+    pub arena_peak_bytes: u64,
+    pub traps: u64,
 }
 
 /// A virtual machine: one memory backend, one compiler, many processes.
@@ -153,11 +219,24 @@ impl Module {
 
 impl Vm {
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
-        let arena = Arena::new(config.arena_size, config.huge_pages).map_err(VmError::Arena)?;
-        let provider: Arc<dyn RegionProvider> = Arc::new(CaratBackend::new(arena.clone()));
+        let (backend, provider): (Backend, Arc<dyn RegionProvider>) = match config.mode {
+            Mode::Carat => {
+                let arena =
+                    Arena::new(config.arena_size, config.huge_pages).map_err(VmError::Arena)?;
+                (
+                    Backend::Carat(arena.clone()),
+                    Arc::new(CaratBackend::new(arena)),
+                )
+            }
+            Mode::Paging => {
+                let paging = PagingBackend::new();
+                (Backend::Paging(paging.clone()), Arc::new(paging))
+            }
+        };
         let compiler = Compiler::new(CompileConfig {
             strategy: provider.strategy(),
             threads: config.compile_threads,
+            fuel: config.fuel.is_some(),
             ..CompileConfig::default()
         })?;
         Ok(Vm {
@@ -166,7 +245,8 @@ impl Vm {
                 compiler,
                 signatures: SignatureRegistry::default(),
                 provider,
-                arena,
+                backend,
+                counters: Counters::default(),
             }),
         })
     }
@@ -175,13 +255,50 @@ impl Vm {
         &self.inner.config
     }
 
-    pub fn arena(&self) -> &Arena {
-        &self.inner.arena
+    pub fn mode(&self) -> Mode {
+        self.inner.config.mode
+    }
+
+    /// The arena, in CARAT mode.
+    pub fn arena(&self) -> Option<&Arena> {
+        match &self.inner.backend {
+            Backend::Carat(arena) => Some(arena),
+            Backend::Paging(_) => None,
+        }
+    }
+
+    pub fn stats(&self) -> VmStats {
+        let c = &self.inner.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        VmStats {
+            mode: self.mode(),
+            functions_compiled: load(&c.functions_compiled),
+            guards_emitted: load(&c.guards_emitted),
+            guards_elided: load(&c.guards_elided),
+            polls_emitted: load(&c.polls_emitted),
+            processes_spawned: load(&c.processes_spawned),
+            traps: load(&c.traps),
+            arena_peak_bytes: match &self.inner.backend {
+                Backend::Carat(arena) => arena.stats().peak_bytes as u64,
+                Backend::Paging(paging) => paging.peak_bytes(),
+            },
+            ..VmStats::default()
+        }
     }
 
     /// Compiles a binary module.
     pub fn compile(&self, wasm: &[u8]) -> Result<Module, VmError> {
         let compiled = self.inner.compiler.compile(wasm, &self.inner.signatures)?;
+        let c = &self.inner.counters;
+        let stats = &compiled.stats;
+        c.functions_compiled
+            .fetch_add(stats.functions_compiled, Ordering::Relaxed);
+        c.guards_emitted
+            .fetch_add(stats.guards_emitted, Ordering::Relaxed);
+        c.guards_elided
+            .fetch_add(stats.guards_elided, Ordering::Relaxed);
+        c.polls_emitted
+            .fetch_add(stats.polls_emitted, Ordering::Relaxed);
         Ok(Module {
             loaded: LoadedModule::new(compiled)?,
         })
@@ -225,9 +342,17 @@ impl Vm {
             max_wasm_stack: config.max_wasm_stack,
             ..defaults
         };
+        let mut store = Store::new(self.inner.provider.clone(), limits)?;
+        if let Some(fuel) = config.fuel {
+            store.set_fuel(i64::try_from(fuel).unwrap_or(i64::MAX));
+        }
+        self.inner
+            .counters
+            .processes_spawned
+            .fetch_add(1, Ordering::Relaxed);
         Ok(Process {
             vm: self.clone(),
-            store: Store::new(self.inner.provider.clone(), limits)?,
+            store,
             names: HashMap::new(),
         })
     }
@@ -312,7 +437,20 @@ impl Process {
             })?;
             imports.push(*item);
         }
-        Ok(self.store.instantiate(&module.loaded, &imports)?)
+        let result = self.store.instantiate(&module.loaded, &imports);
+        if let Err(InstantiationError::Start(ExecError::Trap(_))) = &result {
+            self.count_trap();
+        }
+        Ok(result?)
+    }
+
+    fn count_trap(&self) {
+        self.vm.inner.counters.traps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Fuel left (negative once used up), when the VM counts fuel.
+    pub fn fuel(&self) -> Option<i64> {
+        self.vm.config().fuel.map(|_| self.store.fuel())
     }
 
     pub fn export(&self, instance: InstanceId, name: &str) -> Option<Extern> {
@@ -332,7 +470,11 @@ impl Process {
     }
 
     pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, VmError> {
-        Ok(self.store.call(func, args)?)
+        let result = self.store.call(func, args);
+        if let Err(ExecError::Trap(_)) = &result {
+            self.count_trap();
+        }
+        Ok(result?)
     }
 
     /// Calls the exported function `name`.

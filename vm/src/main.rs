@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use carat_vm::{ExecError, Vm, VmConfig, VmError, args};
-use clap::{Parser, Subcommand};
+use carat_vm::{ExecError, Mode, Vm, VmConfig, VmError, VmStats, args};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Exit status after a trap, as a process killed by SIGABRT reports.
 const TRAP_EXIT: u8 = 134;
@@ -31,14 +31,33 @@ enum Command {
     Run(RunArgs),
     /// Run WebAssembly spec scripts; the last line is "N passed, M failed".
     Wast {
+        /// How guest memory is protected.
+        #[arg(long, default_value = "carat")]
+        mode: Mode,
         /// Scripts to run.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum StatsFormat {
+    Text,
+    Json,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
+    /// How guest memory is protected: inline guards over one arena
+    /// (carat) or a guarded reservation per memory (paging).
+    #[arg(long, default_value = "carat")]
+    mode: Mode,
+    /// Trap with `all fuel consumed` after this many instructions.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Print counters on stderr at exit, as text or one JSON object.
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    stats: Option<StatsFormat>,
     /// Call this export with ARGS (typed by its parameters) and print each
     /// result on its own line.
     #[arg(long, value_name = "NAME")]
@@ -57,7 +76,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(run_args) => run(run_args),
-        Command::Wast { files } => wast(&files),
+        Command::Wast { mode, files } => wast(mode, &files),
     };
     match result {
         Ok(code) => code,
@@ -74,9 +93,39 @@ fn main() -> ExitCode {
 
 fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
     let vm = Vm::new(VmConfig {
+        mode: run_args.mode,
         max_memory: run_args.max_memory,
+        fuel: run_args.fuel,
         ..VmConfig::default()
     })?;
+    let result = run_guest(&vm, &run_args);
+    if let Some(format) = run_args.stats {
+        print_stats(&vm.stats(), format);
+    }
+    result
+}
+
+fn print_stats(stats: &VmStats, format: StatsFormat) {
+    match format {
+        StatsFormat::Json => match serde_json::to_string(stats) {
+            Ok(json) => eprintln!("{json}"),
+            Err(e) => eprintln!("error: cannot encode stats: {e}"),
+        },
+        StatsFormat::Text => {
+            let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) else {
+                return;
+            };
+            for (name, value) in fields {
+                let value = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_string);
+                eprintln!("{name:>20}: {value}");
+            }
+        }
+    }
+}
+
+fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
     let module = vm.compile_file(&run_args.module)?;
     let mut process = vm.new_process()?;
     let instance = process.instantiate(&module);
@@ -113,8 +162,11 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-fn wast(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let vm = Vm::new(VmConfig::default())?;
+fn wast(mode: Mode, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let vm = Vm::new(VmConfig {
+        mode,
+        ..VmConfig::default()
+    })?;
     let mut total = carat_vm::wast::WastReport::default();
     for file in files {
         let source = std::fs::read_to_string(file)

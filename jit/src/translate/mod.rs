@@ -99,6 +99,8 @@ pub struct ModuleEnv<'a> {
     pub info: &'a ModuleInfo,
     pub layout: &'a VmctxLayout,
     pub strategy: MemoryStrategy,
+    /// Count executed operators against the store's fuel.
+    pub fuel: bool,
     pub call_conv: CallConv,
     pub frontend: cranelift_codegen::isa::TargetFrontendConfig,
     /// Engine-wide signature id of each type index.
@@ -125,6 +127,8 @@ struct Regions {
     /// Guest linear memory.
     heap: AliasRegion,
     table_elements: AliasRegion,
+    /// The store context's fuel counter.
+    fuel: AliasRegion,
 }
 
 impl Regions {
@@ -142,6 +146,7 @@ impl Regions {
             globals: make(4, "globals"),
             heap: make(5, "linear memory"),
             table_elements: make(6, "table elements"),
+            fuel: make(7, "fuel"),
         }
     }
 }
@@ -196,6 +201,8 @@ pub struct FuncTranslator<'a, 'f> {
     sig_refs: HashMap<u32, SigRef>,
     func_refs: HashMap<u32, FuncRef>,
     libcall_refs: HashMap<u32, FuncRef>,
+    /// Operators executed in the current basic block but not yet charged.
+    unpaid_fuel: u64,
     stats: FunctionStats,
 }
 
@@ -284,6 +291,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             sig_refs: HashMap::new(),
             func_refs: HashMap::new(),
             libcall_refs: HashMap::new(),
+            unpaid_fuel: 0,
             stats: FunctionStats::default(),
         };
         t.emit_poll();
@@ -306,6 +314,12 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
     fn operator(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
         if !self.reachable {
             return self.unreachable_operator(op);
+        }
+        if self.env.fuel {
+            self.unpaid_fuel += 1;
+            if ends_basic_block(&op) {
+                self.charge_fuel();
+            }
         }
         if self.control_operator(&op)?
             || self.numeric_operator(&op)
@@ -435,9 +449,26 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         self.b.ins().trapnz(status, trap.to_cranelift());
     }
 
-    /// A poll: one load of the store's interrupt word, and a cold call into
-    /// the runtime when it is set. The load is atomic so that Cranelift
-    /// never merges it with an earlier poll's load.
+    /// Subtracts the operators of the basic block that ends here from the
+    /// store's fuel. Polls check the sign.
+    fn charge_fuel(&mut self) {
+        if self.unpaid_fuel == 0 {
+            return;
+        }
+        let store_ctx = self.load_vmctx(I64, abi::vmctx::STORE_CONTEXT as u32);
+        let offset = abi::store_context::FUEL;
+        let fuel = self.load_field(I64, self.regions.fuel, store_ctx, offset);
+        let left = self.b.ins().iadd_imm_s(fuel, -(self.unpaid_fuel as i64));
+        let flags = self.flags(self.regions.fuel);
+        self.b.ins().store(flags, left, store_ctx, offset);
+        self.unpaid_fuel = 0;
+    }
+
+    /// A poll: one load of the store's interrupt word (and, with fuel, of
+    /// the fuel's sign), and a cold call into the runtime when either says
+    /// stop. The interrupt load is atomic so that Cranelift never merges it
+    /// with an earlier poll's load. The runtime answers 0 to go on, 1 for
+    /// an interrupt and 2 for fuel used up.
     fn emit_poll(&mut self) {
         self.stats.polls_emitted += 1;
         let store_ctx = self.load_vmctx(I64, abi::vmctx::STORE_CONTEXT as u32);
@@ -445,17 +476,29 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             .b
             .ins()
             .iadd_imm_u(store_ctx, abi::store_context::INTERRUPT as i64);
-        let word = self
+        let mut stop = self
             .b
             .ins()
             .atomic_load(I64, MemFlagsData::trusted(), word_addr);
+        if self.env.fuel {
+            let fuel = self.load_field(I64, self.regions.fuel, store_ctx, abi::store_context::FUEL);
+            let negative = self.b.ins().ushr_imm_u(fuel, 63);
+            stop = self.b.ins().bor(stop, negative);
+        }
         let slow = self.b.create_block();
         let resume = self.b.create_block();
         self.b.set_cold_block(slow);
-        self.b.ins().brif(word, slow, &[], resume, &[]);
+        self.b.ins().brif(stop, slow, &[], resume, &[]);
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
-        self.call_checked_libcall(Libcall::PollSlow, &[], Trap::Interrupted);
+        let reason = self.call_libcall(Libcall::PollSlow, &[])[0];
+        let out_of_fuel = self.b.ins().icmp_imm_u(IntCC::Equal, reason, 2);
+        self.b
+            .ins()
+            .trapnz(out_of_fuel, Trap::OutOfFuel.to_cranelift());
+        self.b
+            .ins()
+            .trapnz(reason, Trap::Interrupted.to_cranelift());
         self.b.ins().jump(resume, &[]);
         self.b.seal_block(resume);
         self.b.switch_to_block(resume);
@@ -469,6 +512,24 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         let flag = self.b.ins().icmp_imm_u(IntCC::Equal, v, 0);
         self.bool_to_i32(flag)
     }
+}
+
+/// Whether control may leave the current basic block at this operator (or
+/// a new one starts), so that the fuel of the block so far is charged.
+fn ends_basic_block(op: &Operator<'_>) -> bool {
+    matches!(
+        op,
+        Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::Else
+            | Operator::End
+            | Operator::Br { .. }
+            | Operator::BrIf { .. }
+            | Operator::BrTable { .. }
+            | Operator::Return
+            | Operator::Call { .. }
+            | Operator::CallIndirect { .. }
+    )
 }
 
 /// The zero value of a wasm type, as locals start out.

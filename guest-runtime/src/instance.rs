@@ -316,6 +316,17 @@ impl Store {
         (bound, instance.memories[memory.defined as usize].max_pages)
     }
 
+    /// The bytes of a memory.
+    pub fn memory_view(&mut self, memory: Entity) -> MemoryView<'_> {
+        let instance = self.instance(memory.instance);
+        // SAFETY: the definition belongs to a live instance; `&mut self`
+        // keeps guests from running while the view lives.
+        unsafe {
+            let def = &*instance.memory_def(memory.defined);
+            MemoryView::new(def.base, def.bound as usize)
+        }
+    }
+
     /// The current length of a table and its maximum, in elements.
     pub fn table_size(&self, table: Entity) -> (u32, u32, ValType) {
         let instance = self.instance(table.instance);

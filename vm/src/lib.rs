@@ -84,6 +84,8 @@ pub struct VmConfig {
     pub huge_pages: bool,
     /// Largest size of one linear memory, in bytes.
     pub max_memory: Option<u64>,
+    /// Largest number of elements of one table.
+    pub max_table_elements: u32,
     /// Stack bytes wasm frames may use per call into a process.
     pub max_wasm_stack: usize,
     /// Threads used to compile large modules.
@@ -100,6 +102,7 @@ impl Default for VmConfig {
             arena_size: 64 << 30,
             huge_pages: false,
             max_memory: None,
+            max_table_elements: StoreLimits::default().max_table_elements,
             max_wasm_stack: 1 << 20,
             compile_threads: CompileConfig::default().threads,
             fuel: None,
@@ -340,7 +343,7 @@ impl Vm {
                 .unwrap_or(defaults.max_memory_bytes)
                 .min(defaults.max_memory_bytes),
             max_wasm_stack: config.max_wasm_stack,
-            ..defaults
+            max_table_elements: config.max_table_elements,
         };
         let mut store = Store::new(self.inner.provider.clone(), limits)?;
         if let Some(fuel) = config.fuel {

@@ -33,6 +33,14 @@ const FUEL: u64 = 200_000;
 /// Memory and table limits every engine enforces alike.
 const MAX_MEMORY: u64 = 4 << 20;
 const MAX_TABLE_ELEMENTS: u32 = 10_000;
+/// Seeds on which wasmi, not carat-vm, is wrong; each has a shrunk
+/// regression script under `tests/regressions/` that shows the right
+/// answer. The two carat-vm modes are still compared on them.
+const KNOWN_REFERENCE_BUGS: &[(u64, &str)] = &[(
+    15917,
+    "wasmi 2.0.0 miscompiles a loop whose dead else arm holds deep control flow",
+)];
+
 /// Times every exported function is called, with fresh arguments.
 const ROUNDS: usize = 2;
 /// Seeds `cargo test` runs.
@@ -102,6 +110,9 @@ struct Observation {
     calls: Vec<(String, Outcome)>,
     globals: Vec<(String, Value)>,
     memories: Vec<(String, u64)>,
+    /// Exported globals after each call; printed by `explain_seed`, not
+    /// compared.
+    trace: Vec<Vec<Value>>,
 }
 
 fn hash_bytes(bytes: &[u8]) -> u64 {
@@ -195,6 +206,16 @@ fn run_ours(vm: &Vm, wasm: &[u8], seed: u64) -> Observation {
                 let args = arguments(seed, round * exports.len() + i, &params);
                 let outcome = our_outcome(process.call(f, &args));
                 seen.calls.push((export.name.clone(), outcome));
+                let snapshot = exports
+                    .iter()
+                    .filter_map(|e| match process.export(instance, &e.name) {
+                        Some(Extern::Global(g)) => {
+                            Some(our_value(&process.store().global_get(g).1))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                seen.trace.push(snapshot);
             }
         }
     }
@@ -308,6 +329,15 @@ fn run_wasmi(wasm: &[u8], seed: u64, exports: &[String]) -> Observation {
             Err(e) => wasmi_trap(&e),
         };
         seen.calls.push((name.clone(), outcome));
+        let snapshot = exports
+            .iter()
+            .filter_map(|n| {
+                instance
+                    .get_global(&store, n)
+                    .map(|g| wasmi_value(&g.get(&store)))
+            })
+            .collect();
+        seen.trace.push(snapshot);
     }
     for name in exports {
         if let Some(g) = instance.get_global(&store, name) {
@@ -496,8 +526,12 @@ impl Tester {
             .iter()
             .filter(|(_, o)| matches!(o, Outcome::Trap(_)))
             .count() as u64;
-        let difference = compare("carat", &carat, "paging", &paging, true)
-            .or_else(|| compare("carat", &carat, "wasmi", &wasmi, false));
+        let reference_is_wrong = KNOWN_REFERENCE_BUGS.iter().any(|(s, _)| *s == seed);
+        let difference = compare("carat", &carat, "paging", &paging, true).or_else(|| {
+            (!reference_is_wrong)
+                .then(|| compare("carat", &carat, "wasmi", &wasmi, false))
+                .flatten()
+        });
         if let Some(difference) = difference {
             let path = write_reproducer(seed, &wasm);
             self.mismatches
@@ -585,4 +619,78 @@ fn long_differential_run() {
 fn print_one() {
     let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
     println!("{}", wasmprinter::print_bytes(generate(seed)).unwrap());
+}
+
+#[test]
+#[ignore]
+fn explain_seed() {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let wasm = generate(seed);
+    let exports: Vec<String> = carat_jit::module_info::decode(&wasm)
+        .map(|info| info.exports.into_iter().map(|e| e.name).collect())
+        .unwrap_or_default();
+    let runs = [
+        ("carat", run_ours(&vm(Mode::Carat), &wasm, seed)),
+        ("paging", run_ours(&vm(Mode::Paging), &wasm, seed)),
+        ("wasmi", run_wasmi(&wasm, seed, &exports)),
+    ];
+    for (name, seen) in &runs {
+        println!("{name}: instantiate {:?}", seen.instantiate);
+        for ((export, outcome), globals) in seen.calls.iter().zip(&seen.trace) {
+            println!("  {export:?} -> {outcome:?}; globals {globals:?}");
+        }
+        println!("  memories {:?}", seen.memories);
+    }
+}
+
+#[test]
+#[ignore]
+fn show_args() {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let call: usize = std::env::var("CALL").unwrap().parse().unwrap();
+    use ValType::*;
+    println!(
+        "{:?}",
+        arguments(seed, call, &[I32, I32, I64, I64, I64, I32, I64, I32])
+    );
+}
+
+#[test]
+#[ignore]
+fn wasmi_probe() {
+    let wat = std::env::var("WAT").unwrap();
+    let wasm = wat::parse_file(&wat).unwrap();
+    let exports: Vec<String> = carat_jit::module_info::decode(&wasm)
+        .map(|info| info.exports.into_iter().map(|e| e.name).collect())
+        .unwrap_or_default();
+    for (name, seen) in [
+        ("carat", run_ours(&vm(Mode::Carat), &wasm, 15917)),
+        ("wasmi", run_wasmi(&wasm, 15917, &exports)),
+    ] {
+        println!("{name}: {:?}", seen.trace);
+    }
+}
+
+/// A predicate for `wasm-tools shrink`: passes when the module in `$WASM`
+/// still makes carat-vm and wasmi disagree on globals while agreeing on
+/// everything else (arguments from `$SEED`).
+#[test]
+#[ignore]
+fn still_disagrees() {
+    let wasm = std::fs::read(std::env::var("WASM").unwrap()).unwrap();
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let exports: Vec<String> = carat_jit::module_info::decode(&wasm)
+        .map(|info| info.exports.into_iter().map(|e| e.name).collect())
+        .unwrap_or_default();
+    let ours = run_ours(&vm(Mode::Carat), &wasm, seed);
+    let theirs = run_wasmi(&wasm, seed, &exports);
+    let clean = |o: &Observation| {
+        o.instantiate == Some(Outcome::Values(vec![]))
+            && o.calls
+                .iter()
+                .all(|(_, c)| !c.is_resource_limit() && !matches!(c, Outcome::Failed(_)))
+    };
+    assert!(clean(&ours) && clean(&theirs));
+    assert_eq!(ours.calls, theirs.calls);
+    assert_ne!(ours.trace, theirs.trace);
 }

@@ -8,6 +8,7 @@
 
 pub mod arena;
 pub mod paging;
+pub mod wasi;
 
 use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider};
 use carat_jit::MemoryStrategy;

@@ -28,7 +28,10 @@ use carat_guest_runtime::regions::RegionProvider;
 use carat_guest_runtime::{HostFnBox, LoadedModule, Store, StoreLimits};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use carat_host_os::wasi::WasiCtx;
 use carat_host_os::{Arena, CaratBackend, PagingBackend};
+
+pub use carat_host_os::wasi::{Preopen, WasiConfig};
 use carat_jit::{CompileConfig, CompileError, CompileStats, Compiler, SignatureRegistry};
 
 pub use carat_guest_runtime::{
@@ -138,7 +141,12 @@ pub enum VmError {
     UnknownExport(String),
     #[error("export `{0}` is not a function")]
     NotAFunction(String),
+    #[error("cannot set up WASI: {0}")]
+    Wasi(std::io::Error),
 }
+
+/// The import module name of WASI preview1.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 impl VmError {
     /// The trap that stopped a guest, if this error is one.
@@ -405,6 +413,17 @@ impl Process {
         let boxed: HostFnBox = Box::new(func);
         let func = self.store.host_func(ty, type_id, boxed);
         self.define(module, name, Extern::Func(func));
+    }
+
+    /// Makes WASI preview1 importable as `wasi_snapshot_preview1`.
+    pub fn add_wasi(&mut self, config: WasiConfig) -> Result<(), VmError> {
+        let ctx = WasiCtx::new(config).map_err(VmError::Wasi)?;
+        for syscall in carat_host_os::wasi::syscalls(ctx) {
+            let type_id = self.vm.signature_id(&syscall.ty);
+            let func = self.store.host_func(syscall.ty, type_id, syscall.call);
+            self.define(WASI_MODULE, syscall.name, Extern::Func(func));
+        }
+        Ok(())
     }
 
     pub fn define(&mut self, module: &str, name: &str, item: Extern) {

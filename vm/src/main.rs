@@ -62,6 +62,12 @@ struct RunArgs {
     /// result on its own line.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
+    /// Give the guest a host directory, under GUEST if given (WASI).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Set an environment variable for the guest (WASI).
+    #[arg(long = "env", value_name = "K=V")]
+    envs: Vec<String>,
     /// Largest size of a linear memory (e.g. 64MiB).
     #[arg(long, value_name = "SIZE", value_parser = args::parse_size)]
     max_memory: Option<u64>,
@@ -128,6 +134,14 @@ fn print_stats(stats: &VmStats, format: StatsFormat) {
 fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
     let module = vm.compile_file(&run_args.module)?;
     let mut process = vm.new_process()?;
+    if module
+        .info()
+        .imports
+        .iter()
+        .any(|i| i.module == carat_vm::WASI_MODULE)
+    {
+        process.add_wasi(wasi_config(run_args)?)?;
+    }
     let instance = process.instantiate(&module);
     let instance = match instance {
         Err(VmError::Instantiate(carat_vm::InstantiationError::Start(ExecError::Exit(code)))) => {
@@ -156,6 +170,40 @@ fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
         Err(VmError::Exec(ExecError::Exit(code))) => Ok(exit_code(code)),
         Err(e) => Err(e.into()),
     }
+}
+
+fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
+    let program = run_args.module.file_name().map_or_else(
+        || run_args.module.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut args = vec![program];
+    if run_args.invoke.is_none() {
+        args.extend(run_args.args.iter().cloned());
+    }
+    let mut env = Vec::new();
+    for pair in &run_args.envs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("invalid --env `{pair}`: expected K=V");
+        };
+        env.push((key.to_string(), value.to_string()));
+    }
+    let preopens = run_args
+        .dirs
+        .iter()
+        .map(|dir| {
+            let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+            carat_vm::Preopen {
+                host: host.into(),
+                guest: guest.to_string(),
+            }
+        })
+        .collect();
+    Ok(carat_vm::WasiConfig {
+        args,
+        env,
+        preopens,
+    })
 }
 
 fn exit_code(code: i32) -> ExitCode {

@@ -387,9 +387,9 @@ const EVENTTYPE_FD_READ: u8 = 1;
 const EVENTTYPE_FD_WRITE: u8 = 2;
 const SUBCLOCKFLAG_ABSTIME: u16 = 1;
 
-/// poll_oneoff: clock subscriptions sleep until the earliest deadline;
-/// descriptor subscriptions (stdin and files) are reported ready at once,
-/// as blocking reads on them will not wait forever in a batch program.
+/// poll_oneoff: files are always ready; stdin is ready when the host's
+/// stdin is (waited for with `poll`, up to the earliest clock deadline);
+/// clock subscriptions fire when nothing else is ready by their deadline.
 fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
     let (input, output, count, nevents) = (addr(a, 0), addr(a, 1), arg_u32(a, 2), addr(a, 3));
     if count == 0 {
@@ -402,6 +402,7 @@ fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResul
             .ok_or(Errno(errno::FAULT))
     };
     let mut ready = Vec::new();
+    let mut stdin_waiters = Vec::new();
     let mut earliest: Option<(u64, u64)> = None;
     for i in 0..count {
         let userdata = m.read_u64(at(input, i, SUBSCRIPTION_SIZE, 0)?)?;
@@ -424,14 +425,37 @@ fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResul
             }
             EVENTTYPE_FD_READ | EVENTTYPE_FD_WRITE => {
                 let fd = m.read_u32(at(input, i, SUBSCRIPTION_SIZE, 16)?)?;
-                let error = if ctx.fds.is_open(fd) {
-                    errno::SUCCESS
+                if fd == 0 && tag == EVENTTYPE_FD_READ && ctx.fds.is_open(0) {
+                    stdin_waiters.push(userdata);
                 } else {
-                    errno::BADF
-                };
-                ready.push((userdata, error, tag));
+                    let error = if ctx.fds.is_open(fd) {
+                        errno::SUCCESS
+                    } else {
+                        errno::BADF
+                    };
+                    ready.push((userdata, error, tag));
+                }
             }
             _ => return Err(Errno(errno::INVAL)),
+        }
+    }
+    if !stdin_waiters.is_empty() {
+        // Wait only if nothing else is ready: then until stdin is readable
+        // or the earliest deadline passes.
+        let timeout_ms = match (ready.is_empty(), earliest) {
+            (false, _) => 0,
+            (true, Some((wait, _))) => i32::try_from(wait.div_ceil(1_000_000)).unwrap_or(i32::MAX),
+            (true, None) => -1,
+        };
+        let mut pollfd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd.
+        let n = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
+        if n > 0 {
+            ready.extend(stdin_waiters.iter().map(|u| (*u, errno::SUCCESS, EVENTTYPE_FD_READ)));
         }
     }
     if ready.is_empty()

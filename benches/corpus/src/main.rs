@@ -1,7 +1,8 @@
 //! The C corpus, four ways, side by side in one run: carat-vm in CARAT
 //! mode, carat-vm in paging mode, wasmtime, and the same C compiled
 //! natively with `cc -O2`. Each program runs with the arguments of its
-//! first entry in `examples/c/programs.toml` (its `bench_args` if given);
+//! first entry in `examples/c/programs.toml` (its `bench_args` if given;
+//! entries with `bench = false`, which only measure start-up, are left out);
 //! the engines alternate round by round and the median time of each is
 //! kept. Guest output goes to /dev/null; the table goes to stderr.
 //!
@@ -33,11 +34,12 @@ fn corpus_dir() -> PathBuf {
 fn programs() -> Result<Vec<Program>> {
     let text = std::fs::read_to_string(corpus_dir().join("programs.toml"))?;
     let mut seen = BTreeMap::new();
+    let mut visited = std::collections::BTreeSet::new();
     let mut current: Option<(String, Vec<String>, Option<String>, bool)> = None;
     let mut finish = |entry: Option<(String, Vec<String>, Option<String>, bool)>| {
-        if let Some((name, args, stdin, uses_dir)) = entry
-            && !uses_dir
-            && !seen.contains_key(&name)
+        if let Some((name, args, stdin, skip)) = entry
+            && visited.insert(name.clone())
+            && !skip
         {
             seen.insert(name, (args, stdin));
         }
@@ -63,7 +65,7 @@ fn programs() -> Result<Vec<Program>> {
                     entry.3 |= entry.1.iter().any(|a| a.contains("{dir}"));
                 }
                 "stdin" => entry.2 = Some(value.trim_matches('"').to_string()),
-                "native" if value == "false" => entry.3 = true,
+                "native" | "bench" if value == "false" => entry.3 = true,
                 _ => {}
             }
         }
@@ -90,9 +92,14 @@ struct Carat {
 
 impl Carat {
     fn new(mode: carat_vm::Mode, wasm: &Path) -> Result<Self> {
-        let vm = carat_vm::Vm::new(carat_vm::VmConfig { mode, ..Default::default() })?;
+        let vm = carat_vm::Vm::new(carat_vm::VmConfig {
+            mode,
+            ..Default::default()
+        })?;
         let module = vm.compile_file(wasm)?;
-        Ok(Carat { process_module: (vm, module) })
+        Ok(Carat {
+            process_module: (vm, module),
+        })
     }
 
     fn run(&self, p: &Program) -> Result<Duration> {
@@ -101,7 +108,10 @@ impl Carat {
         let mut process = vm.new_process()?;
         let mut args = vec![p.name.clone()];
         args.extend(p.args.iter().cloned());
-        process.add_wasi(carat_vm::WasiConfig { args, ..Default::default() })?;
+        process.add_wasi(carat_vm::WasiConfig {
+            args,
+            ..Default::default()
+        })?;
         let instance = process.instantiate(module)?;
         match process.invoke(instance, "_start", &[]) {
             Ok(_) | Err(carat_vm::VmError::Exec(carat_vm::ExecError::Exit(_))) => {}
@@ -109,6 +119,11 @@ impl Carat {
         }
         Ok(start.elapsed())
     }
+}
+
+/// wasmtime 48 has an error type of its own.
+fn wt<T>(result: wasmtime::Result<T>) -> Result<T> {
+    result.map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 struct Wasmtime {
@@ -119,7 +134,7 @@ struct Wasmtime {
 impl Wasmtime {
     fn new(wasm: &Path) -> Result<Self> {
         let engine = wasmtime::Engine::default();
-        let module = wasmtime::Module::from_file(&engine, wasm)?;
+        let module = wt(wasmtime::Module::from_file(&engine, wasm))?;
         Ok(Wasmtime { engine, module })
     }
 
@@ -127,16 +142,19 @@ impl Wasmtime {
         let start = Instant::now();
         let mut args = vec![p.name.clone()];
         args.extend(p.args.iter().cloned());
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new().args(&args).inherit_stdout().build_p1();
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .args(&args)
+            .inherit_stdout()
+            .build_p1();
         let mut store = wasmtime::Store::new(&self.engine, wasi);
         let mut linker = wasmtime::Linker::new(&self.engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |cx| cx)?;
-        let instance = linker.instantiate(&mut store, &self.module)?;
-        let start_fn = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+        wt(wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |cx| cx))?;
+        let instance = wt(linker.instantiate(&mut store, &self.module))?;
+        let start_fn = wt(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;
         if let Err(e) = start_fn.call(&mut store, ())
             && e.downcast_ref::<wasmtime_wasi::I32Exit>().is_none()
         {
-            return Err(e);
+            return wt(Err(e));
         }
         Ok(start.elapsed())
     }
@@ -155,15 +173,28 @@ fn native(p: &Program, exe: &Path) -> Result<Duration> {
 }
 
 fn main() -> Result<()> {
-    let rounds: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5);
     let build = std::env::temp_dir().join(format!("carat-corpus-bench-{}", std::process::id()));
     std::fs::create_dir_all(&build)?;
     eprintln!(
         "{:<14} {:>10} {:>10} {:>10} {:>10} {:>13} {:>13} {:>15}",
-        "program", "carat ms", "paging ms", "wasmtime", "native ms", "carat/paging", "carat/native", "carat/wasmtime"
+        "program",
+        "carat ms",
+        "paging ms",
+        "wasmtime",
+        "native ms",
+        "carat/paging",
+        "carat/native",
+        "carat/wasmtime"
     );
     let mut logs = [0.0f64; 3];
-    let programs: Vec<Program> = programs()?.into_iter().filter(|p| p.stdin.is_none()).collect();
+    let programs: Vec<Program> = programs()?
+        .into_iter()
+        .filter(|p| p.stdin.is_none())
+        .collect();
     for p in &programs {
         let wasm = corpus_dir().join(format!("{}.wasm", p.name));
         let exe = build.join(&p.name);
@@ -205,7 +236,14 @@ fn main() -> Result<()> {
     let n = programs.len() as f64;
     eprintln!(
         "{:<14} {:>10} {:>10} {:>10} {:>10} {:>13.3} {:>13.3} {:>15.3}",
-        "geomean", "", "", "", "", (logs[0] / n).exp(), (logs[1] / n).exp(), (logs[2] / n).exp()
+        "geomean",
+        "",
+        "",
+        "",
+        "",
+        (logs[0] / n).exp(),
+        (logs[1] / n).exp(),
+        (logs[2] / n).exp()
     );
     let _ = std::fs::remove_dir_all(build);
     Ok(())

@@ -553,59 +553,63 @@ fn at_parent(
     path: usize,
     f: impl FnOnce(RawFd, &CString) -> i32,
 ) -> SysResult {
-    let dir = c.fds.dir(arg_u32(a, fd))?;
-    let path = guest_path(m, addr(a, path), arg_u32(a, path + 1))?;
-    let (parent, name) = parent_and_name(dir, &path)?;
+    let (parent, name) = parent_of_arg(c, m, a, fd, path)?;
     if f(parent.as_raw_fd(), &name) != 0 {
         return Err(last_error());
     }
     Ok(())
 }
 
-fn path_rename(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
-    let from_dir = c.fds.dir(arg_u32(a, 0))?;
-    let from = guest_path(m, addr(a, 1), arg_u32(a, 2))?;
-    let to_dir = c.fds.dir(arg_u32(a, 3))?;
-    let to = guest_path(m, addr(a, 4), arg_u32(a, 5))?;
-    let (from_parent, from_name) = parent_and_name(from_dir, &from)?;
-    let (to_parent, to_name) = parent_and_name(to_dir, &to)?;
-    // SAFETY: renameat on parents we opened and NUL-terminated names.
-    let r = unsafe {
-        libc::renameat(
-            from_parent.as_raw_fd(),
-            from_name.as_ptr(),
-            to_parent.as_raw_fd(),
-            to_name.as_ptr(),
-        )
-    };
-    if r != 0 {
+/// The parent and last name of a path given as (descriptor, address,
+/// length) in the arguments starting at `fd`.
+fn parent_of_arg(
+    c: &mut WasiCtx,
+    m: &MemoryView<'_>,
+    a: &[Val],
+    fd: usize,
+    path: usize,
+) -> SysResult<(OwnedFd, CString)> {
+    let dir = c.fds.dir(arg_u32(a, fd))?;
+    let path = guest_path(m, addr(a, path), arg_u32(a, path + 1))?;
+    parent_and_name(dir, &path)
+}
+
+/// Runs a two-path call (rename, link) on both parents and last names.
+fn two_paths(
+    c: &mut WasiCtx,
+    m: &MemoryView<'_>,
+    a: &[Val],
+    from: (usize, usize),
+    to: (usize, usize),
+    f: impl FnOnce(RawFd, &CString, RawFd, &CString) -> i32,
+) -> SysResult {
+    let (from_parent, from_name) = parent_of_arg(c, m, a, from.0, from.1)?;
+    let (to_parent, to_name) = parent_of_arg(c, m, a, to.0, to.1)?;
+    if f(
+        from_parent.as_raw_fd(),
+        &from_name,
+        to_parent.as_raw_fd(),
+        &to_name,
+    ) != 0
+    {
         return Err(last_error());
     }
     Ok(())
 }
 
+fn path_rename(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
+    two_paths(c, m, a, (0, 1), (3, 4), |from_dir, from, to_dir, to| {
+        // SAFETY: renameat on parents we opened and NUL-terminated names.
+        unsafe { libc::renameat(from_dir, from.as_ptr(), to_dir, to.as_ptr()) }
+    })
+}
+
 fn path_link(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
-    let from_dir = c.fds.dir(arg_u32(a, 0))?;
-    let from = guest_path(m, addr(a, 2), arg_u32(a, 3))?;
-    let to_dir = c.fds.dir(arg_u32(a, 4))?;
-    let to = guest_path(m, addr(a, 5), arg_u32(a, 6))?;
-    let (from_parent, from_name) = parent_and_name(from_dir, &from)?;
-    let (to_parent, to_name) = parent_and_name(to_dir, &to)?;
-    // SAFETY: linkat on parents we opened and NUL-terminated names; no
-    // AT_SYMLINK_FOLLOW, so a symlink is linked, not its target.
-    let r = unsafe {
-        libc::linkat(
-            from_parent.as_raw_fd(),
-            from_name.as_ptr(),
-            to_parent.as_raw_fd(),
-            to_name.as_ptr(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(last_error());
-    }
-    Ok(())
+    two_paths(c, m, a, (0, 2), (4, 5), |from_dir, from, to_dir, to| {
+        // SAFETY: linkat on parents we opened and NUL-terminated names; no
+        // AT_SYMLINK_FOLLOW, so a symlink is linked, not its target.
+        unsafe { libc::linkat(from_dir, from.as_ptr(), to_dir, to.as_ptr(), 0) }
+    })
 }
 
 fn path_readlink(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {

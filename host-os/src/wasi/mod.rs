@@ -455,7 +455,11 @@ fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResul
         // SAFETY: poll on one valid pollfd.
         let n = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
         if n > 0 {
-            ready.extend(stdin_waiters.iter().map(|u| (*u, errno::SUCCESS, EVENTTYPE_FD_READ)));
+            ready.extend(
+                stdin_waiters
+                    .iter()
+                    .map(|u| (*u, errno::SUCCESS, EVENTTYPE_FD_READ)),
+            );
         }
     }
     if ready.is_empty()

@@ -243,7 +243,10 @@ fn write_filestat(m: &mut MemoryView<'_>, at: GuestAddr, st: &libc::stat) -> Sys
     buf[0..8].copy_from_slice(&st.st_dev.to_le_bytes());
     buf[8..16].copy_from_slice(&st.st_ino.to_le_bytes());
     buf[16] = filetype(st.st_mode);
-    buf[24..32].copy_from_slice(&(st.st_nlink as u64).to_le_bytes());
+    // st_nlink is u64 on x86-64 but u32 on aarch64.
+    #[allow(clippy::unnecessary_cast)]
+    let nlink = st.st_nlink as u64;
+    buf[24..32].copy_from_slice(&nlink.to_le_bytes());
     buf[32..40].copy_from_slice(&(st.st_size as u64).to_le_bytes());
     let ns = |s: i64, n: i64| {
         (s as u64)

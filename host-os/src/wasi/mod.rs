@@ -16,7 +16,7 @@ mod fs;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use carat_guest_runtime::{Caller, GuestAddr, HostError, MemoryView, OutOfBounds, Val};
+use carat_guest_runtime::{GuestAddr, HostError, HostFnBox, MemoryView, OutOfBounds, Val};
 use carat_jit::{FuncType, ValType};
 
 pub use fs::Preopen;

@@ -162,8 +162,7 @@ impl WasiCtx {
 pub struct Syscall {
     pub name: &'static str,
     pub ty: FuncType,
-    pub call:
-        Box<dyn Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), HostError> + Send + Sync>,
+    pub call: HostFnBox,
 }
 
 type Handler = fn(&mut WasiCtx, &mut MemoryView<'_>, &[Val]) -> SysResult;

@@ -29,7 +29,7 @@ const SMALL_ALIGN: usize = 64;
 /// Granularity of linear memories and stacks: a wasm page.
 const LARGE_ALIGN: usize = 64 * 1024;
 /// Spans at least this large are zeroed by the kernel rather than memset.
-const MADVISE_THRESHOLD: usize = 256 * 1024;
+const MADVISE_THRESHOLD: usize = 16 * 1024;
 const PAGE: usize = 4096;
 
 /// A live region as the allocation map records it.

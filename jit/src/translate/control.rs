@@ -292,9 +292,11 @@ impl FuncTranslator<'_, '_> {
         sig
     }
 
+    /// Pushes a call's results; the callee may have grown or moved memory.
     fn push_results(&mut self, inst: cranelift_codegen::ir::Inst) {
         let results = self.b.inst_results(inst).to_vec();
         self.stack.extend_from_slice(&results);
+        self.reload_memory_cache();
     }
 
     fn call(&mut self, function_index: u32) {

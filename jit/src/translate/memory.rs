@@ -34,6 +34,9 @@ fn memory_index(arg: &MemArg) -> u32 {
 
 impl FuncTranslator<'_, '_> {
     fn memory_base_and_bound(&mut self, memory: u32) -> (Value, Value) {
+        if let (0, Some((base, bound))) = (memory, self.memory_cache) {
+            return (self.b.use_var(base), self.b.use_var(bound));
+        }
         let (def, offset) = self.memory_definition(memory);
         let region = self.regions.memory_defs;
         let base = self.load_field(I64, region, def, offset + abi::memory::BASE);
@@ -80,13 +83,7 @@ impl FuncTranslator<'_, '_> {
             (addr, flags.with_notrap())
         } else {
             self.stats.guards_elided += 1;
-            let (def, def_offset) = self.memory_definition(memory);
-            let base = self.load_field(
-                I64,
-                self.regions.memory_defs,
-                def,
-                def_offset + abi::memory::BASE,
-            );
+            let (base, _) = self.memory_base_and_bound(memory);
             let addr = self.b.ins().iadd(base, index);
             let addr = self.b.ins().iadd_imm_u(addr, arg.offset as i64);
             (

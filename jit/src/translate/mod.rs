@@ -203,6 +203,10 @@ pub struct FuncTranslator<'a, 'f> {
     libcall_refs: HashMap<u32, FuncRef>,
     /// Operators executed in the current basic block but not yet charged.
     unpaid_fuel: u64,
+    /// Memory 0's base and bound, kept in variables (registers) and
+    /// reloaded after every call: only a call (a safepoint) can grow or
+    /// move a memory, so between calls the cached values are current.
+    memory_cache: Option<(Variable, Variable)>,
     stats: FunctionStats,
 }
 
@@ -292,8 +296,15 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             func_refs: HashMap::new(),
             libcall_refs: HashMap::new(),
             unpaid_fuel: 0,
+            memory_cache: None,
             stats: FunctionStats::default(),
         };
+        if !env.info.memories.is_empty() {
+            let base = t.b.declare_var(I64);
+            let bound = t.b.declare_var(I64);
+            t.memory_cache = Some((base, bound));
+            t.reload_memory_cache();
+        }
         t.emit_poll();
 
         let mut ops = body.get_operators_reader()?;
@@ -439,7 +450,23 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         all.push(vmctx);
         all.extend_from_slice(args);
         let inst = self.b.ins().call(callee, &all);
-        self.b.inst_results(inst).to_vec()
+        let results = self.b.inst_results(inst).to_vec();
+        self.reload_memory_cache();
+        results
+    }
+
+    /// Loads memory 0's base and bound into their variables: at entry and
+    /// after every call.
+    pub(super) fn reload_memory_cache(&mut self) {
+        let Some((base_var, bound_var)) = self.memory_cache else {
+            return;
+        };
+        let (def, offset) = self.memory_definition(0);
+        let region = self.regions.memory_defs;
+        let base = self.load_field(I64, region, def, offset + abi::memory::BASE);
+        let bound = self.load_field(I64, region, def, offset + abi::memory::BOUND);
+        self.b.def_var(base_var, base);
+        self.b.def_var(bound_var, bound);
     }
 
     /// Calls a libcall that returns a status and traps with `trap` when the

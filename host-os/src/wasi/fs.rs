@@ -341,20 +341,26 @@ fn read_from(entry: &mut Entry, buf: &mut [u8], offset: Option<u64>) -> SysResul
     })
 }
 
-/// fd_write and fd_pwrite.
-fn gather_write(
+/// One iovec's transfer: (entry, memory, buffer, length, file offset) to
+/// bytes moved.
+type Transfer =
+    fn(&mut Entry, &mut MemoryView<'_>, GuestAddr, u32, Option<u64>) -> SysResult<usize>;
+
+/// fd_read, fd_pread, fd_write and fd_pwrite: moves bytes iovec by iovec
+/// until one comes up short, and stores the total at argument `out`.
+fn vectored(
     c: &mut WasiCtx,
     m: &mut MemoryView<'_>,
     a: &[Val],
     offset: Option<u64>,
     out: usize,
+    transfer: Transfer,
 ) -> SysResult {
     let iovs = iovecs(m, addr(a, 1), arg_u32(a, 2))?;
     let entry = c.fds.get(arg_u32(a, 0))?;
     let mut total: u64 = 0;
     for (buf, len) in iovs {
-        let bytes = m.slice(buf, u64::from(len))?;
-        let n = write_to(entry, bytes, offset.map(|o| o + total))?;
+        let n = transfer(entry, m, buf, len, offset.map(|o| o + total))?;
         total += n as u64;
         if n < len as usize {
             break;
@@ -364,27 +370,24 @@ fn gather_write(
     Ok(())
 }
 
-/// fd_read and fd_pread.
-fn scatter_read(
-    c: &mut WasiCtx,
+fn write_iovec(
+    e: &mut Entry,
     m: &mut MemoryView<'_>,
-    a: &[Val],
-    offset: Option<u64>,
-    out: usize,
-) -> SysResult {
-    let iovs = iovecs(m, addr(a, 1), arg_u32(a, 2))?;
-    let entry = c.fds.get(arg_u32(a, 0))?;
-    let mut total: u64 = 0;
-    for (buf, len) in iovs {
-        let bytes = m.slice_mut(buf, u64::from(len))?;
-        let n = read_from(entry, bytes, offset.map(|o| o + total))?;
-        total += n as u64;
-        if n < len as usize {
-            break;
-        }
-    }
-    m.write_u32(addr(a, out), total as u32)?;
-    Ok(())
+    buf: GuestAddr,
+    len: u32,
+    at: Option<u64>,
+) -> SysResult<usize> {
+    write_to(e, m.slice(buf, u64::from(len))?, at)
+}
+
+fn read_iovec(
+    e: &mut Entry,
+    m: &mut MemoryView<'_>,
+    buf: GuestAddr,
+    len: u32,
+    at: Option<u64>,
+) -> SysResult<usize> {
+    read_from(e, m.slice_mut(buf, u64::from(len))?, at)
 }
 
 /// The entries of a directory, with `.` and `..`, as (name, inode, type).
@@ -760,16 +763,16 @@ pub(super) fn syscalls(ctx: &Arc<Mutex<WasiCtx>>) -> Vec<Syscall> {
     use ValType::{I32, I64};
     vec![
         syscall("fd_write", &[I32, I32, I32, I32], ctx, |c, m, a| {
-            gather_write(c, m, a, None, 3)
+            vectored(c, m, a, None, 3, write_iovec)
         }),
         syscall("fd_pwrite", &[I32, I32, I32, I64, I32], ctx, |c, m, a| {
-            gather_write(c, m, a, Some(arg_u64(a, 3)), 4)
+            vectored(c, m, a, Some(arg_u64(a, 3)), 4, write_iovec)
         }),
         syscall("fd_read", &[I32, I32, I32, I32], ctx, |c, m, a| {
-            scatter_read(c, m, a, None, 3)
+            vectored(c, m, a, None, 3, read_iovec)
         }),
         syscall("fd_pread", &[I32, I32, I32, I64, I32], ctx, |c, m, a| {
-            scatter_read(c, m, a, Some(arg_u64(a, 3)), 4)
+            vectored(c, m, a, Some(arg_u64(a, 3)), 4, read_iovec)
         }),
         syscall("fd_close", &[I32], ctx, |c, _, a| {
             c.fds.get(arg_u32(a, 0))?;

@@ -87,3 +87,56 @@ fn memory_limit_is_enforced_at_instantiation_and_growth() {
     let error = p.instantiate(&big).unwrap_err();
     assert!(error.to_string().contains("exceeds the limit"), "{error}");
 }
+
+/// Fills its memory (grown to `pages`) with a byte, or reports whether
+/// any byte of it is non-zero.
+const SCRIBBLER: &str = r#"
+(module
+  (memory 1)
+  (func (export "scribble") (param $pages i32) (param $byte i32)
+    (drop (memory.grow (i32.sub (local.get $pages) (memory.size))))
+    (memory.fill (i32.const 0) (local.get $byte) (i32.mul (memory.size) (i32.const 65536))))
+  (func (export "dirty") (result i32)
+    (local $i i32) (local $any i64)
+    (block $done
+      (loop $scan
+        (br_if $done (i32.ge_u (local.get $i) (i32.mul (memory.size) (i32.const 65536))))
+        (local.set $any (i64.or (local.get $any) (i64.load (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $scan)))
+    (i64.ne (local.get $any) (i64.const 0))))
+"#;
+
+#[test]
+fn a_new_process_never_sees_an_old_ones_bytes() {
+    // A small arena, so that freed regions are reused at once.
+    let vm = Vm::new(VmConfig {
+        arena_size: 16 << 20,
+        ..VmConfig::default()
+    })
+    .unwrap();
+    let module = vm.compile_any(SCRIBBLER.as_bytes()).unwrap();
+    let arena = vm.arena().expect("CARAT mode").clone();
+    let mut offsets = std::collections::HashSet::new();
+    for round in 0..40 {
+        let mut p = vm.new_process().unwrap();
+        let i = p.instantiate(&module).unwrap();
+        assert_eq!(
+            p.invoke(i, "dirty", &[]).unwrap(),
+            vec![Val::I32(0)],
+            "round {round}"
+        );
+        // Grow beyond the first page (up to 8) and scribble over all of it.
+        let pages = 1 + round % 8;
+        p.invoke(i, "scribble", &[Val::I32(pages), Val::I32(0xAB)])
+            .unwrap();
+        assert_eq!(p.invoke(i, "dirty", &[]).unwrap(), vec![Val::I32(1)]);
+        offsets.extend(arena.regions().into_iter().map(|(offset, _)| offset));
+    }
+    // The regions were reused, not spread over fresh arena space.
+    assert!(
+        offsets.len() < 20,
+        "{} distinct region offsets",
+        offsets.len()
+    );
+}

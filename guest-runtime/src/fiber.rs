@@ -36,9 +36,43 @@ pub struct TrapInfo {
 
 pub(crate) type FiberResult = Result<(), TrapInfo>;
 
+/// What the interrupt word asks of a guest at its next poll.
+pub mod interrupt {
+    /// Stop: the call ends with the trap `interrupted`.
+    pub const KILL: u64 = 1;
+    /// Suspend a resumable call (see [`super::Fiber`]); ignored by calls
+    /// that cannot be suspended.
+    pub const YIELD: u64 = 2;
+}
+
+/// Where the running fiber's yielder is published once it starts.
+type YielderCell = Cell<*const Yielder<(), ()>>;
+
 thread_local! {
     static ACTIVE: Cell<Option<CoroutineTrapHandler<FiberResult>>> = const { Cell::new(None) };
+    static YIELDER: Cell<*const YielderCell> = const { Cell::new(std::ptr::null()) };
     static STACK_POOL: RefCell<Vec<(usize, DefaultStack)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Suspends the running fiber if it is resumable; returns whether it did
+/// (and has been resumed since). Called from the poll slow path.
+pub(crate) fn suspend_current() -> bool {
+    let cell = YIELDER.with(|y| y.get());
+    if cell.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null YIELDER points at the cell of the fiber running on
+    // this thread, set by `Fiber::resume` for the duration of the resume;
+    // the yielder it holds belongs to that fiber's coroutine, on whose
+    // stack we are now.
+    unsafe {
+        let yielder = (*cell).get();
+        if yielder.is_null() {
+            return false;
+        }
+        (*yielder).suspend(());
+    }
+    true
 }
 
 /// The trap handler of the innermost fiber running on this thread.
@@ -96,7 +130,9 @@ pub unsafe fn run_on_fiber(
         })
     };
     let previous = ACTIVE.with(|a| a.replace(Some(coroutine.trap_handler())));
+    let previous_yielder = YIELDER.with(|y| y.replace(std::ptr::null()));
     let result = coroutine.resume(());
+    YIELDER.with(|y| y.set(previous_yielder));
     ACTIVE.with(|a| a.set(previous));
     // SAFETY: as above.
     unsafe { (*store_ctx).stack_limit = previous_limit };
@@ -106,4 +142,95 @@ pub unsafe fn run_on_fiber(
     };
     return_stack(size, coroutine.into_stack());
     Ok(result)
+}
+
+/// A guest call that can be suspended at a poll and resumed later: the
+/// building block of preemptive scheduling. A scheduler asks it to stop
+/// by writing [`interrupt::YIELD`] to the store's interrupt word.
+pub struct Fiber {
+    /// Always `Some` until the fiber drops.
+    coroutine: Option<Coroutine<(), (), FiberResult, DefaultStack>>,
+    yielder: Box<YielderCell>,
+    store_ctx: *mut VMStoreContext,
+    limit: usize,
+    size: usize,
+}
+
+/// Where a resumed fiber stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FiberState {
+    Finished(FiberResult),
+    Suspended,
+}
+
+impl Fiber {
+    /// Prepares `body` to run on a fiber of its own.
+    ///
+    /// # Safety
+    /// `store_ctx` must stay live while the fiber does, and `body` must own
+    /// everything it uses (it may be suspended and never resumed).
+    pub unsafe fn new(
+        store_ctx: *mut VMStoreContext,
+        max_wasm_stack: usize,
+        body: impl FnOnce() + 'static,
+    ) -> std::io::Result<Fiber> {
+        let size = max_wasm_stack + HOST_STACK_RESERVE;
+        let stack = take_stack(size)?;
+        let limit = stack.limit().get() + HOST_STACK_RESERVE;
+        let yielder: Box<YielderCell> = Box::new(Cell::new(std::ptr::null()));
+        let publish: *const YielderCell = &*yielder;
+        let coroutine = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+            // SAFETY: the cell is boxed in the Fiber, which outlives its
+            // coroutine.
+            unsafe { (*publish).set(y) };
+            body();
+            Ok(())
+        });
+        Ok(Fiber {
+            coroutine: Some(coroutine),
+            yielder,
+            store_ctx,
+            limit,
+            size,
+        })
+    }
+
+    /// Runs the fiber until it finishes or suspends at a poll.
+    pub fn resume(&mut self) -> FiberState {
+        // SAFETY: `new`'s contract keeps the store context live.
+        let previous_limit =
+            unsafe { std::mem::replace(&mut (*self.store_ctx).stack_limit, self.limit) };
+        let coroutine = self.coroutine.as_mut().expect("live until dropped");
+        let previous = ACTIVE.with(|a| a.replace(Some(coroutine.trap_handler())));
+        let previous_yielder = YIELDER.with(|y| y.replace(&*self.yielder));
+        let result = coroutine.resume(());
+        YIELDER.with(|y| y.set(previous_yielder));
+        ACTIVE.with(|a| a.set(previous));
+        // SAFETY: as above.
+        unsafe { (*self.store_ctx).stack_limit = previous_limit };
+        match result {
+            CoroutineResult::Return(result) => FiberState::Finished(result),
+            CoroutineResult::Yield(()) => FiberState::Suspended,
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.coroutine.as_ref().is_none_or(|c| c.done())
+    }
+}
+
+impl Drop for Fiber {
+    fn drop(&mut self) {
+        let Some(mut coroutine) = self.coroutine.take() else {
+            return;
+        };
+        if coroutine.started() && !coroutine.done() {
+            // SAFETY: a suspended guest's stack holds JIT frames (nothing to
+            // drop) and the poll path's host frames, which own nothing; the
+            // body's captures leak rather than run destructors on a stack
+            // that is being discarded.
+            unsafe { coroutine.force_reset() };
+        }
+        return_stack(self.size, coroutine.into_stack());
+    }
 }

@@ -12,7 +12,8 @@
 //! addresses are stable: each vmctx points back at its `Instance`, and
 //! libcalls reach the store through it.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use carat_jit::abi::{self, Location, SharedKind, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
 use carat_jit::{
@@ -21,7 +22,7 @@ use carat_jit::{
 };
 
 use crate::code::{CodeError, CodeMemory};
-use crate::fiber::{TrapInfo, run_on_fiber};
+use crate::fiber::{Fiber, FiberState, TrapInfo, run_on_fiber};
 use crate::host::{Caller, HostError, HostFnBox, HostFunc, host_call_shim, take_pending_error};
 use crate::libcalls::LIBCALLS;
 use crate::memory_view::MemoryView;
@@ -206,11 +207,71 @@ pub(crate) struct StoreInner {
     context: Box<dyn Region>,
     instances: Vec<Box<Instance>>,
     host_funcs: Vec<Box<VMHostFuncContext>>,
+    /// The interrupt word's address, for [`InterruptHandle`]s; cleared
+    /// when the store drops.
+    interrupt: Arc<Mutex<Option<usize>>>,
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        *self.interrupt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 /// A set of linked instances: one guest process.
 pub struct Store {
     inner: Box<StoreInner>,
+}
+
+type EntryTrampoline = unsafe extern "C" fn(*mut u8, *mut u8, *const u8, *mut u64);
+
+/// A call running on a resumable fiber; see [`Store::start_call`]. It must
+/// be resumed with the store that started it.
+pub struct GuestCall {
+    fiber: Fiber,
+    values: Box<[u64]>,
+    ty: FuncType,
+}
+
+/// Where a resumed call stopped.
+#[derive(Debug)]
+pub enum CallProgress {
+    Done(Result<Vec<Val>, ExecError>),
+    /// Parked at a poll, at a safepoint; resume to go on.
+    Suspended,
+}
+
+/// Asks a store's running guest to stop or yield at its next poll. Safe to
+/// use from any thread, and after the store has gone (it then does nothing).
+#[derive(Clone, Debug)]
+pub struct InterruptHandle {
+    word: Arc<Mutex<Option<usize>>>,
+}
+
+impl InterruptHandle {
+    fn set(&self, reason: u64) -> bool {
+        let word = self.word.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(address) = *word else {
+            return false;
+        };
+        // SAFETY: the address is the store context's interrupt word; the
+        // store clears it (under this lock) before the context goes away.
+        unsafe {
+            (*(address as *const std::sync::atomic::AtomicU64)).store(reason, Ordering::Release)
+        };
+        true
+    }
+
+    /// Asks the guest to suspend (resumable calls only); false if the
+    /// store is gone.
+    pub fn request_yield(&self) -> bool {
+        self.set(crate::fiber::interrupt::YIELD)
+    }
+
+    /// Asks the guest to stop with the trap `interrupted`.
+    pub fn kill(&self) -> bool {
+        self.set(crate::fiber::interrupt::KILL)
+    }
 }
 
 impl Store {
@@ -230,6 +291,7 @@ impl Store {
                     last_exit_fp: 0,
                 });
         }
+        let interrupt_word = context.base() as usize + abi::store_context::INTERRUPT as usize;
         Ok(Store {
             inner: Box::new(StoreInner {
                 provider,
@@ -237,6 +299,7 @@ impl Store {
                 context,
                 instances: Vec::new(),
                 host_funcs: Vec::new(),
+                interrupt: Arc::new(Mutex::new(Some(interrupt_word))),
             }),
         })
     }
@@ -667,8 +730,7 @@ impl Store {
         Ok(())
     }
 
-    /// Calls a function with `args`, returning its results.
-    pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, ExecError> {
+    fn check_args(&self, func: Func, args: &[Val]) -> Result<FuncType, ExecError> {
         let ty = self.func_type(func).clone();
         let arg_types: Vec<ValType> = args.iter().map(Val::ty).collect();
         if arg_types != ty.params {
@@ -678,6 +740,45 @@ impl Store {
                 join(&arg_types)
             )));
         }
+        Ok(ty)
+    }
+
+    /// What running wasm function `index` of `instance` takes: its entry
+    /// trampoline, its funcref record, and the value array holding `args`.
+    fn prepare(
+        &self,
+        instance: InstanceId,
+        index: u32,
+        ty: &FuncType,
+        args: &[Val],
+    ) -> (EntryTrampoline, VMFuncRef, Box<[u64]>) {
+        let instance = self.instance(instance);
+        let module = &instance.module;
+        let type_index = module.compiled.info.functions[index as usize];
+        // SAFETY: the record lies inside a live vmctx.
+        let record = unsafe { *instance.funcref_record(index) };
+        // SAFETY: entry trampolines have exactly this signature.
+        let trampoline: EntryTrampoline =
+            unsafe { std::mem::transmute(module.entry_trampoline(type_index)) };
+        let mut values =
+            vec![0u64; ty.params.len().max(ty.results.len()).max(1)].into_boxed_slice();
+        for (slot, arg) in values.iter_mut().zip(args) {
+            *slot = arg.to_slot();
+        }
+        (trampoline, record, values)
+    }
+
+    fn results(ty: &FuncType, values: &[u64]) -> Vec<Val> {
+        ty.results
+            .iter()
+            .zip(values)
+            .map(|(ty, slot)| Val::from_slot(*ty, *slot))
+            .collect()
+    }
+
+    /// Calls a function with `args`, returning its results.
+    pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, ExecError> {
+        let ty = self.check_args(func, args)?;
         match func {
             Func::Host(index) => {
                 let mut results: Vec<Val> =
@@ -687,19 +788,7 @@ impl Store {
                 Ok(results)
             }
             Func::Wasm { instance, index } => {
-                let instance = self.instance(instance);
-                let module = instance.module.clone();
-                let type_index = module.compiled.info.functions[index as usize];
-                // SAFETY: the record lies inside a live vmctx.
-                let record = unsafe { *instance.funcref_record(index) };
-                let trampoline = module.entry_trampoline(type_index);
-                let mut values = vec![0u64; ty.params.len().max(ty.results.len()).max(1)];
-                for (slot, arg) in values.iter_mut().zip(args) {
-                    *slot = arg.to_slot();
-                }
-                type EntryTrampoline = unsafe extern "C" fn(*mut u8, *mut u8, *const u8, *mut u64);
-                // SAFETY: entry trampolines have exactly this signature.
-                let trampoline: EntryTrampoline = unsafe { std::mem::transmute(trampoline) };
+                let (trampoline, record, mut values) = self.prepare(instance, index, &ty, args);
                 let values_ptr = values.as_mut_ptr();
                 // SAFETY: the store context is live; the closure holds no
                 // values with destructors while JIT code runs.
@@ -715,13 +804,59 @@ impl Store {
                 }
                 .map_err(|e| ExecError::Stack(e.to_string()))?;
                 outcome.map_err(|info| self.trap_error(info))?;
-                Ok(ty
-                    .results
-                    .iter()
-                    .zip(&values)
-                    .map(|(ty, slot)| Val::from_slot(*ty, *slot))
-                    .collect())
+                Ok(Self::results(&ty, &values))
             }
+        }
+    }
+
+    /// Starts a call of a wasm function that can be suspended at its polls
+    /// (by [`InterruptHandle::request_yield`]) and resumed with
+    /// [`Store::resume_call`]. Nothing runs until the first resume.
+    pub fn start_call(&mut self, func: Func, args: &[Val]) -> Result<GuestCall, ExecError> {
+        let ty = self.check_args(func, args)?;
+        let Func::Wasm { instance, index } = func else {
+            return Err(ExecError::Signature(
+                "a host function cannot run as a resumable call".into(),
+            ));
+        };
+        let (trampoline, record, mut values) = self.prepare(instance, index, &ty, args);
+        let values_ptr = values.as_mut_ptr() as usize;
+        // SAFETY: the store context lives as long as the store, which the
+        // call must be resumed with; the body owns what it uses (the value
+        // array is boxed in the GuestCall and only addressed here).
+        let fiber = unsafe {
+            Fiber::new(
+                self.context_ptr(),
+                self.inner.limits.max_wasm_stack,
+                move || {
+                    trampoline(
+                        record.vmctx,
+                        std::ptr::null_mut(),
+                        record.func_ptr,
+                        values_ptr as *mut u64,
+                    )
+                },
+            )
+        }
+        .map_err(|e| ExecError::Stack(e.to_string()))?;
+        Ok(GuestCall { fiber, values, ty })
+    }
+
+    /// Runs a started call until it returns, traps or yields.
+    pub fn resume_call(&mut self, call: &mut GuestCall) -> CallProgress {
+        match call.fiber.resume() {
+            FiberState::Suspended => CallProgress::Suspended,
+            FiberState::Finished(Ok(())) => {
+                CallProgress::Done(Ok(Self::results(&call.ty, &call.values)))
+            }
+            FiberState::Finished(Err(info)) => CallProgress::Done(Err(self.trap_error(info))),
+        }
+    }
+
+    /// A handle other threads may use to interrupt this store's guests.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle {
+            word: self.inner.interrupt.clone(),
         }
     }
 

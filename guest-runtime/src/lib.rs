@@ -21,8 +21,8 @@ pub mod vmctx;
 pub use frames::WasmFrame;
 pub use host::{Caller, HostError, HostFnBox};
 pub use instance::{
-    Entity, ExecError, Extern, Func, Instance, InstanceId, InstantiationError, LoadedModule, Store,
-    StoreLimits,
+    CallProgress, Entity, ExecError, Extern, Func, GuestCall, Instance, InstanceId,
+    InstantiationError, InterruptHandle, LoadedModule, Store, StoreLimits,
 };
 pub use memory_view::{GuestAddr, MemoryView, OutOfBounds};
 pub use regions::{AllocError, HeapRegion, Region, RegionKind, RegionProvider};

@@ -149,8 +149,8 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, element: u32) {
     unsafe { instance(vmctx) }.elem_drop(element)
 }
 
-/// The slow path of a poll: the fuel ran out (2) or the interrupt word
-/// was set (1, consuming it).
+/// The slow path of a poll: the fuel ran out (2), the guest is asked to
+/// stop (1), or to yield (suspend, then 0).
 /// # Safety
 /// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn poll_slow(vmctx: *mut u8) -> u32 {
@@ -167,7 +167,16 @@ unsafe extern "C" fn poll_slow(vmctx: *mut u8) -> u32 {
     let reason = context
         .interrupt
         .swap(0, std::sync::atomic::Ordering::AcqRel);
-    u32::from(reason != 0)
+    match reason {
+        0 => 0,
+        // A yield parks the guest here, at a safepoint, until resumed; a
+        // call that cannot be suspended just goes on.
+        crate::fiber::interrupt::YIELD => {
+            crate::fiber::suspend_current();
+            0
+        }
+        _ => 1,
+    }
 }
 
 #[cfg(test)]

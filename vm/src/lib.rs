@@ -35,8 +35,8 @@ pub use carat_host_os::wasi::{Preopen, WasiConfig};
 use carat_jit::{CompileConfig, CompileError, CompileStats, Compiler, SignatureRegistry};
 
 pub use carat_guest_runtime::{
-    Caller, Entity, ExecError, Extern, Func, GuestAddr, HostError, InstanceId, InstantiationError,
-    MemoryView, Val,
+    CallProgress, Caller, Entity, ExecError, Extern, Func, GuestAddr, GuestCall, HostError,
+    InstanceId, InstantiationError, InterruptHandle, MemoryView, Val,
 };
 pub use carat_jit::{FuncType, Trap, ValType};
 
@@ -497,6 +497,27 @@ impl Process {
             self.count_trap();
         }
         Ok(result?)
+    }
+
+    /// Starts a call that can be suspended at its polls (see
+    /// [`Process::interrupt_handle`]) and resumed with [`Process::resume`].
+    pub fn start_call(&mut self, func: Func, args: &[Val]) -> Result<GuestCall, VmError> {
+        Ok(self.store.start_call(func, args)?)
+    }
+
+    /// Runs a started call until it returns, traps or yields.
+    pub fn resume(&mut self, call: &mut GuestCall) -> CallProgress {
+        let progress = self.store.resume_call(call);
+        if let CallProgress::Done(Err(ExecError::Trap(_))) = &progress {
+            self.count_trap();
+        }
+        progress
+    }
+
+    /// A handle that other threads may use to make this process yield or
+    /// stop at its next poll.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        self.store.interrupt_handle()
     }
 
     /// Calls the exported function `name`.

@@ -1,0 +1,137 @@
+//! Preemption at polls: a guest asked to yield parks at its next poll (a
+//! safepoint) and resumes later where it stopped; a guest asked to stop
+//! ends with `interrupted`. This is the mechanism a scheduler uses to
+//! time-slice processes that never give up the CPU themselves.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use carat_vm::{CallProgress, Extern, Mode, Process, Trap, Val, Vm, VmConfig};
+
+fn counter(p: &mut Process, instance: carat_vm::InstanceId) -> i64 {
+    let Some(Extern::Global(g)) = p.export(instance, "n") else {
+        panic!("n is a global")
+    };
+    match p.store().global_get(g).1 {
+        Val::I64(n) => n,
+        other => panic!("n is an i64, not {other:?}"),
+    }
+}
+
+/// Asks every handle to yield, every millisecond, until told to stop.
+fn ticker(
+    handles: Vec<carat_vm::InterruptHandle>,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            for h in &handles {
+                h.request_yield();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    (stop, thread)
+}
+
+#[test]
+fn spinning_guests_share_one_thread_and_can_be_killed() {
+    for mode in Mode::ALL {
+        let vm = Vm::new(VmConfig {
+            mode,
+            ..VmConfig::default()
+        })
+        .unwrap();
+        let module = vm.compile_file("tests/programs/spin.wat".as_ref()).unwrap();
+        let mut procs: Vec<_> = (0..2)
+            .map(|_| {
+                let mut p = vm.new_process().unwrap();
+                let i = p.instantiate(&module).unwrap();
+                let spin = p.func(i, "spin").unwrap();
+                let call = p.start_call(spin, &[]).unwrap();
+                (p, i, call)
+            })
+            .collect();
+        let (stop, thread) = ticker(procs.iter().map(|(p, _, _)| p.interrupt_handle()).collect());
+        let mut last = [0i64; 2];
+        let mut progressed = [0; 2];
+        for _round in 0..20 {
+            for (k, (p, i, call)) in procs.iter_mut().enumerate() {
+                assert!(
+                    matches!(p.resume(call), CallProgress::Suspended),
+                    "{mode}: spin returned"
+                );
+                let n = counter(p, *i);
+                // A yield requested while it was parked stops it again at
+                // its first poll, so one slice may make no progress.
+                assert!(n >= last[k], "{mode}: process {k} went backwards");
+                progressed[k] += usize::from(n > last[k]);
+                last[k] = n;
+            }
+        }
+        assert!(
+            progressed.iter().all(|p| *p >= 5),
+            "{mode}: progress in {progressed:?} of 20 slices"
+        );
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap();
+        for (p, _, call) in procs.iter_mut() {
+            assert!(p.interrupt_handle().kill());
+            match p.resume(call) {
+                CallProgress::Done(Err(e)) => {
+                    assert_eq!(carat_vm::VmError::from(e).trap(), Some(Trap::Interrupted))
+                }
+                other => panic!("{mode}: expected the kill to end the call, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_suspended_call_finishes_with_the_right_result() {
+    let vm = Vm::new(VmConfig::default()).unwrap();
+    let module = vm.compile_file("tests/programs/spin.wat".as_ref()).unwrap();
+    let mut p = vm.new_process().unwrap();
+    let i = p.instantiate(&module).unwrap();
+    let count_to = p.func(i, "count_to").unwrap();
+    let mut call = p.start_call(count_to, &[Val::I64(20_000_000)]).unwrap();
+    let (stop, thread) = ticker(vec![p.interrupt_handle()]);
+    let mut suspensions = 0;
+    let result = loop {
+        match p.resume(&mut call) {
+            CallProgress::Suspended => suspensions += 1,
+            CallProgress::Done(result) => break result,
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    thread.join().unwrap();
+    assert_eq!(result.unwrap(), vec![Val::I64(20_000_000)]);
+    assert!(suspensions > 0, "the call was never preempted");
+    // A plain call ignores yield requests.
+    p.interrupt_handle().request_yield();
+    assert_eq!(
+        p.invoke(i, "count_to", &[Val::I64(20_000_100)]).unwrap(),
+        vec![Val::I64(20_000_100)]
+    );
+}
+
+#[test]
+fn dropping_a_suspended_call_leaves_the_process_usable() {
+    let vm = Vm::new(VmConfig::default()).unwrap();
+    let module = vm.compile_file("tests/programs/spin.wat".as_ref()).unwrap();
+    let mut p = vm.new_process().unwrap();
+    let i = p.instantiate(&module).unwrap();
+    let spin = p.func(i, "spin").unwrap();
+    for _ in 0..3 {
+        let mut call = p.start_call(spin, &[]).unwrap();
+        p.interrupt_handle().request_yield();
+        assert!(matches!(p.resume(&mut call), CallProgress::Suspended));
+        drop(call);
+    }
+    let handle = p.interrupt_handle();
+    assert_eq!(p.invoke(i, "count_to", &[Val::I64(0)]).unwrap().len(), 1);
+    drop(p);
+    assert!(!handle.kill(), "a handle outlives its process harmlessly");
+}

@@ -223,6 +223,20 @@ pub struct Store {
     inner: Box<StoreInner>,
 }
 
+// SAFETY: a store owns everything its raw pointers reach (its instances,
+// their vmctx regions, its host-function contexts, which are Send + Sync),
+// and nothing in it is tied to the thread that made it: thread-local state
+// (trap handler, yielder, pending host error) is set per call. So it may
+// move to another thread; `&mut self` on every call keeps it single-user.
+unsafe impl Send for Store {}
+
+// SAFETY: a started call owns its fiber (stack and body) and its value
+// array; its body captures only plain addresses. A suspended guest's
+// frames hold no thread-local state across the suspension (the poll path
+// reads the yielder before it suspends), so it may resume on another
+// thread.
+unsafe impl Send for GuestCall {}
+
 type EntryTrampoline = unsafe extern "C" fn(*mut u8, *mut u8, *const u8, *mut u64);
 
 /// A call running on a resumable fiber; see [`Store::start_call`]. It must

@@ -8,6 +8,7 @@
 
 pub mod arena;
 pub mod paging;
+pub mod scheduler;
 pub mod wasi;
 
 use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider};

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod args;
+pub mod launch;
 pub mod spectest;
 pub mod wast;
 
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use carat_host_os::wasi::WasiCtx;
 use carat_host_os::{Arena, CaratBackend, PagingBackend};
 
-pub use carat_host_os::wasi::{Preopen, WasiConfig};
+pub use carat_host_os::wasi::{Output, Preopen, WasiConfig};
 use carat_jit::{CompileConfig, CompileError, CompileStats, Compiler, SignatureRegistry};
 
 pub use carat_guest_runtime::{
@@ -344,17 +345,28 @@ impl Vm {
 
     pub fn new_process(&self) -> Result<Process, VmError> {
         let config = &self.inner.config;
+        self.new_process_with(config.max_memory, config.fuel)
+    }
+
+    /// A process with its own memory limit and fuel (fuel only counts if
+    /// the VM compiles fuel counting, i.e. its config has `fuel`).
+    pub fn new_process_with(
+        &self,
+        max_memory: Option<u64>,
+        fuel: Option<u64>,
+    ) -> Result<Process, VmError> {
+        let config = &self.inner.config;
         let defaults = StoreLimits::default();
         let limits = StoreLimits {
-            max_memory_bytes: config
-                .max_memory
+            max_memory_bytes: max_memory
                 .unwrap_or(defaults.max_memory_bytes)
                 .min(defaults.max_memory_bytes),
             max_wasm_stack: config.max_wasm_stack,
             max_table_elements: config.max_table_elements,
         };
         let mut store = Store::new(self.inner.provider.clone(), limits)?;
-        if let Some(fuel) = config.fuel {
+        if config.fuel.is_some() {
+            let fuel = fuel.unwrap_or(u64::MAX);
             store.set_fuel(i64::try_from(fuel).unwrap_or(i64::MAX));
         }
         self.inner

@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run a module: its `_start`, or the export named by --invoke.
     Run(RunArgs),
+    /// Run the guest processes a SYSTEM.toml manifest lists, all in one VM.
+    Launch(LaunchArgs),
     /// Run WebAssembly spec scripts; the last line is "N passed, M failed".
     Wast {
         /// How guest memory is protected.
@@ -38,6 +40,18 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct LaunchArgs {
+    /// Overrides the manifest's [vm] mode.
+    #[arg(long)]
+    mode: Option<Mode>,
+    /// Print counters on stderr at exit, as text or one JSON object.
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    stats: Option<StatsFormat>,
+    /// The system manifest.
+    manifest: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,6 +97,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(run_args) => run(run_args),
         Command::Wast { mode, files } => wast(mode, &files),
+        Command::Launch(launch_args) => launch(launch_args),
     };
     match result {
         Ok(code) => code,
@@ -112,15 +127,21 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_stats(stats: &VmStats, format: StatsFormat) {
+    print_stats_with(stats, format, &[]);
+}
+
+/// Prints the VM's counters plus `extra` ones.
+fn print_stats_with(stats: &VmStats, format: StatsFormat, extra: &[(&str, u64)]) {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(stats) else {
+        eprintln!("error: cannot encode stats");
+        return;
+    };
+    for (name, value) in extra {
+        fields.insert(name.to_string(), (*value).into());
+    }
     match format {
-        StatsFormat::Json => match serde_json::to_string(stats) {
-            Ok(json) => eprintln!("{json}"),
-            Err(e) => eprintln!("error: cannot encode stats: {e}"),
-        },
+        StatsFormat::Json => eprintln!("{}", serde_json::Value::Object(fields)),
         StatsFormat::Text => {
-            let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) else {
-                return;
-            };
             for (name, value) in fields {
                 let value = value
                     .as_str()
@@ -203,7 +224,65 @@ fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
         args,
         env,
         preopens,
+        stdout: carat_vm::Output::Inherit,
     })
+}
+
+fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
+    let report = carat_vm::launch::launch(&launch_args.manifest, launch_args.mode)?;
+    print_endings(&report.endings);
+    if let Some(format) = launch_args.stats {
+        print_stats_with(
+            &report.vm,
+            format,
+            &[
+                ("processes_failed", report.failed() as u64),
+                ("spawn_ns_median", report.spawn_ns_median),
+                ("context_switches", report.context_switches),
+            ],
+        );
+    }
+    Ok(if report.all_exited_zero() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One line per process, or one per group of copies (`name.0`, `name.1`,
+/// ...) when there are more than 8 of them.
+fn print_endings(endings: &[(String, carat_vm::launch::Ending)]) {
+    let group_of = |name: &str| name.rsplit_once('.').map(|(base, _)| base.to_string());
+    let mut i = 0;
+    while i < endings.len() {
+        let group = group_of(&endings[i].0);
+        let len = endings[i..]
+            .iter()
+            .take_while(|(n, _)| group.is_some() && group_of(n) == group)
+            .count();
+        if len > 8 {
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for (_, ending) in &endings[i..i + len] {
+                let key = ending.to_string();
+                match counts.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, c)) => *c += 1,
+                    None => counts.push((key, 1)),
+                }
+            }
+            let summary: Vec<String> = counts.iter().map(|(k, c)| format!("{c} {k}")).collect();
+            println!(
+                "{}.0..{}.{}: {}",
+                group.as_deref().unwrap_or(""),
+                group.as_deref().unwrap_or(""),
+                len - 1,
+                summary.join(", ")
+            );
+            i += len;
+        } else {
+            println!("{}: {}", endings[i].0, endings[i].1);
+            i += 1;
+        }
+    }
 }
 
 fn exit_code(code: i32) -> ExitCode {

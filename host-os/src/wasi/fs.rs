@@ -78,8 +78,15 @@ fn open_dir(path: &std::path::Path) -> std::io::Result<File> {
 }
 
 impl FdTable {
-    pub(crate) fn new(preopens: &[Preopen]) -> std::io::Result<Self> {
-        let mut entries = vec![Some(Entry::Stdin), Some(Entry::Stdout), Some(Entry::Stderr)];
+    pub(crate) fn new(preopens: &[Preopen], stdout: &super::Output) -> std::io::Result<Self> {
+        let stdout = match stdout {
+            super::Output::Inherit => Entry::Stdout,
+            super::Output::Null => Entry::File(File::create("/dev/null")?),
+            super::Output::File(path) => Entry::File(File::create(path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+            })?),
+        };
+        let mut entries = vec![Some(Entry::Stdin), Some(stdout), Some(Entry::Stderr)];
         for preopen in preopens {
             let dir = open_dir(&preopen.host).map_err(|e| {
                 std::io::Error::new(

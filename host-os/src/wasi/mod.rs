@@ -133,6 +133,19 @@ pub struct WasiConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub preopens: Vec<Preopen>,
+    pub stdout: Output,
+}
+
+/// Where a process's standard output goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// carat-vm's own stdout.
+    #[default]
+    Inherit,
+    /// Discarded.
+    Null,
+    /// A file, created or truncated.
+    File(std::path::PathBuf),
 }
 
 /// One process's WASI state.
@@ -152,7 +165,7 @@ impl WasiCtx {
                 .into_iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect(),
-            fds: fs::FdTable::new(&config.preopens)?,
+            fds: fs::FdTable::new(&config.preopens, &config.stdout)?,
             started: Instant::now(),
         })
     }

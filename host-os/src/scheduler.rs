@@ -1,0 +1,149 @@
+//! Running many guest processes on a pool of worker threads.
+//!
+//! Each process is a [`Task`]: a resumable call that runs until it
+//! finishes or yields at a poll. Workers take runnable tasks from one
+//! queue; a timer thread asks every running task to yield once per time
+//! slice, so a guest that never gives up the CPU still shares it. A
+//! yielded task goes to the back of the queue and may resume on any
+//! worker. A task that traps or exits simply finishes; the others go on.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use carat_guest_runtime::InterruptHandle;
+
+/// Where a task stopped after one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Parked at a poll; runnable again.
+    Yielded,
+    Finished,
+}
+
+/// A process as the scheduler sees it.
+pub trait Task: Send {
+    /// Runs until the task finishes or yields.
+    fn step(&mut self) -> Step;
+    /// How to ask the task to yield while it runs.
+    fn interrupt_handle(&self) -> InterruptHandle;
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SchedulerConfig {
+    pub workers: usize,
+    pub time_slice: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            time_slice: Duration::from_millis(10),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Times a task was taken off a worker before it finished.
+    pub context_switches: u64,
+}
+
+struct Shared<T> {
+    queue: Mutex<VecDeque<(usize, T)>>,
+    ready: Condvar,
+    remaining: AtomicUsize,
+    running: Mutex<Vec<Option<InterruptHandle>>>,
+    finished: Mutex<Vec<Option<T>>>,
+    switches: AtomicU64,
+    done: AtomicBool,
+}
+
+/// Runs every task to completion; returns them, finished, in their
+/// original order.
+pub fn run_to_completion<T: Task>(
+    tasks: Vec<T>,
+    config: SchedulerConfig,
+) -> (Vec<T>, SchedulerStats) {
+    let count = tasks.len();
+    let workers = config.workers.max(1);
+    let shared = Shared {
+        queue: Mutex::new(tasks.into_iter().enumerate().collect()),
+        ready: Condvar::new(),
+        remaining: AtomicUsize::new(count),
+        running: Mutex::new(vec![None; workers]),
+        finished: Mutex::new((0..count).map(|_| None).collect()),
+        switches: AtomicU64::new(0),
+        done: AtomicBool::new(count == 0),
+    };
+    std::thread::scope(|scope| {
+        let shared = &shared;
+        scope.spawn(move || {
+            while !shared.done.load(Ordering::Acquire) {
+                std::thread::sleep(config.time_slice);
+                for handle in lock(&shared.running).iter().flatten() {
+                    handle.request_yield();
+                }
+            }
+        });
+        for worker in 0..workers {
+            scope.spawn(move || work(shared, worker));
+        }
+    });
+    let finished = shared
+        .finished
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|t| t.expect("every task finished"))
+        .collect();
+    (
+        finished,
+        SchedulerStats {
+            context_switches: shared.switches.load(Ordering::Relaxed),
+        },
+    )
+}
+
+fn lock<M>(m: &Mutex<M>) -> std::sync::MutexGuard<'_, M> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn work<T: Task>(shared: &Shared<T>, worker: usize) {
+    loop {
+        let (id, mut task) = {
+            let mut queue = lock(&shared.queue);
+            loop {
+                if let Some(job) = queue.pop_front() {
+                    break job;
+                }
+                if shared.remaining.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                queue = shared.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        lock(&shared.running)[worker] = Some(task.interrupt_handle());
+        let step = task.step();
+        lock(&shared.running)[worker] = None;
+        match step {
+            Step::Yielded => {
+                shared.switches.fetch_add(1, Ordering::Relaxed);
+                lock(&shared.queue).push_back((id, task));
+                shared.ready.notify_one();
+            }
+            Step::Finished => {
+                lock(&shared.finished)[id] = Some(task);
+                if shared.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    shared.done.store(true, Ordering::Release);
+                    // Take the queue lock so no worker misses the wake-up.
+                    let _queue = lock(&shared.queue);
+                    shared.ready.notify_all();
+                }
+            }
+        }
+    }
+}

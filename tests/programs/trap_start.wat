@@ -1,0 +1,2 @@
+;; A _start that traps at once.
+(module (func (export "_start") unreachable))

@@ -1,0 +1,381 @@
+//! `carat-vm launch`: many guest processes in one VM, from a manifest.
+//!
+//! Every process is spawned from its module (compiled once, code shared by
+//! all copies), gated by its capabilities, then all run together on the
+//! supervisor's worker threads, time-sliced at polls (see
+//! `carat_host_os::scheduler`). A process that traps, runs out of fuel or
+//! exits is reported on its own; the others go on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use carat_host_os::scheduler::{self, SchedulerConfig, Step, Task};
+use serde::Deserialize;
+
+use crate::{
+    CallProgress, ExecError, GuestCall, InterruptHandle, Mode, Module, Output, Process, Vm,
+    VmConfig, VmError, WasiConfig, args::parse_size,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default)]
+    pub vm: VmSection,
+    #[serde(default)]
+    pub process: Vec<ProcessSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSection {
+    pub mode: Option<Mode>,
+    pub arena: Option<String>,
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    pub name: String,
+    pub module: PathBuf,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "one")]
+    pub count: u32,
+    pub max_memory: Option<String>,
+    /// 0 means unlimited.
+    #[serde(default)]
+    pub fuel: u64,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub entry_points: Vec<String>,
+    #[serde(default = "inherit")]
+    pub stdout: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn inherit() -> String {
+    "inherit".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid manifest {path}: {message}")]
+    Manifest { path: String, message: String },
+    #[error("process `{process}`: {source}")]
+    Process {
+        process: String,
+        #[source]
+        source: VmError,
+    },
+    #[error(transparent)]
+    Vm(#[from] VmError),
+}
+
+/// How one process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Exited(i32),
+    Trapped(String),
+    Failed(String),
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Exited(code) => write!(f, "exit {code}"),
+            Ending::Trapped(message) => write!(f, "trap: {message}"),
+            Ending::Failed(message) => write!(f, "error: {message}"),
+        }
+    }
+}
+
+/// What a launch did.
+#[derive(Debug)]
+pub struct LaunchReport {
+    /// Each process's name and ending, in manifest order.
+    pub endings: Vec<(String, Ending)>,
+    pub vm: crate::VmStats,
+    pub context_switches: u64,
+    pub spawn_ns_median: u64,
+}
+
+impl LaunchReport {
+    pub fn all_exited_zero(&self) -> bool {
+        self.endings.iter().all(|(_, e)| *e == Ending::Exited(0))
+    }
+
+    pub fn failed(&self) -> usize {
+        self.endings
+            .iter()
+            .filter(|(_, e)| *e != Ending::Exited(0))
+            .count()
+    }
+}
+
+/// One spawned process running its `_start`.
+struct ProcessTask {
+    name: String,
+    process: Process,
+    call: Option<GuestCall>,
+    ending: Option<Ending>,
+}
+
+impl Task for ProcessTask {
+    fn step(&mut self) -> Step {
+        let Some(call) = self.call.as_mut() else {
+            return Step::Finished;
+        };
+        match self.process.resume(call) {
+            CallProgress::Suspended => Step::Yielded,
+            CallProgress::Done(result) => {
+                self.call = None;
+                self.ending = Some(match result {
+                    Ok(_) => Ending::Exited(0),
+                    Err(ExecError::Exit(code)) => Ending::Exited(code),
+                    Err(ExecError::Trap(trap)) => Ending::Trapped(trap.to_string()),
+                    Err(other) => Ending::Failed(other.to_string()),
+                });
+                Step::Finished
+            }
+        }
+    }
+
+    fn interrupt_handle(&self) -> InterruptHandle {
+        self.process.interrupt_handle()
+    }
+}
+
+/// The capability an import's module needs.
+fn capability_for(module: &str) -> Option<&str> {
+    match module {
+        crate::WASI_MODULE => Some("wasi"),
+        "carat" => Some("carat"),
+        m if m.starts_with("process:") => Some(m),
+        _ => None,
+    }
+}
+
+fn check_capabilities(spec: &ProcessSpec, module: &Module) -> Result<(), String> {
+    for import in &module.info().imports {
+        let granted = capability_for(&import.module)
+            .is_some_and(|needed| spec.capabilities.iter().any(|c| c == needed));
+        if !granted {
+            return Err(format!(
+                "import `{}::{}` is not granted by its capabilities {:?}",
+                import.module, import.name, spec.capabilities
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn output(spec: &ProcessSpec, base: &Path, copy: Option<u32>) -> Output {
+    match spec.stdout.as_str() {
+        "inherit" => Output::Inherit,
+        "null" => Output::Null,
+        path => {
+            let path = base.join(path);
+            Output::File(match copy {
+                Some(i) => PathBuf::from(format!("{}.{i}", path.display())),
+                None => path,
+            })
+        }
+    }
+}
+
+/// Reads a manifest, spawns its processes and runs them all to the end.
+pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LaunchError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| LaunchError::Manifest {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let bad = |message: String| LaunchError::Manifest {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut names = std::collections::HashSet::new();
+    for spec in &manifest.process {
+        if !names.insert(spec.name.as_str()) {
+            return Err(bad(format!("process name `{}` is used twice", spec.name)));
+        }
+        for capability in &spec.capabilities {
+            if !(capability == "wasi"
+                || capability == "carat"
+                || capability.starts_with("process:"))
+            {
+                return Err(bad(format!(
+                    "process `{}`: unknown capability `{capability}`",
+                    spec.name
+                )));
+            }
+        }
+    }
+    let mut config = VmConfig {
+        mode: mode.or(manifest.vm.mode).unwrap_or_default(),
+        fuel: manifest
+            .process
+            .iter()
+            .any(|p| p.fuel > 0)
+            .then_some(u64::MAX),
+        ..VmConfig::default()
+    };
+    if let Some(arena) = &manifest.vm.arena {
+        config.arena_size = parse_size(arena).map_err(bad)? as usize;
+    }
+    let workers = manifest
+        .vm
+        .workers
+        .unwrap_or_else(|| SchedulerConfig::default().workers);
+    let vm = Vm::new(config)?;
+
+    let mut modules: HashMap<PathBuf, Module> = HashMap::new();
+    let mut tasks = Vec::new();
+    let mut spawn_times = Vec::new();
+    for spec in &manifest.process {
+        let module_path = base.join(&spec.module);
+        let module = match modules.get(&module_path) {
+            Some(m) => m.clone(),
+            None => {
+                let m = vm
+                    .compile_file(&module_path)
+                    .map_err(|source| LaunchError::Process {
+                        process: spec.name.clone(),
+                        source,
+                    })?;
+                modules.insert(module_path.clone(), m.clone());
+                m
+            }
+        };
+        // A spawn the capabilities refuse fails that process, not the launch.
+        let refused = check_capabilities(spec, &module).err();
+        let max_memory = spec
+            .max_memory
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(bad)?;
+        for copy in 0..spec.count {
+            let name = if spec.count > 1 {
+                format!("{}.{copy}", spec.name)
+            } else {
+                spec.name.clone()
+            };
+            let start = Instant::now();
+            let fail = |source| LaunchError::Process {
+                process: name.clone(),
+                source,
+            };
+            let mut process = vm
+                .new_process_with(max_memory, (spec.fuel > 0).then_some(spec.fuel))
+                .map_err(fail)?;
+            if let Some(message) = &refused {
+                tasks.push(ProcessTask {
+                    name,
+                    process,
+                    call: None,
+                    ending: Some(Ending::Failed(message.clone())),
+                });
+                continue;
+            }
+            if spec.capabilities.iter().any(|c| c == "wasi") {
+                let mut args = vec![name.clone()];
+                args.extend(spec.args.iter().cloned());
+                process
+                    .add_wasi(WasiConfig {
+                        args,
+                        env: spec
+                            .env
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        preopens: Vec::new(),
+                        stdout: output(spec, base, (spec.count > 1).then_some(copy)),
+                    })
+                    .map_err(fail)?;
+            }
+            let task = match process.instantiate(&module) {
+                Ok(instance) => match process.func(instance, "_start") {
+                    Ok(start_fn) => {
+                        let call = process.start_call(start_fn, &[]).map_err(fail)?;
+                        ProcessTask {
+                            name,
+                            process,
+                            call: Some(call),
+                            ending: None,
+                        }
+                    }
+                    Err(_) => ProcessTask {
+                        name,
+                        process,
+                        call: None,
+                        ending: Some(Ending::Exited(0)),
+                    },
+                },
+                Err(e) => {
+                    let ending = match (e.trap(), &e) {
+                        (Some(trap), _) => Ending::Trapped(trap.to_string()),
+                        (
+                            None,
+                            VmError::Instantiate(crate::InstantiationError::Start(
+                                ExecError::Exit(c),
+                            )),
+                        ) => Ending::Exited(*c),
+                        _ => Ending::Failed(e.to_string()),
+                    };
+                    ProcessTask {
+                        name,
+                        process,
+                        call: None,
+                        ending: Some(ending),
+                    }
+                }
+            };
+            spawn_times.push(start.elapsed());
+            tasks.push(task);
+        }
+    }
+
+    let (tasks, stats) = scheduler::run_to_completion(
+        tasks,
+        SchedulerConfig {
+            workers,
+            time_slice: Duration::from_millis(10),
+        },
+    );
+    spawn_times.sort();
+    Ok(LaunchReport {
+        endings: tasks
+            .into_iter()
+            .map(|t| {
+                (
+                    t.name,
+                    t.ending.unwrap_or(Ending::Failed("never ran".into())),
+                )
+            })
+            .collect(),
+        vm: vm.stats(),
+        context_switches: stats.context_switches,
+        spawn_ns_median: spawn_times
+            .get(spawn_times.len() / 2)
+            .map_or(0, |d| d.as_nanos() as u64),
+    })
+}

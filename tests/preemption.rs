@@ -101,7 +101,7 @@ fn a_suspended_call_finishes_with_the_right_result() {
     let mut suspensions = 0;
     let result = loop {
         match p.resume(&mut call) {
-            CallProgress::Suspended => suspensions += 1,
+            CallProgress::Suspended | CallProgress::Sleeping(_) => suspensions += 1,
             CallProgress::Done(result) => break result,
         }
     };
@@ -134,4 +134,25 @@ fn dropping_a_suspended_call_leaves_the_process_usable() {
     assert_eq!(p.invoke(i, "count_to", &[Val::I64(0)]).unwrap().len(), 1);
     drop(p);
     assert!(!handle.kill(), "a handle outlives its process harmlessly");
+}
+
+/// Eight processes that each sleep 80 ms (`examples/c/clocks.c`, through
+/// WASI poll_oneoff) on a single worker: a sleeping process parks off the
+/// worker, so they sleep together instead of one after another (640 ms).
+#[test]
+fn sleeping_processes_do_not_hold_the_worker() {
+    let start = std::time::Instant::now();
+    let report = carat_vm::launch::launch("tests/launch/sleepers.toml".as_ref(), None).unwrap();
+    let elapsed = start.elapsed();
+    assert!(report.all_exited_zero(), "{:?}", report.endings);
+    assert_eq!(report.endings.len(), 8);
+    assert!(
+        report.context_switches >= 8,
+        "{} switches",
+        report.context_switches
+    );
+    assert!(
+        elapsed < Duration::from_millis(450),
+        "took {elapsed:?}: the sleeps ran one after another"
+    );
 }

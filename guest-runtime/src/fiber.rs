@@ -51,7 +51,27 @@ type YielderCell = Cell<*const Yielder<(), ()>>;
 thread_local! {
     static ACTIVE: Cell<Option<CoroutineTrapHandler<FiberResult>>> = const { Cell::new(None) };
     static YIELDER: Cell<*const YielderCell> = const { Cell::new(std::ptr::null()) };
+    static WAKE_AT: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
     static STACK_POOL: RefCell<Vec<(usize, DefaultStack)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether the code running now is on a fiber that can be suspended.
+pub fn can_suspend() -> bool {
+    let cell = YIELDER.with(|y| y.get());
+    // SAFETY: as in `suspend_current`.
+    !cell.is_null() && unsafe { !(*cell).get().is_null() }
+}
+
+/// Suspends the running fiber until `deadline`: its scheduler may run
+/// others meanwhile. Returns false (without waiting) if the fiber cannot be
+/// suspended. Host functions call this to block without holding a worker;
+/// they must hold no locks or thread-bound values across it.
+pub fn sleep_until(deadline: std::time::Instant) -> bool {
+    if !can_suspend() {
+        return false;
+    }
+    WAKE_AT.with(|w| w.set(Some(deadline)));
+    suspend_current()
 }
 
 /// Suspends the running fiber if it is resumable; returns whether it did
@@ -160,7 +180,10 @@ pub struct Fiber {
 #[derive(Debug, PartialEq, Eq)]
 pub enum FiberState {
     Finished(FiberResult),
+    /// Parked at a poll; runnable at once.
     Suspended,
+    /// Parked in a host call that waits until then (see `sleep_until`).
+    Sleeping(std::time::Instant),
 }
 
 impl Fiber {
@@ -206,11 +229,13 @@ impl Fiber {
         let result = coroutine.resume(());
         YIELDER.with(|y| y.set(previous_yielder));
         ACTIVE.with(|a| a.set(previous));
+        let wake_at = WAKE_AT.with(|w| w.take());
         // SAFETY: as above.
         unsafe { (*self.store_ctx).stack_limit = previous_limit };
-        match result {
-            CoroutineResult::Return(result) => FiberState::Finished(result),
-            CoroutineResult::Yield(()) => FiberState::Suspended,
+        match (result, wake_at) {
+            (CoroutineResult::Return(result), _) => FiberState::Finished(result),
+            (CoroutineResult::Yield(()), Some(deadline)) => FiberState::Sleeping(deadline),
+            (CoroutineResult::Yield(()), None) => FiberState::Suspended,
         }
     }
 

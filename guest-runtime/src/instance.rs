@@ -253,6 +253,8 @@ pub enum CallProgress {
     Done(Result<Vec<Val>, ExecError>),
     /// Parked at a poll, at a safepoint; resume to go on.
     Suspended,
+    /// Parked in a host call that waits; resume at or after this time.
+    Sleeping(std::time::Instant),
 }
 
 /// Asks a store's running guest to stop or yield at its next poll. Safe to
@@ -860,6 +862,7 @@ impl Store {
     pub fn resume_call(&mut self, call: &mut GuestCall) -> CallProgress {
         match call.fiber.resume() {
             FiberState::Suspended => CallProgress::Suspended,
+            FiberState::Sleeping(until) => CallProgress::Sleeping(until),
             FiberState::Finished(Ok(())) => {
                 CallProgress::Done(Ok(Self::results(&call.ty, &call.values)))
             }

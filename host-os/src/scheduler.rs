@@ -5,12 +5,14 @@
 //! queue; a timer thread asks every running task to yield once per time
 //! slice, so a guest that never gives up the CPU still shares it. A
 //! yielded task goes to the back of the queue and may resume on any
-//! worker. A task that traps or exits simply finishes; the others go on.
+//! worker; a task blocked in a host call (a WASI sleep) waits off the
+//! workers until its time comes. A task that traps or exits simply
+//! finishes; the others go on.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use carat_guest_runtime::InterruptHandle;
 
@@ -19,6 +21,8 @@ use carat_guest_runtime::InterruptHandle;
 pub enum Step {
     /// Parked at a poll; runnable again.
     Yielded,
+    /// Parked in a blocking host call; runnable again at this time.
+    Sleeping(Instant),
     Finished,
 }
 
@@ -54,6 +58,8 @@ pub struct SchedulerStats {
 
 struct Shared<T> {
     queue: Mutex<VecDeque<(usize, T)>>,
+    /// Tasks blocked until a time, moved back to the queue by the timer.
+    sleeping: Mutex<Vec<(Instant, usize, T)>>,
     ready: Condvar,
     remaining: AtomicUsize,
     running: Mutex<Vec<Option<InterruptHandle>>>,
@@ -72,6 +78,7 @@ pub fn run_to_completion<T: Task>(
     let workers = config.workers.max(1);
     let shared = Shared {
         queue: Mutex::new(tasks.into_iter().enumerate().collect()),
+        sleeping: Mutex::new(Vec::new()),
         ready: Condvar::new(),
         remaining: AtomicUsize::new(count),
         running: Mutex::new(vec![None; workers]),
@@ -82,10 +89,18 @@ pub fn run_to_completion<T: Task>(
     std::thread::scope(|scope| {
         let shared = &shared;
         scope.spawn(move || {
+            // Ticks often enough to wake sleepers on time; asks running
+            // tasks to yield once per slice.
+            let tick = config.time_slice.min(Duration::from_millis(1));
+            let mut slice_started = Instant::now();
             while !shared.done.load(Ordering::Acquire) {
-                std::thread::sleep(config.time_slice);
-                for handle in lock(&shared.running).iter().flatten() {
-                    handle.request_yield();
+                std::thread::sleep(tick);
+                wake_sleepers(shared);
+                if slice_started.elapsed() >= config.time_slice {
+                    slice_started = Instant::now();
+                    for handle in lock(&shared.running).iter().flatten() {
+                        handle.request_yield();
+                    }
                 }
             }
         });
@@ -112,6 +127,25 @@ fn lock<M>(m: &Mutex<M>) -> std::sync::MutexGuard<'_, M> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn wake_sleepers<T: Task>(shared: &Shared<T>) {
+    let now = Instant::now();
+    let mut sleeping = lock(&shared.sleeping);
+    if sleeping.iter().all(|(until, _, _)| *until > now) {
+        return;
+    }
+    let mut queue = lock(&shared.queue);
+    let mut i = 0;
+    while i < sleeping.len() {
+        if sleeping[i].0 <= now {
+            let (_, id, task) = sleeping.swap_remove(i);
+            queue.push_back((id, task));
+        } else {
+            i += 1;
+        }
+    }
+    shared.ready.notify_all();
+}
+
 fn work<T: Task>(shared: &Shared<T>, worker: usize) {
     loop {
         let (id, mut task) = {
@@ -134,6 +168,10 @@ fn work<T: Task>(shared: &Shared<T>, worker: usize) {
                 shared.switches.fetch_add(1, Ordering::Relaxed);
                 lock(&shared.queue).push_back((id, task));
                 shared.ready.notify_one();
+            }
+            Step::Sleeping(until) => {
+                shared.switches.fetch_add(1, Ordering::Relaxed);
+                lock(&shared.sleeping).push((until, id, task));
             }
             Step::Finished => {
                 lock(&shared.finished)[id] = Some(task);

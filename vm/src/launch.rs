@@ -141,6 +141,7 @@ impl Task for ProcessTask {
         };
         match self.process.resume(call) {
             CallProgress::Suspended => Step::Yielded,
+            CallProgress::Sleeping(until) => Step::Sleeping(until),
             CallProgress::Done(result) => {
                 self.call = None;
                 self.ending = Some(match result {

@@ -154,6 +154,8 @@ pub struct WasiCtx {
     env: Vec<String>,
     fds: fs::FdTable,
     started: Instant,
+    /// A wait the current syscall asks for, done once the state is unlocked.
+    sleep: Option<Instant>,
 }
 
 impl WasiCtx {
@@ -167,6 +169,7 @@ impl WasiCtx {
                 .collect(),
             fds: fs::FdTable::new(&config.preopens, &config.stdout)?,
             started: Instant::now(),
+            sleep: None,
         })
     }
 }
@@ -210,14 +213,24 @@ fn syscall(
         name,
         ty: FuncType::new(params, [ValType::I32]),
         call: Box::new(move |caller, args, results| {
-            let mut ctx = ctx.lock().unwrap_or_else(|e| e.into_inner());
-            let code = match caller.memory() {
-                Some(mut memory) => match handler(&mut ctx, &mut memory, args) {
-                    Ok(()) => errno::SUCCESS,
-                    Err(Errno(code)) => code,
-                },
-                None => errno::FAULT,
+            let (code, sleep) = {
+                let mut ctx = ctx.lock().unwrap_or_else(|e| e.into_inner());
+                let code = match caller.memory() {
+                    Some(mut memory) => match handler(&mut ctx, &mut memory, args) {
+                        Ok(()) => errno::SUCCESS,
+                        Err(Errno(code)) => code,
+                    },
+                    None => errno::FAULT,
+                };
+                (code, ctx.sleep.take())
             };
+            // A wait happens with the lock released: on a scheduled fiber it
+            // parks this process and frees the worker for others.
+            if let Some(deadline) = sleep
+                && !carat_guest_runtime::fiber::sleep_until(deadline)
+            {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            }
             results[0] = Val::I32(i32::from(code));
             Ok(())
         }),
@@ -477,7 +490,7 @@ fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResul
     if ready.is_empty()
         && let Some((wait, userdata)) = earliest
     {
-        std::thread::sleep(Duration::from_nanos(wait));
+        ctx.sleep = Some(Instant::now() + Duration::from_nanos(wait));
         ready.push((userdata, errno::SUCCESS, EVENTTYPE_CLOCK));
     }
     for (i, (userdata, error, tag)) in ready.iter().enumerate() {

@@ -74,6 +74,12 @@ pub fn sleep_until(deadline: std::time::Instant) -> bool {
     suspend_current()
 }
 
+/// Gives up the CPU if the running fiber can be suspended (its scheduler
+/// runs others first); returns whether it did.
+pub fn yield_now() -> bool {
+    suspend_current()
+}
+
 /// Suspends the running fiber if it is resumable; returns whether it did
 /// (and has been resumed since). Called from the poll slow path.
 pub(crate) fn suspend_current() -> bool {

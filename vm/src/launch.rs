@@ -297,6 +297,9 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
                 });
                 continue;
             }
+            if spec.capabilities.iter().any(|c| c == "carat") {
+                process.add_carat_abi();
+            }
             if spec.capabilities.iter().any(|c| c == "wasi") {
                 let mut args = vec![name.clone()];
                 args.extend(spec.args.iter().cloned());

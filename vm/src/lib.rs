@@ -369,14 +369,16 @@ impl Vm {
             let fuel = fuel.unwrap_or(u64::MAX);
             store.set_fuel(i64::try_from(fuel).unwrap_or(i64::MAX));
         }
-        self.inner
+        let pid = self
+            .inner
             .counters
             .processes_spawned
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed) as u32;
         Ok(Process {
             vm: self.clone(),
             store,
             names: HashMap::new(),
+            pid,
         })
     }
 
@@ -399,6 +401,7 @@ pub struct Process {
     vm: Vm,
     store: Store,
     names: HashMap<(String, String), Extern>,
+    pid: u32,
 }
 
 impl Process {
@@ -425,6 +428,51 @@ impl Process {
         let boxed: HostFnBox = Box::new(func);
         let func = self.store.host_func(ty, type_id, boxed);
         self.define(module, name, Extern::Func(func));
+    }
+
+    /// This process's id: unique within its VM.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Makes the carat ABI importable as `carat`: `yield()` gives up the
+    /// CPU to other processes, `getpid() -> i32` is the process id, and
+    /// `stats(which: i32) -> i64` reads a VM counter (0 processes spawned,
+    /// 1 relocations, 2 arena peak bytes, 3 traps; -1 for others).
+    pub fn add_carat_abi(&mut self) {
+        use ValType::{I32, I64};
+        self.define_func("carat", "yield", FuncType::new([], []), |_, _, _| {
+            carat_guest_runtime::fiber::yield_now();
+            Ok(())
+        });
+        let pid = self.pid;
+        self.define_func(
+            "carat",
+            "getpid",
+            FuncType::new([], [I32]),
+            move |_, _, results| {
+                results[0] = Val::I32(pid as i32);
+                Ok(())
+            },
+        );
+        let vm = self.vm.clone();
+        self.define_func(
+            "carat",
+            "stats",
+            FuncType::new([I32], [I64]),
+            move |_, args, results| {
+                let stats = vm.stats();
+                let value = match args[0] {
+                    Val::I32(0) => stats.processes_spawned as i64,
+                    Val::I32(1) => stats.relocations as i64,
+                    Val::I32(2) => stats.arena_peak_bytes as i64,
+                    Val::I32(3) => stats.traps as i64,
+                    _ => -1,
+                };
+                results[0] = Val::I64(value);
+                Ok(())
+            },
+        );
     }
 
     /// Makes WASI preview1 importable as `wasi_snapshot_preview1`.

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use carat_host_os::scheduler::{self, SchedulerConfig, Step, Task};
@@ -129,9 +130,89 @@ impl LaunchReport {
 /// One spawned process running its `_start`.
 struct ProcessTask {
     name: String,
-    process: Process,
+    /// Shared with the processes that call its entry points.
+    process: Arc<Mutex<Process>>,
+    interrupt: InterruptHandle,
     call: Option<GuestCall>,
     ending: Option<Ending>,
+}
+
+impl ProcessTask {
+    fn new(
+        name: String,
+        process: Process,
+        call: Option<GuestCall>,
+        ending: Option<Ending>,
+    ) -> Self {
+        ProcessTask {
+            name,
+            interrupt: process.interrupt_handle(),
+            process: Arc::new(Mutex::new(process)),
+            call,
+            ending,
+        }
+    }
+}
+
+fn lock(process: &Mutex<Process>) -> std::sync::MutexGuard<'_, Process> {
+    process.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A process whose declared entry points others may import.
+struct Provider {
+    process: Arc<Mutex<Process>>,
+    instance: crate::InstanceId,
+    entry_points: Vec<String>,
+}
+
+/// Resolves a client's `process:NAME` imports to calls into NAME's entry
+/// points. A call runs the entry point in the callee's context, with
+/// scalars passed by value; calls into one callee are serialised by its
+/// lock, which its own task holds only while it runs.
+fn link_entry_points(
+    client: &mut Process,
+    module: &Module,
+    providers: &HashMap<String, Provider>,
+) -> Result<(), String> {
+    for import in &module.info().imports {
+        let Some(callee) = import.module.strip_prefix("process:") else {
+            continue;
+        };
+        let provider = providers.get(callee).ok_or_else(|| {
+            format!(
+                "import `{}::{}`: no process `{callee}` with entry points comes before it",
+                import.module, import.name
+            )
+        })?;
+        if !provider.entry_points.contains(&import.name) {
+            return Err(format!(
+                "import `{}::{}`: `{callee}` does not declare `{}` an entry point",
+                import.module, import.name, import.name
+            ));
+        }
+        let (func, ty) = {
+            let process = lock(&provider.process);
+            let func = process
+                .func(provider.instance, &import.name)
+                .map_err(|e| format!("entry point `{callee}::{}`: {e}", import.name))?;
+            (func, process.func_type(func).clone())
+        };
+        let target = provider.process.clone();
+        let callee = callee.to_string();
+        client.define_func(&import.module, &import.name, ty, move |_, args, results| {
+            let outcome = lock(&target).call(func, args);
+            match outcome {
+                Ok(values) => {
+                    results.copy_from_slice(&values);
+                    Ok(())
+                }
+                Err(e) => Err(crate::HostError::Failed(format!(
+                    "entry point of `{callee}`: {e}"
+                ))),
+            }
+        });
+    }
+    Ok(())
 }
 
 impl Task for ProcessTask {
@@ -139,7 +220,8 @@ impl Task for ProcessTask {
         let Some(call) = self.call.as_mut() else {
             return Step::Finished;
         };
-        match self.process.resume(call) {
+        let progress = lock(&self.process).resume(call);
+        match progress {
             CallProgress::Suspended => Step::Yielded,
             CallProgress::Sleeping(until) => Step::Sleeping(until),
             CallProgress::Done(result) => {
@@ -156,7 +238,7 @@ impl Task for ProcessTask {
     }
 
     fn interrupt_handle(&self) -> InterruptHandle {
-        self.process.interrupt_handle()
+        self.interrupt.clone()
     }
 }
 
@@ -198,6 +280,17 @@ fn output(spec: &ProcessSpec, base: &Path, copy: Option<u32>) -> Output {
     }
 }
 
+/// How a process that failed to instantiate ended.
+fn ending_of(e: VmError) -> Ending {
+    match (e.trap(), &e) {
+        (Some(trap), _) => Ending::Trapped(trap.to_string()),
+        (None, VmError::Instantiate(crate::InstantiationError::Start(ExecError::Exit(c)))) => {
+            Ending::Exited(*c)
+        }
+        _ => Ending::Failed(e.to_string()),
+    }
+}
+
 /// Reads a manifest, spawns its processes and runs them all to the end.
 pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchError> {
     let text = std::fs::read_to_string(path).map_err(|source| LaunchError::Read {
@@ -217,6 +310,12 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
     for spec in &manifest.process {
         if !names.insert(spec.name.as_str()) {
             return Err(bad(format!("process name `{}` is used twice", spec.name)));
+        }
+        if !spec.entry_points.is_empty() && spec.count != 1 {
+            return Err(bad(format!(
+                "process `{}` declares entry points, so its count must be 1",
+                spec.name
+            )));
         }
         for capability in &spec.capabilities {
             if !(capability == "wasi"
@@ -249,6 +348,7 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
     let vm = Vm::new(config)?;
 
     let mut modules: HashMap<PathBuf, Module> = HashMap::new();
+    let mut providers: HashMap<String, Provider> = HashMap::new();
     let mut tasks = Vec::new();
     let mut spawn_times = Vec::new();
     for spec in &manifest.process {
@@ -289,12 +389,8 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
                 .new_process_with(max_memory, (spec.fuel > 0).then_some(spec.fuel))
                 .map_err(fail)?;
             if let Some(message) = &refused {
-                tasks.push(ProcessTask {
-                    name,
-                    process,
-                    call: None,
-                    ending: Some(Ending::Failed(message.clone())),
-                });
+                let ending = Some(Ending::Failed(message.clone()));
+                tasks.push(ProcessTask::new(name, process, None, ending));
                 continue;
             }
             if spec.capabilities.iter().any(|c| c == "carat") {
@@ -316,43 +412,38 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
                     })
                     .map_err(fail)?;
             }
-            let task = match process.instantiate(&module) {
+            if let Err(message) = link_entry_points(&mut process, &module, &providers) {
+                tasks.push(ProcessTask::new(
+                    name,
+                    process,
+                    None,
+                    Some(Ending::Failed(message)),
+                ));
+                continue;
+            }
+            let (instance, call, ending) = match process.instantiate(&module) {
                 Ok(instance) => match process.func(instance, "_start") {
                     Ok(start_fn) => {
                         let call = process.start_call(start_fn, &[]).map_err(fail)?;
-                        ProcessTask {
-                            name,
-                            process,
-                            call: Some(call),
-                            ending: None,
-                        }
+                        (Some(instance), Some(call), None)
                     }
-                    Err(_) => ProcessTask {
-                        name,
-                        process,
-                        call: None,
-                        ending: Some(Ending::Exited(0)),
-                    },
+                    Err(_) => (Some(instance), None, Some(Ending::Exited(0))),
                 },
-                Err(e) => {
-                    let ending = match (e.trap(), &e) {
-                        (Some(trap), _) => Ending::Trapped(trap.to_string()),
-                        (
-                            None,
-                            VmError::Instantiate(crate::InstantiationError::Start(
-                                ExecError::Exit(c),
-                            )),
-                        ) => Ending::Exited(*c),
-                        _ => Ending::Failed(e.to_string()),
-                    };
-                    ProcessTask {
-                        name,
-                        process,
-                        call: None,
-                        ending: Some(ending),
-                    }
-                }
+                Err(e) => (None, None, Some(ending_of(e))),
             };
+            let task = ProcessTask::new(name, process, call, ending);
+            if let Some(instance) = instance
+                && !spec.entry_points.is_empty()
+            {
+                providers.insert(
+                    spec.name.clone(),
+                    Provider {
+                        process: task.process.clone(),
+                        instance,
+                        entry_points: spec.entry_points.clone(),
+                    },
+                );
+            }
             spawn_times.push(start.elapsed());
             tasks.push(task);
         }

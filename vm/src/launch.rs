@@ -158,6 +158,10 @@ fn lock(process: &Mutex<Process>) -> std::sync::MutexGuard<'_, Process> {
     process.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn lock_mailbox(m: &Mutex<crate::Mailbox>) -> std::sync::MutexGuard<'_, crate::Mailbox> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A process whose declared entry points others may import.
 struct Provider {
     process: Arc<Mutex<Process>>,
@@ -167,8 +171,10 @@ struct Provider {
 
 /// Resolves a client's `process:NAME` imports to calls into NAME's entry
 /// points. A call runs the entry point in the callee's context, with
-/// scalars passed by value; calls into one callee are serialised by its
-/// lock, which its own task holds only while it runs.
+/// scalars passed by value and the caller's last `carat.send` buffer as
+/// the callee's `carat.receive` (and back for the reply); calls into one
+/// callee are serialised by its lock, which its own task holds only while
+/// it runs.
 fn link_entry_points(
     client: &mut Process,
     module: &Module,
@@ -198,9 +204,20 @@ fn link_entry_points(
             (func, process.func_type(func).clone())
         };
         let target = provider.process.clone();
+        let callee_mailbox = lock(&provider.process).mailbox();
+        let client_mailbox = client.mailbox();
         let callee = callee.to_string();
         client.define_func(&import.module, &import.name, ty, move |_, args, results| {
-            let outcome = lock(&target).call(func, args);
+            let request = std::mem::take(&mut lock_mailbox(&client_mailbox).outbox);
+            // The callee's lock serialises calls into it, mailbox included.
+            let (outcome, reply) = {
+                let mut target = lock(&target);
+                lock_mailbox(&callee_mailbox).inbox = request;
+                let outcome = target.call(func, args);
+                let reply = std::mem::take(&mut lock_mailbox(&callee_mailbox).outbox);
+                (outcome, reply)
+            };
+            lock_mailbox(&client_mailbox).inbox = reply;
             match outcome {
                 Ok(values) => {
                     results.copy_from_slice(&values);

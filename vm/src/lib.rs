@@ -23,7 +23,7 @@ pub mod wast;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use carat_guest_runtime::regions::RegionProvider;
 use carat_guest_runtime::{HostFnBox, LoadedModule, Store, StoreLimits};
@@ -379,6 +379,7 @@ impl Vm {
             store,
             names: HashMap::new(),
             pid,
+            mailbox: Arc::default(),
         })
     }
 
@@ -402,7 +403,21 @@ pub struct Process {
     store: Store,
     names: HashMap<(String, String), Extern>,
     pid: u32,
+    mailbox: Arc<Mutex<Mailbox>>,
 }
+
+/// The buffers a process exchanges with another through the supervisor:
+/// what it last `carat.send`s, and what it may `carat.receive` (the
+/// request of the entry-point call it is serving, or the reply to the one
+/// it made).
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    pub inbox: Vec<u8>,
+    pub outbox: Vec<u8>,
+}
+
+/// The largest buffer `carat.send` copies.
+pub const MAX_MESSAGE: u32 = 16 << 20;
 
 impl Process {
     pub fn vm(&self) -> &Vm {
@@ -435,12 +450,75 @@ impl Process {
         self.pid
     }
 
+    /// The buffers this process exchanges with others.
+    pub fn mailbox(&self) -> Arc<Mutex<Mailbox>> {
+        self.mailbox.clone()
+    }
+
     /// Makes the carat ABI importable as `carat`: `yield()` gives up the
     /// CPU to other processes, `getpid() -> i32` is the process id, and
     /// `stats(which: i32) -> i64` reads a VM counter (0 processes spawned,
     /// 1 relocations, 2 arena peak bytes, 3 traps; -1 for others).
+    /// `send(ptr, len) -> i32` copies a buffer out of this process for the
+    /// next entry-point call it makes (or as the reply of the one it
+    /// serves), and `receive(ptr, max) -> i32` copies in the request it
+    /// serves (or the reply it got), returning the full length; both return
+    /// -21 (EFAULT) for a range outside the caller's memory and -22 for a
+    /// buffer over MAX_MESSAGE. One process never touches another's memory:
+    /// the supervisor copies between them.
     pub fn add_carat_abi(&mut self) {
         use ValType::{I32, I64};
+        let mailbox = self.mailbox.clone();
+        self.define_func(
+            "carat",
+            "send",
+            FuncType::new([I32, I32], [I32]),
+            move |caller, args, results| {
+                let (Val::I32(ptr), Val::I32(len)) = (args[0], args[1]) else {
+                    unreachable!("typed")
+                };
+                results[0] = Val::I32(if len as u32 > MAX_MESSAGE {
+                    -22
+                } else {
+                    match caller.memory().map(|m| {
+                        m.slice(GuestAddr(ptr as u32), u64::from(len as u32))
+                            .map(<[u8]>::to_vec)
+                    }) {
+                        Some(Ok(bytes)) => {
+                            mailbox.lock().unwrap_or_else(|e| e.into_inner()).outbox = bytes;
+                            0
+                        }
+                        _ => -21,
+                    }
+                });
+                Ok(())
+            },
+        );
+        let mailbox = self.mailbox.clone();
+        self.define_func(
+            "carat",
+            "receive",
+            FuncType::new([I32, I32], [I32]),
+            move |caller, args, results| {
+                let (Val::I32(ptr), Val::I32(max)) = (args[0], args[1]) else {
+                    unreachable!("typed")
+                };
+                let inbox =
+                    std::mem::take(&mut mailbox.lock().unwrap_or_else(|e| e.into_inner()).inbox);
+                let n = inbox.len().min(max.max(0) as usize);
+                results[0] = Val::I32(
+                    match caller
+                        .memory()
+                        .map(|mut m| m.write_bytes(GuestAddr(ptr as u32), &inbox[..n]))
+                    {
+                        Some(Ok(())) => inbox.len() as i32,
+                        _ => -21,
+                    },
+                );
+                mailbox.lock().unwrap_or_else(|e| e.into_inner()).inbox = inbox;
+                Ok(())
+            },
+        );
         self.define_func("carat", "yield", FuncType::new([], []), |_, _, _| {
             carat_guest_runtime::fiber::yield_now();
             Ok(())

@@ -538,8 +538,6 @@ fn path_filestat_set_times(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -
     let follow = arg_u32(a, 1) & LOOKUP_SYMLINK_FOLLOW != 0;
     let path = guest_path(m, addr(a, 2), arg_u32(a, 3))?;
     let times = timespecs(arg_u64(a, 4), arg_u64(a, 5), arg_u32(a, 6) as u16)?;
-    let (parent, name) = parent_and_name(dir, &path)?;
-    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
     if follow {
         // Following must stay beneath the preopen: resolve the target first.
         let fd = open_beneath(dir, &path, libc::O_RDONLY, 0)?;
@@ -549,8 +547,10 @@ fn path_filestat_set_times(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -
         }
         return Ok(());
     }
+    let (parent, name) = parent_and_name(dir, &path)?;
     // SAFETY: utimensat on a parent we opened, a NUL-terminated name and
     // two timespecs.
+    let flags = libc::AT_SYMLINK_NOFOLLOW;
     if unsafe { libc::utimensat(parent.as_raw_fd(), name.as_ptr(), times.as_ptr(), flags) } != 0 {
         return Err(last_error());
     }

@@ -145,29 +145,48 @@ pub unsafe fn run_on_fiber(
     let size = max_wasm_stack + HOST_STACK_RESERVE;
     let stack = take_stack(size)?;
     let limit = stack.limit().get() + HOST_STACK_RESERVE;
-    // SAFETY: the caller guarantees `store_ctx` is live.
-    let previous_limit = unsafe { std::mem::replace(&mut (*store_ctx).stack_limit, limit) };
     // SAFETY: the coroutine is resumed to completion below, before any data
-    // `f` borrows can go away; it never suspends.
+    // `f` borrows can go away; it never suspends (no yielder is published).
     let mut coroutine = unsafe {
         Coroutine::with_stack_unchecked(stack, move |_: &Yielder<(), ()>, ()| {
             f();
             Ok(())
         })
     };
-    let previous = ACTIVE.with(|a| a.replace(Some(coroutine.trap_handler())));
-    let previous_yielder = YIELDER.with(|y| y.replace(std::ptr::null()));
-    let result = coroutine.resume(());
-    YIELDER.with(|y| y.set(previous_yielder));
-    ACTIVE.with(|a| a.set(previous));
-    // SAFETY: as above.
-    unsafe { (*store_ctx).stack_limit = previous_limit };
+    // SAFETY: the caller guarantees `store_ctx` is live.
+    let result = unsafe { resume_as_current(&mut coroutine, store_ctx, limit, std::ptr::null()) };
     let result = match result {
         CoroutineResult::Return(result) => result,
         CoroutineResult::Yield(()) => unreachable!("guest fibers never yield"),
     };
     return_stack(size, coroutine.into_stack());
     Ok(result)
+}
+
+/// Resumes `coroutine` as this thread's running fiber: the store's stack
+/// limit set for its stack, its trap handler active and `yielder` (null for
+/// a call that cannot be suspended) published; all restored afterwards, so
+/// fibers nest.
+///
+/// # Safety
+/// `store_ctx` must point to the live store context of the code the
+/// coroutine runs.
+unsafe fn resume_as_current(
+    coroutine: &mut Coroutine<(), (), FiberResult, DefaultStack>,
+    store_ctx: *mut VMStoreContext,
+    limit: usize,
+    yielder: *const YielderCell,
+) -> CoroutineResult<(), FiberResult> {
+    // SAFETY: per the contract.
+    let previous_limit = unsafe { std::mem::replace(&mut (*store_ctx).stack_limit, limit) };
+    let previous = ACTIVE.with(|a| a.replace(Some(coroutine.trap_handler())));
+    let previous_yielder = YIELDER.with(|y| y.replace(yielder));
+    let result = coroutine.resume(());
+    YIELDER.with(|y| y.set(previous_yielder));
+    ACTIVE.with(|a| a.set(previous));
+    // SAFETY: as above.
+    unsafe { (*store_ctx).stack_limit = previous_limit };
+    result
 }
 
 /// A guest call that can be suspended at a poll and resumed later: the
@@ -226,18 +245,11 @@ impl Fiber {
 
     /// Runs the fiber until it finishes or suspends at a poll.
     pub fn resume(&mut self) -> FiberState {
-        // SAFETY: `new`'s contract keeps the store context live.
-        let previous_limit =
-            unsafe { std::mem::replace(&mut (*self.store_ctx).stack_limit, self.limit) };
         let coroutine = self.coroutine.as_mut().expect("live until dropped");
-        let previous = ACTIVE.with(|a| a.replace(Some(coroutine.trap_handler())));
-        let previous_yielder = YIELDER.with(|y| y.replace(&*self.yielder));
-        let result = coroutine.resume(());
-        YIELDER.with(|y| y.set(previous_yielder));
-        ACTIVE.with(|a| a.set(previous));
+        // SAFETY: `new`'s contract keeps the store context live.
+        let result =
+            unsafe { resume_as_current(coroutine, self.store_ctx, self.limit, &*self.yielder) };
         let wake_at = WAKE_AT.with(|w| w.take());
-        // SAFETY: as above.
-        unsafe { (*self.store_ctx).stack_limit = previous_limit };
         match (result, wake_at) {
             (CoroutineResult::Return(result), _) => FiberState::Finished(result),
             (CoroutineResult::Yield(()), Some(deadline)) => FiberState::Sleeping(deadline),

@@ -158,10 +158,6 @@ fn lock(process: &Mutex<Process>) -> std::sync::MutexGuard<'_, Process> {
     process.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn lock_mailbox(m: &Mutex<crate::Mailbox>) -> std::sync::MutexGuard<'_, crate::Mailbox> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A process whose declared entry points others may import.
 struct Provider {
     process: Arc<Mutex<Process>>,
@@ -208,16 +204,16 @@ fn link_entry_points(
         let client_mailbox = client.mailbox();
         let callee = callee.to_string();
         client.define_func(&import.module, &import.name, ty, move |_, args, results| {
-            let request = std::mem::take(&mut lock_mailbox(&client_mailbox).outbox);
+            let request = std::mem::take(&mut crate::Mailbox::lock(&client_mailbox).outbox);
             // The callee's lock serialises calls into it, mailbox included.
             let (outcome, reply) = {
                 let mut target = lock(&target);
-                lock_mailbox(&callee_mailbox).inbox = request;
+                crate::Mailbox::lock(&callee_mailbox).inbox = request;
                 let outcome = target.call(func, args);
-                let reply = std::mem::take(&mut lock_mailbox(&callee_mailbox).outbox);
+                let reply = std::mem::take(&mut crate::Mailbox::lock(&callee_mailbox).outbox);
                 (outcome, reply)
             };
-            lock_mailbox(&client_mailbox).inbox = reply;
+            crate::Mailbox::lock(&client_mailbox).inbox = reply;
             match outcome {
                 Ok(values) => {
                     results.copy_from_slice(&values);

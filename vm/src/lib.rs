@@ -416,6 +416,14 @@ pub struct Mailbox {
     pub outbox: Vec<u8>,
 }
 
+impl Mailbox {
+    /// Locks a process's mailbox; a panic while it was held leaves plain
+    /// byte buffers behind, which stay usable.
+    pub fn lock(mailbox: &Mutex<Mailbox>) -> std::sync::MutexGuard<'_, Mailbox> {
+        mailbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The largest buffer `carat.send` copies.
 pub const MAX_MESSAGE: u32 = 16 << 20;
 
@@ -485,7 +493,7 @@ impl Process {
                             .map(<[u8]>::to_vec)
                     }) {
                         Some(Ok(bytes)) => {
-                            mailbox.lock().unwrap_or_else(|e| e.into_inner()).outbox = bytes;
+                            Mailbox::lock(&mailbox).outbox = bytes;
                             0
                         }
                         _ => -21,
@@ -503,8 +511,7 @@ impl Process {
                 let (Val::I32(ptr), Val::I32(max)) = (args[0], args[1]) else {
                     unreachable!("typed")
                 };
-                let inbox =
-                    std::mem::take(&mut mailbox.lock().unwrap_or_else(|e| e.into_inner()).inbox);
+                let inbox = std::mem::take(&mut Mailbox::lock(&mailbox).inbox);
                 let n = inbox.len().min(max.max(0) as usize);
                 results[0] = Val::I32(
                     match caller
@@ -515,7 +522,7 @@ impl Process {
                         _ => -21,
                     },
                 );
-                mailbox.lock().unwrap_or_else(|e| e.into_inner()).inbox = inbox;
+                Mailbox::lock(&mailbox).inbox = inbox;
                 Ok(())
             },
         );

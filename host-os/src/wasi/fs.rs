@@ -534,12 +534,11 @@ fn path_filestat_get(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysR
 }
 
 fn path_filestat_set_times(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
-    let dir = c.fds.dir(arg_u32(a, 0))?;
-    let follow = arg_u32(a, 1) & LOOKUP_SYMLINK_FOLLOW != 0;
-    let path = guest_path(m, addr(a, 2), arg_u32(a, 3))?;
     let times = timespecs(arg_u64(a, 4), arg_u64(a, 5), arg_u32(a, 6) as u16)?;
-    if follow {
+    if arg_u32(a, 1) & LOOKUP_SYMLINK_FOLLOW != 0 {
         // Following must stay beneath the preopen: resolve the target first.
+        let dir = c.fds.dir(arg_u32(a, 0))?;
+        let path = guest_path(m, addr(a, 2), arg_u32(a, 3))?;
         let fd = open_beneath(dir, &path, libc::O_RDONLY, 0)?;
         // SAFETY: futimens on a descriptor we own with two timespecs.
         if unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) } != 0 {
@@ -547,14 +546,18 @@ fn path_filestat_set_times(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -
         }
         return Ok(());
     }
-    let (parent, name) = parent_and_name(dir, &path)?;
-    // SAFETY: utimensat on a parent we opened, a NUL-terminated name and
-    // two timespecs.
-    let flags = libc::AT_SYMLINK_NOFOLLOW;
-    if unsafe { libc::utimensat(parent.as_raw_fd(), name.as_ptr(), times.as_ptr(), flags) } != 0 {
-        return Err(last_error());
-    }
-    Ok(())
+    at_parent(c, m, a, 0, 2, |parent, name| {
+        // SAFETY: utimensat on a parent we opened, a NUL-terminated name and
+        // two timespecs.
+        unsafe {
+            libc::utimensat(
+                parent,
+                name.as_ptr(),
+                times.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        }
+    })
 }
 
 /// Runs `f(parent, name)` on the parent and last component of a path.

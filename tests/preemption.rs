@@ -156,3 +156,58 @@ fn sleeping_processes_do_not_hold_the_worker() {
         "took {elapsed:?}: the sleeps ran one after another"
     );
 }
+
+/// A process blocked reading an empty stdin (`examples/c/wc.c`) must not
+/// hold the only worker: the process beside it runs to its end while the
+/// reader waits, and the reader still gets all its input afterwards.
+#[test]
+fn a_process_reading_stdin_does_not_hold_the_worker() {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carat-vm"))
+        .args(["launch", "tests/launch/stdin_reader.toml"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The computer's last line arrives while stdin is still open and empty.
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                let done = line.starts_with("checksum:");
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the computer never finished while the reader waited: {seen:?}");
+            }
+        }
+    }
+    stdin.write_all(b"one two\nthree\n").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(status.success(), "{seen:?} {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.split_whitespace().eq(["2", "3", "14"])),
+        "{rest:?}"
+    );
+    assert!(rest.contains(&"reader: exit 0".to_string()), "{rest:?}");
+    assert!(rest.contains(&"computer: exit 0".to_string()), "{rest:?}");
+}

@@ -7,7 +7,9 @@
 //! yielded task goes to the back of the queue and may resume on any
 //! worker; a task blocked in a host call (a WASI sleep) waits off the
 //! workers until its time comes. A task that traps or exits simply
-//! finishes; the others go on.
+//! finishes; the others go on. A running task may start new tasks through
+//! a [`Spawner`]; they join the queue when the spawning step ends and run
+//! to completion with the rest.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -56,7 +58,37 @@ pub struct SchedulerStats {
     pub context_switches: u64,
 }
 
+/// Starts tasks while a run is under way (a guest's `carat.spawn`).
+pub struct Spawner<T> {
+    pending: std::sync::Arc<Mutex<Vec<T>>>,
+}
+
+impl<T> Clone for Spawner<T> {
+    fn clone(&self) -> Self {
+        Spawner {
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+impl<T> Default for Spawner<T> {
+    fn default() -> Self {
+        Spawner {
+            pending: Default::default(),
+        }
+    }
+}
+
+impl<T> Spawner<T> {
+    /// Queues a task. Tasks spawned during a step are started when the
+    /// step ends; ones spawned before a run start with it.
+    pub fn spawn(&self, task: T) {
+        lock(&self.pending).push(task);
+    }
+}
+
 struct Shared<T> {
+    spawner: Spawner<T>,
     queue: Mutex<VecDeque<(usize, T)>>,
     /// Tasks blocked until a time, moved back to the queue by the timer.
     sleeping: Mutex<Vec<(Instant, usize, T)>>,
@@ -74,9 +106,22 @@ pub fn run_to_completion<T: Task>(
     tasks: Vec<T>,
     config: SchedulerConfig,
 ) -> (Vec<T>, SchedulerStats) {
+    run_with_spawner(tasks, config, Spawner::default())
+}
+
+/// Runs every task, and every task spawned through `spawner` while they
+/// run, to completion; returns them finished: the given ones in their
+/// order, then the spawned ones in the order they were spawned.
+pub fn run_with_spawner<T: Task>(
+    mut tasks: Vec<T>,
+    config: SchedulerConfig,
+    spawner: Spawner<T>,
+) -> (Vec<T>, SchedulerStats) {
+    tasks.append(&mut lock(&spawner.pending));
     let count = tasks.len();
     let workers = config.workers.max(1);
     let shared = Shared {
+        spawner,
         queue: Mutex::new(tasks.into_iter().enumerate().collect()),
         sleeping: Mutex::new(Vec::new()),
         ready: Condvar::new(),
@@ -146,6 +191,23 @@ fn wake_sleepers<T: Task>(shared: &Shared<T>) {
     shared.ready.notify_all();
 }
 
+/// Queues what the step that just ended spawned. They count as remaining
+/// before that step's own task can finish, so the run cannot end early.
+fn start_spawned<T: Task>(shared: &Shared<T>) {
+    let spawned = std::mem::take(&mut *lock(&shared.spawner.pending));
+    if spawned.is_empty() {
+        return;
+    }
+    let mut finished = lock(&shared.finished);
+    let mut queue = lock(&shared.queue);
+    for task in spawned {
+        shared.remaining.fetch_add(1, Ordering::AcqRel);
+        queue.push_back((finished.len(), task));
+        finished.push(None);
+    }
+    shared.ready.notify_all();
+}
+
 fn work<T: Task>(shared: &Shared<T>, worker: usize) {
     loop {
         let (id, mut task) = {
@@ -163,6 +225,7 @@ fn work<T: Task>(shared: &Shared<T>, worker: usize) {
         lock(&shared.running)[worker] = Some(task.interrupt_handle());
         let step = task.step();
         lock(&shared.running)[worker] = None;
+        start_spawned(shared);
         match step {
             Step::Yielded => {
                 shared.switches.fetch_add(1, Ordering::Relaxed);

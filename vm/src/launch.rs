@@ -34,6 +34,8 @@ pub struct VmSection {
     pub mode: Option<Mode>,
     pub arena: Option<String>,
     pub workers: Option<usize>,
+    /// The most processes the launch runs, spawned ones included.
+    pub max_processes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +47,8 @@ pub struct ProcessSpec {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Copies started with the launch; 0 declares a process only guests
+    /// start, with `carat.spawn`.
     #[serde(default = "one")]
     pub count: u32,
     pub max_memory: Option<String>,
@@ -107,7 +111,8 @@ impl std::fmt::Display for Ending {
 /// What a launch did.
 #[derive(Debug)]
 pub struct LaunchReport {
-    /// Each process's name and ending, in manifest order.
+    /// Each process's name and ending, in manifest order; processes
+    /// spawned by guests follow the other copies of their spec.
     pub endings: Vec<(String, Ending)>,
     pub vm: crate::VmStats,
     pub context_switches: u64,
@@ -130,6 +135,9 @@ impl LaunchReport {
 /// One spawned process running its `_start`.
 struct ProcessTask {
     name: String,
+    /// Its spec's index in the manifest and its copy number: the order it
+    /// is reported in.
+    order: (usize, u32),
     /// Shared with the processes that call its entry points.
     process: Arc<Mutex<Process>>,
     interrupt: InterruptHandle,
@@ -139,13 +147,14 @@ struct ProcessTask {
 
 impl ProcessTask {
     fn new(
-        name: String,
+        (name, order): (String, (usize, u32)),
         process: Process,
         call: Option<GuestCall>,
         ending: Option<Ending>,
     ) -> Self {
         ProcessTask {
             name,
+            order,
             interrupt: process.interrupt_handle(),
             process: Arc::new(Mutex::new(process)),
             call,
@@ -158,11 +167,39 @@ fn lock(process: &Mutex<Process>) -> std::sync::MutexGuard<'_, Process> {
     process.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A process whose declared entry points others may import.
+/// A process whose declared entry points others may import. What
+/// linking needs is read once, when the provider is spawned, so a client
+/// can be linked (by `carat.spawn`) while the provider itself runs.
 struct Provider {
     process: Arc<Mutex<Process>>,
-    instance: crate::InstanceId,
-    entry_points: Vec<String>,
+    mailbox: Arc<Mutex<crate::Mailbox>>,
+    /// Each declared entry point, if the provider exports it as a function.
+    entry_points: HashMap<String, Result<(crate::Func, crate::FuncType), String>>,
+}
+
+impl Provider {
+    fn new(
+        process: &Arc<Mutex<Process>>,
+        instance: crate::InstanceId,
+        declared: &[String],
+    ) -> Self {
+        let guard = lock(process);
+        let entry_points = declared
+            .iter()
+            .map(|name| {
+                let entry = guard
+                    .func(instance, name)
+                    .map(|f| (f, guard.func_type(f).clone()))
+                    .map_err(|e| e.to_string());
+                (name.clone(), entry)
+            })
+            .collect();
+        Provider {
+            process: process.clone(),
+            mailbox: guard.mailbox(),
+            entry_points,
+        }
+    }
 }
 
 /// Resolves a client's `process:NAME` imports to calls into NAME's entry
@@ -186,21 +223,18 @@ fn link_entry_points(
                 import.module, import.name
             )
         })?;
-        if !provider.entry_points.contains(&import.name) {
-            return Err(format!(
-                "import `{}::{}`: `{callee}` does not declare `{}` an entry point",
-                import.module, import.name, import.name
-            ));
-        }
-        let (func, ty) = {
-            let process = lock(&provider.process);
-            let func = process
-                .func(provider.instance, &import.name)
-                .map_err(|e| format!("entry point `{callee}::{}`: {e}", import.name))?;
-            (func, process.func_type(func).clone())
+        let (func, ty) = match provider.entry_points.get(&import.name) {
+            None => {
+                return Err(format!(
+                    "import `{}::{}`: `{callee}` does not declare `{}` an entry point",
+                    import.module, import.name, import.name
+                ));
+            }
+            Some(Err(e)) => return Err(format!("entry point `{callee}::{}`: {e}", import.name)),
+            Some(Ok((func, ty))) => (*func, ty.clone()),
         };
         let target = provider.process.clone();
-        let callee_mailbox = lock(&provider.process).mailbox();
+        let callee_mailbox = provider.mailbox.clone();
         let client_mailbox = client.mailbox();
         let callee = callee.to_string();
         client.define_func(&import.module, &import.name, ty, move |_, args, results| {
@@ -304,7 +338,194 @@ fn ending_of(e: VmError) -> Ending {
     }
 }
 
-/// Reads a manifest, spawns its processes and runs them all to the end.
+/// The most processes one launch runs, counting those spawned by guests,
+/// unless the manifest's `[vm] max_processes` says otherwise.
+pub const DEFAULT_MAX_PROCESSES: u64 = 100_000;
+
+/// What spawning needs, shared by the launch and by guests' `carat.spawn`.
+struct Launcher {
+    vm: Vm,
+    base: PathBuf,
+    specs: Vec<ProcessSpec>,
+    /// Per spec: its module, whether its capabilities refuse it, its
+    /// memory limit.
+    modules: Vec<Module>,
+    refused: Vec<Option<String>>,
+    max_memory: Vec<Option<u64>>,
+    providers: Mutex<HashMap<String, Provider>>,
+    spawner: scheduler::Spawner<ProcessTask>,
+    /// Per spec: the copy number the next spawned process gets.
+    next_copy: Mutex<Vec<u32>>,
+    spawned: std::sync::atomic::AtomicU64,
+    max_processes: u64,
+    spawn_times: Mutex<Vec<Duration>>,
+    this: std::sync::Weak<Launcher>,
+}
+
+/// Why `carat.spawn` did not start a process, as a negative WASI errno.
+mod spawn_errno {
+    pub const ACCES: i32 = -2;
+    pub const AGAIN: i32 = -6;
+    pub const FAULT: i32 = -21;
+    pub const NOENT: i32 = -44;
+    pub const NOMEM: i32 = -48;
+    pub const PERM: i32 = -63;
+}
+
+impl Launcher {
+    /// Spawns copy `copy` of spec `index`: a task that runs its `_start`,
+    /// or one already ended when its capabilities refuse it or its
+    /// instantiation stops.
+    fn spawn(&self, index: usize, copy: u32) -> Result<ProcessTask, LaunchError> {
+        let spec = &self.specs[index];
+        let module = &self.modules[index];
+        let name = if spec.count != 1 || copy > 0 {
+            format!("{}.{copy}", spec.name)
+        } else {
+            spec.name.clone()
+        };
+        let start = Instant::now();
+        let fail = |source| LaunchError::Process {
+            process: name.clone(),
+            source,
+        };
+        let id = (name.clone(), (index, copy));
+        let mut process = self
+            .vm
+            .new_process_with(self.max_memory[index], (spec.fuel > 0).then_some(spec.fuel))
+            .map_err(fail)?;
+        if let Some(message) = &self.refused[index] {
+            let ending = Some(Ending::Failed(message.clone()));
+            return Ok(ProcessTask::new(id, process, None, ending));
+        }
+        if spec.capabilities.iter().any(|c| c == "carat") {
+            process.add_carat_abi();
+            self.add_spawn(&mut process);
+        }
+        if spec.capabilities.iter().any(|c| c == "wasi") {
+            let mut args = vec![name.clone()];
+            args.extend(spec.args.iter().cloned());
+            process
+                .add_wasi(WasiConfig {
+                    args,
+                    env: spec
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    preopens: Vec::new(),
+                    stdout: output(spec, &self.base, (name != spec.name).then_some(copy)),
+                })
+                .map_err(fail)?;
+        }
+        let linked = link_entry_points(&mut process, module, &lock_providers(&self.providers));
+        if let Err(message) = linked {
+            let ending = Some(Ending::Failed(message));
+            return Ok(ProcessTask::new(id, process, None, ending));
+        }
+        let (instance, call, ending) = match process.instantiate(module) {
+            Ok(instance) => match process.func(instance, "_start") {
+                Ok(start_fn) => {
+                    let call = process.start_call(start_fn, &[]).map_err(fail)?;
+                    (Some(instance), Some(call), None)
+                }
+                Err(_) => (Some(instance), None, Some(Ending::Exited(0))),
+            },
+            Err(e) => (None, None, Some(ending_of(e))),
+        };
+        let task = ProcessTask::new(id, process, call, ending);
+        if let Some(instance) = instance
+            && !spec.entry_points.is_empty()
+        {
+            let provider = Provider::new(&task.process, instance, &spec.entry_points);
+            lock_providers(&self.providers).insert(spec.name.clone(), provider);
+        }
+        lock_times(&self.spawn_times).push(start.elapsed());
+        Ok(task)
+    }
+
+    /// `carat.spawn(name_ptr, name_len) -> i32`: starts another copy of
+    /// the manifest's process NAME, which runs beside its spawner with
+    /// NAME's module, arguments, limits and capabilities. Returns the new
+    /// process's id, or a negative WASI errno: NOENT (no such process),
+    /// PERM (NAME declares entry points, so it is a singleton), FAULT (bad
+    /// name range), AGAIN (the launch's process limit is reached), ACCES
+    /// (NAME's capabilities refuse its imports; it is reported as
+    /// failed), NOMEM (no room for it).
+    fn add_spawn(&self, process: &mut Process) {
+        use crate::ValType::I32;
+        let launcher = self.this.clone();
+        process.define_func(
+            "carat",
+            "spawn",
+            crate::FuncType::new([I32, I32], [I32]),
+            move |caller, args, results| {
+                let (crate::Val::I32(ptr), crate::Val::I32(len)) = (args[0], args[1]) else {
+                    unreachable!("typed")
+                };
+                let name = caller.memory().and_then(|m| {
+                    m.slice(crate::GuestAddr(ptr as u32), u64::from(len as u32))
+                        .ok()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                });
+                let code = match (name, launcher.upgrade()) {
+                    (None, _) => spawn_errno::FAULT,
+                    (Some(_), None) => spawn_errno::AGAIN,
+                    (Some(name), Some(launcher)) => launcher.spawn_by_name(&name),
+                };
+                results[0] = crate::Val::I32(code);
+                Ok(())
+            },
+        );
+    }
+
+    fn spawn_by_name(&self, name: &str) -> i32 {
+        let Some(index) = self.specs.iter().position(|s| s.name == name) else {
+            return spawn_errno::NOENT;
+        };
+        if !self.specs[index].entry_points.is_empty() {
+            return spawn_errno::PERM;
+        }
+        let reserved = self.spawned.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| (n < self.max_processes).then_some(n + 1),
+        );
+        if reserved.is_err() {
+            return spawn_errno::AGAIN;
+        }
+        let copy = {
+            let mut next = self.next_copy.lock().unwrap_or_else(|e| e.into_inner());
+            next[index] += 1;
+            next[index] - 1
+        };
+        match self.spawn(index, copy) {
+            Ok(task) => {
+                let code = if self.refused[index].is_some() {
+                    spawn_errno::ACCES
+                } else {
+                    lock(&task.process).pid() as i32
+                };
+                self.spawner.spawn(task);
+                code
+            }
+            Err(_) => spawn_errno::NOMEM,
+        }
+    }
+}
+
+fn lock_providers(
+    providers: &Mutex<HashMap<String, Provider>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Provider>> {
+    providers.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock_times(times: &Mutex<Vec<Duration>>) -> std::sync::MutexGuard<'_, Vec<Duration>> {
+    times.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads a manifest, spawns its processes and runs them all to the end,
+/// with the processes they spawn.
 pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchError> {
     let text = std::fs::read_to_string(path).map_err(|source| LaunchError::Read {
         path: path.display().to_string(),
@@ -360,13 +581,13 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
         .unwrap_or_else(|| SchedulerConfig::default().workers);
     let vm = Vm::new(config)?;
 
-    let mut modules: HashMap<PathBuf, Module> = HashMap::new();
-    let mut providers: HashMap<String, Provider> = HashMap::new();
-    let mut tasks = Vec::new();
-    let mut spawn_times = Vec::new();
+    let mut compiled: HashMap<PathBuf, Module> = HashMap::new();
+    let mut modules = Vec::new();
+    let mut refused = Vec::new();
+    let mut max_memory = Vec::new();
     for spec in &manifest.process {
         let module_path = base.join(&spec.module);
-        let module = match modules.get(&module_path) {
+        let module = match compiled.get(&module_path) {
             Some(m) => m.clone(),
             None => {
                 let m = vm
@@ -375,101 +596,59 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
                         process: spec.name.clone(),
                         source,
                     })?;
-                modules.insert(module_path.clone(), m.clone());
+                compiled.insert(module_path.clone(), m.clone());
                 m
             }
         };
         // A spawn the capabilities refuse fails that process, not the launch.
-        let refused = check_capabilities(spec, &module).err();
-        let max_memory = spec
-            .max_memory
-            .as_deref()
-            .map(parse_size)
-            .transpose()
-            .map_err(bad)?;
+        refused.push(check_capabilities(spec, &module).err());
+        modules.push(module);
+        max_memory.push(
+            spec.max_memory
+                .as_deref()
+                .map(parse_size)
+                .transpose()
+                .map_err(bad)?,
+        );
+    }
+    let launcher = Arc::new_cyclic(|this| Launcher {
+        vm: vm.clone(),
+        base: base.to_path_buf(),
+        next_copy: Mutex::new(manifest.process.iter().map(|s| s.count).collect()),
+        specs: manifest.process,
+        modules,
+        refused,
+        max_memory,
+        providers: Mutex::default(),
+        spawner: scheduler::Spawner::default(),
+        spawned: Default::default(),
+        max_processes: manifest.vm.max_processes.unwrap_or(DEFAULT_MAX_PROCESSES),
+        spawn_times: Mutex::default(),
+        this: this.clone(),
+    });
+    let mut tasks = Vec::new();
+    for (index, spec) in launcher.specs.iter().enumerate() {
         for copy in 0..spec.count {
-            let name = if spec.count > 1 {
-                format!("{}.{copy}", spec.name)
-            } else {
-                spec.name.clone()
-            };
-            let start = Instant::now();
-            let fail = |source| LaunchError::Process {
-                process: name.clone(),
-                source,
-            };
-            let mut process = vm
-                .new_process_with(max_memory, (spec.fuel > 0).then_some(spec.fuel))
-                .map_err(fail)?;
-            if let Some(message) = &refused {
-                let ending = Some(Ending::Failed(message.clone()));
-                tasks.push(ProcessTask::new(name, process, None, ending));
-                continue;
-            }
-            if spec.capabilities.iter().any(|c| c == "carat") {
-                process.add_carat_abi();
-            }
-            if spec.capabilities.iter().any(|c| c == "wasi") {
-                let mut args = vec![name.clone()];
-                args.extend(spec.args.iter().cloned());
-                process
-                    .add_wasi(WasiConfig {
-                        args,
-                        env: spec
-                            .env
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                        preopens: Vec::new(),
-                        stdout: output(spec, base, (spec.count > 1).then_some(copy)),
-                    })
-                    .map_err(fail)?;
-            }
-            if let Err(message) = link_entry_points(&mut process, &module, &providers) {
-                tasks.push(ProcessTask::new(
-                    name,
-                    process,
-                    None,
-                    Some(Ending::Failed(message)),
-                ));
-                continue;
-            }
-            let (instance, call, ending) = match process.instantiate(&module) {
-                Ok(instance) => match process.func(instance, "_start") {
-                    Ok(start_fn) => {
-                        let call = process.start_call(start_fn, &[]).map_err(fail)?;
-                        (Some(instance), Some(call), None)
-                    }
-                    Err(_) => (Some(instance), None, Some(Ending::Exited(0))),
-                },
-                Err(e) => (None, None, Some(ending_of(e))),
-            };
-            let task = ProcessTask::new(name, process, call, ending);
-            if let Some(instance) = instance
-                && !spec.entry_points.is_empty()
-            {
-                providers.insert(
-                    spec.name.clone(),
-                    Provider {
-                        process: task.process.clone(),
-                        instance,
-                        entry_points: spec.entry_points.clone(),
-                    },
-                );
-            }
-            spawn_times.push(start.elapsed());
-            tasks.push(task);
+            launcher
+                .spawned
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tasks.push(launcher.spawn(index, copy)?);
         }
     }
 
-    let (tasks, stats) = scheduler::run_to_completion(
+    let (tasks, stats) = scheduler::run_with_spawner(
         tasks,
         SchedulerConfig {
             workers,
             time_slice: Duration::from_millis(10),
         },
+        launcher.spawner.clone(),
     );
+    let mut spawn_times = std::mem::take(&mut *lock_times(&launcher.spawn_times));
     spawn_times.sort();
+    // Spawned copies are reported with the others of their spec.
+    let mut tasks = tasks;
+    tasks.sort_by_key(|t| t.order);
     Ok(LaunchReport {
         endings: tasks
             .into_iter()

@@ -249,8 +249,8 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One line per process, or one per group of copies (`name.0`, `name.1`,
-/// ...) when there are more than 8 of them.
+/// One line per process, or one per run of copies (`name.0`, `name.1`,
+/// ...) when there are more than 8 of them, named by its first and last.
 fn print_endings(endings: &[(String, carat_vm::launch::Ending)]) {
     let group_of = |name: &str| name.rsplit_once('.').map(|(base, _)| base.to_string());
     let mut i = 0;
@@ -271,10 +271,9 @@ fn print_endings(endings: &[(String, carat_vm::launch::Ending)]) {
             }
             let summary: Vec<String> = counts.iter().map(|(k, c)| format!("{c} {k}")).collect();
             println!(
-                "{}.0..{}.{}: {}",
-                group.as_deref().unwrap_or(""),
-                group.as_deref().unwrap_or(""),
-                len - 1,
+                "{}..{}: {}",
+                endings[i].0,
+                endings[i + len - 1].0,
                 summary.join(", ")
             );
             i += len;

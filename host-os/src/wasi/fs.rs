@@ -779,6 +779,9 @@ pub(super) fn syscalls(ctx: &Arc<Mutex<WasiCtx>>) -> Vec<Syscall> {
             vectored(c, m, a, Some(arg_u64(a, 3)), 4, write_iovec)
         }),
         syscall("fd_read", &[I32, I32, I32, I32], ctx, |c, m, a| {
+            if matches!(c.fds.get(arg_u32(a, 0))?, Entry::Stdin) {
+                super::park_until_stdin_readable(c, None)?;
+            }
             vectored(c, m, a, None, 3, read_iovec)
         }),
         syscall("fd_pread", &[I32, I32, I32, I64, I32], ctx, |c, m, a| {

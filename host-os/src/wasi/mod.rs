@@ -155,7 +155,89 @@ pub struct WasiCtx {
     fds: fs::FdTable,
     started: Instant,
     /// A wait the current syscall asks for, done once the state is unlocked.
-    sleep: Option<Instant>,
+    wait: Option<Wait>,
+    /// How the last wait ended, for the syscall it is re-run for.
+    woke: Option<Woke>,
+}
+
+/// What a syscall waits for with its process parked.
+#[derive(Clone, Copy, Debug)]
+enum Wait {
+    /// A clock: the syscall has finished and returns once the time comes.
+    Until(Instant),
+    /// The host's stdin to have input (or end), or the deadline to pass;
+    /// the syscall is then run again, and sees why in `WasiCtx::woke`.
+    StdinReadable(Option<Instant>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Woke {
+    StdinReadable,
+    DeadlinePassed,
+}
+
+/// The errno a handler returns to be run again after its `Wait`; never
+/// seen by guests.
+const RETRY_AFTER_WAIT: u16 = u16::MAX;
+
+/// Whether reading fd 0 of the host would not block now.
+fn stdin_ready() -> bool {
+    let mut pollfd = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid pollfd, without waiting.
+    unsafe { libc::poll(&mut pollfd, 1, 0) > 0 }
+}
+
+/// For a syscall about to read the host's stdin: when the process runs on
+/// a scheduled fiber and stdin has nothing yet, asks to park it until
+/// stdin is readable (or `deadline`) and to run the syscall again, so the
+/// worker thread serves other processes meanwhile. Elsewhere (a plain
+/// call, which cannot park) the read simply blocks.
+fn park_until_stdin_readable(ctx: &mut WasiCtx, deadline: Option<Instant>) -> SysResult {
+    if ctx.woke.take() == Some(Woke::DeadlinePassed)
+        || !carat_guest_runtime::fiber::can_suspend()
+        || stdin_ready()
+    {
+        return Ok(());
+    }
+    ctx.wait = Some(Wait::StdinReadable(deadline));
+    Err(Errno(RETRY_AFTER_WAIT))
+}
+
+/// Parks the running fiber (or, off a fiber, blocks the thread) through
+/// `wait`; says how a stdin wait ended. Stdin has no wake-up source in the
+/// scheduler, so it is polled with a backoff from 1 to 10 ms: each check
+/// costs one `poll` and the worker is free in between.
+fn wait_parked(wait: Wait) -> Woke {
+    use carat_guest_runtime::fiber::sleep_until;
+    match wait {
+        Wait::Until(deadline) => {
+            if !sleep_until(deadline) {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            }
+            Woke::DeadlinePassed
+        }
+        Wait::StdinReadable(deadline) => {
+            let mut backoff = Duration::from_millis(1);
+            loop {
+                if stdin_ready() {
+                    return Woke::StdinReadable;
+                }
+                let now = Instant::now();
+                if deadline.is_some_and(|d| d <= now) {
+                    return Woke::DeadlinePassed;
+                }
+                let next = deadline.map_or(now + backoff, |d| d.min(now + backoff));
+                if !sleep_until(next) {
+                    std::thread::sleep(next - now);
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(10));
+            }
+        }
+    }
 }
 
 impl WasiCtx {
@@ -169,7 +251,8 @@ impl WasiCtx {
                 .collect(),
             fds: fs::FdTable::new(&config.preopens, &config.stdout)?,
             started: Instant::now(),
-            sleep: None,
+            wait: None,
+            woke: None,
         })
     }
 }
@@ -213,26 +296,30 @@ fn syscall(
         name,
         ty: FuncType::new(params, [ValType::I32]),
         call: Box::new(move |caller, args, results| {
-            let (code, sleep) = {
-                let mut ctx = ctx.lock().unwrap_or_else(|e| e.into_inner());
-                let code = match caller.memory() {
-                    Some(mut memory) => match handler(&mut ctx, &mut memory, args) {
-                        Ok(()) => errno::SUCCESS,
-                        Err(Errno(code)) => code,
-                    },
-                    None => errno::FAULT,
+            loop {
+                let (code, wait) = {
+                    let mut ctx = ctx.lock().unwrap_or_else(|e| e.into_inner());
+                    let code = match caller.memory() {
+                        Some(mut memory) => match handler(&mut ctx, &mut memory, args) {
+                            Ok(()) => errno::SUCCESS,
+                            Err(Errno(code)) => code,
+                        },
+                        None => errno::FAULT,
+                    };
+                    ctx.woke = None;
+                    (code, ctx.wait.take())
                 };
-                (code, ctx.sleep.take())
-            };
-            // A wait happens with the lock released: on a scheduled fiber it
-            // parks this process and frees the worker for others.
-            if let Some(deadline) = sleep
-                && !carat_guest_runtime::fiber::sleep_until(deadline)
-            {
-                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                // A wait happens with the lock released and no view of guest
+                // memory held (the memory may move while the process is
+                // parked): on a scheduled fiber it parks this process and frees
+                // the worker for others.
+                let woke = wait.map(wait_parked);
+                if code != RETRY_AFTER_WAIT {
+                    results[0] = Val::I32(i32::from(code));
+                    return Ok(());
+                }
+                ctx.lock().unwrap_or_else(|e| e.into_inner()).woke = woke;
             }
-            results[0] = Val::I32(i32::from(code));
-            Ok(())
         }),
     }
 }
@@ -464,9 +551,19 @@ fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResul
             _ => return Err(Errno(errno::INVAL)),
         }
     }
+    if !stdin_waiters.is_empty() && ready.is_empty() {
+        // Nothing else is ready: park until stdin is readable or the
+        // earliest deadline passes, then look again.
+        let deadline = earliest.map(|(wait, _)| Instant::now() + Duration::from_nanos(wait));
+        let deadline_passed = ctx.woke == Some(Woke::DeadlinePassed);
+        park_until_stdin_readable(ctx, deadline)?;
+        if deadline_passed {
+            earliest = earliest.map(|(_, userdata)| (0, userdata));
+        }
+    }
     if !stdin_waiters.is_empty() {
-        // Wait only if nothing else is ready: then until stdin is readable
-        // or the earliest deadline passes.
+        // Off a fiber, wait here only if nothing else is ready: until stdin
+        // is readable or the earliest deadline passes.
         let timeout_ms = match (ready.is_empty(), earliest) {
             (false, _) => 0,
             (true, Some((wait, _))) => i32::try_from(wait.div_ceil(1_000_000)).unwrap_or(i32::MAX),
@@ -490,7 +587,9 @@ fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResul
     if ready.is_empty()
         && let Some((wait, userdata)) = earliest
     {
-        ctx.sleep = Some(Instant::now() + Duration::from_nanos(wait));
+        if wait > 0 {
+            ctx.wait = Some(Wait::Until(Instant::now() + Duration::from_nanos(wait)));
+        }
         ready.push((userdata, errno::SUCCESS, EVENTTYPE_CLOCK));
     }
     for (i, (userdata, error, tag)) in ready.iter().enumerate() {

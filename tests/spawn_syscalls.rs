@@ -1,0 +1,237 @@
+//! Spawning a process in CARAT mode makes no system call once the arena
+//! exists and the module is compiled: it is allocation-map bookkeeping,
+//! vmctx writes and segment copies into memory the arena already maps.
+//!
+//! The test spawns processes on a thread under a seccomp filter that turns
+//! every system call (but futex, for contended locks, and what the thread
+//! needs to report and park) into a SIGSYS, counted per call number. The
+//! host heap is the allocator's business, not the supervisor's, so this
+//! binary's allocator hands out a reservation mapped once up front: a
+//! system call it made would say nothing about spawning.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use carat_vm::{Mode, Process, Vm, VmConfig};
+
+const MODULE: &str = r#"
+(module
+  (memory (export "memory") 2 16)
+  (table 8 funcref)
+  (global $counter (mut i32) (i32.const 7))
+  (global (export "limit") i64 (i64.const 1000))
+  (func $f (result i32) (global.get $counter))
+  (func $g (result i32) (i32.const 2))
+  (elem (i32.const 0) $f $g $f)
+  (data (i32.const 100) "initial bytes of a new process")
+  (func (export "run") (result i32)
+    (i32.add (call_indirect (result i32) (i32.const 0)) (i32.load (i32.const 100)))))
+"#;
+
+const SPAWNS: usize = 2000;
+
+/// A bump allocator over one reservation, mapped on first use; memory is
+/// never reused, which a short test binary can afford.
+struct Reservation;
+
+const RESERVATION: usize = 64 << 30;
+static BASE: AtomicUsize = AtomicUsize::new(0);
+static USED: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every block handed out is a distinct, suitably aligned range of
+// the reservation, which is never unmapped.
+unsafe impl GlobalAlloc for Reservation {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut base = BASE.load(Ordering::Acquire);
+        if base == 0 {
+            // SAFETY: a fresh anonymous mapping, touched lazily.
+            let mapped = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    RESERVATION,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if mapped == libc::MAP_FAILED {
+                return std::ptr::null_mut();
+            }
+            base = match BASE.compare_exchange(
+                0,
+                mapped as usize,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => mapped as usize,
+                Err(winner) => {
+                    // SAFETY: our mapping lost the race and is unused.
+                    unsafe { libc::munmap(mapped, RESERVATION) };
+                    winner
+                }
+            };
+        }
+        let mut used = USED.load(Ordering::Relaxed);
+        loop {
+            let start = (base + used).next_multiple_of(layout.align()) - base;
+            let end = start + layout.size();
+            if end > RESERVATION {
+                return std::ptr::null_mut();
+            }
+            match USED.compare_exchange_weak(used, end, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return (base + start) as *mut u8,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, _: *mut u8, _: Layout) {}
+}
+
+#[global_allocator]
+static ALLOCATOR: Reservation = Reservation;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static CALLS: [AtomicU32; 512] = [const { AtomicU32::new(0) }; 512];
+
+extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a SIGSYS siginfo, whose `_sigsys` member
+    // holds the call address at byte 16 and the system call number at 24,
+    // and a ucontext_t.
+    unsafe {
+        let number = *info.cast::<u8>().add(24).cast::<libc::c_int>();
+        if COUNTING.load(Ordering::Relaxed) {
+            CALLS[(number as usize).min(511)].fetch_add(1, Ordering::Relaxed);
+        }
+        let context = &mut *context.cast::<libc::ucontext_t>();
+        context.uc_mcontext.gregs[libc::REG_RAX as usize] = -(libc::ENOSYS as i64);
+    }
+}
+
+/// Traps every system call of the calling thread except those listed.
+fn trap_syscalls_except(allowed: &[libc::c_long]) {
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let statement = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump_if_equal = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    let n = allowed.len() as u8;
+    let mut program = vec![
+        statement(load, 4), // seccomp_data.arch
+        jump_if_equal(AUDIT_ARCH_X86_64, 1, 0),
+        statement(ret, libc::SECCOMP_RET_KILL_PROCESS),
+        statement(load, 0), // seccomp_data.nr
+    ];
+    for (i, nr) in allowed.iter().enumerate() {
+        // To the ALLOW return after the remaining comparisons and the TRAP.
+        program.push(jump_if_equal(*nr as u32, n - i as u8, 0));
+    }
+    program.push(statement(ret, libc::SECCOMP_RET_TRAP));
+    program.push(statement(ret, libc::SECCOMP_RET_ALLOW));
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: a SIGSYS handler that only counts and sets the result, and
+    // a filter program that lives through the seccomp call.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigsys as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        assert_eq!(
+            libc::sigaction(libc::SIGSYS, &action, std::ptr::null_mut()),
+            0
+        );
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        let installed = libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        );
+        assert_eq!(installed, 0, "seccomp: {}", std::io::Error::last_os_error());
+    }
+}
+
+fn spawn(vm: &Vm, module: &carat_vm::Module) -> Process {
+    let mut process = vm.new_process().unwrap();
+    process.instantiate(module).unwrap();
+    process
+}
+
+#[test]
+fn spawning_makes_no_system_call() {
+    let (report, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let vm = Vm::new(VmConfig {
+            mode: Mode::Carat,
+            arena_size: 8 << 30,
+            ..VmConfig::default()
+        })
+        .unwrap();
+        let module = vm.compile_any(MODULE.as_bytes()).unwrap();
+        let mut processes = Vec::with_capacity(SPAWNS);
+        for _ in 0..SPAWNS {
+            processes.push(spawn(&vm, &module));
+        }
+        // A call leaves its fiber stack in the thread's pool for the next.
+        let instance = carat_vm::InstanceId(0);
+        processes[0].invoke(instance, "run", &[]).unwrap();
+        processes.clear();
+
+        trap_syscalls_except(&[
+            libc::SYS_futex,
+            libc::SYS_rt_sigreturn,
+            libc::SYS_nanosleep,
+            libc::SYS_clock_nanosleep,
+            libc::SYS_exit,
+        ]);
+        COUNTING.store(true, Ordering::Relaxed);
+        for _ in 0..SPAWNS {
+            processes.push(spawn(&vm, &module));
+        }
+        COUNTING.store(false, Ordering::Relaxed);
+        let calls: Vec<(usize, u32)> = CALLS
+            .iter()
+            .enumerate()
+            .map(|(nr, c)| (nr, c.load(Ordering::Relaxed)))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        // Check the processes are real and independent before reporting.
+        let mut first = processes.swap_remove(0);
+        let run = first.invoke(instance, "run", &[]).unwrap();
+        report.send((calls, run)).unwrap();
+        // This thread may make no more system calls that matter; it parks
+        // here, with the processes, until the test binary exits.
+        std::mem::forget(first);
+        std::mem::forget(processes);
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    });
+    let (calls, run) = result
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the spawning thread reported");
+    assert_eq!(
+        calls,
+        vec![],
+        "system calls (number, count) made by {SPAWNS} spawns"
+    );
+    // 7 from the table's function, plus "init" read as a little-endian i32.
+    assert_eq!(
+        run,
+        vec![carat_vm::Val::I32(7 + i32::from_le_bytes(*b"init"))]
+    );
+}

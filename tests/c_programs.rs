@@ -1,5 +1,6 @@
 //! The C guest corpus (`examples/c/`) behaves like the same C compiled
-//! natively: identical stdout and exit status, in both modes.
+//! natively: identical stdout and exit status, in both modes, and in CARAT
+//! mode while its regions keep moving.
 //!
 //! `examples/c/programs.toml` lists each run: the program, its arguments
 //! (`{dir}` is a fresh directory: a host path natively, the preopened
@@ -31,6 +32,8 @@ struct Program {
     stdin: Option<String>,
     #[serde(default = "yes")]
     native: bool,
+    /// The relocation stress period for this program (default 1000).
+    relocate_every: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -65,11 +68,25 @@ fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
     }
 }
 
-fn run_guest(p: &Program, mode: &str) -> Outcome {
-    let dir = fresh_dir(&format!("{}-{mode}", p.id));
+/// How the corpus runs under carat-vm: the two modes, and CARAT mode
+/// with every region of the process moving at every Nth poll (1000
+/// unless the program says otherwise).
+fn configurations(p: &Program) -> [(&'static str, Vec<String>); 3] {
+    let every = p.relocate_every.unwrap_or(1000).to_string();
+    [
+        ("carat", vec![]),
+        ("paging", vec![]),
+        ("carat", vec!["--relocate-every".into(), every]),
+    ]
+}
+
+fn run_guest(p: &Program, mode: &str, extra: &[String]) -> Outcome {
+    let dir = fresh_dir(&format!("{}-{mode}-{}", p.id, extra.len()));
     let mut command = Command::new(env!("CARGO_BIN_EXE_carat-vm"));
     command
-        .args(["run", "--mode", mode, "--dir"])
+        .args(["run", "--mode", mode])
+        .args(extra)
+        .arg("--dir")
         .arg(format!("{}::/data", dir.display()));
     for (k, v) in &p.env {
         command.arg("--env").arg(format!("{k}={v}"));
@@ -141,11 +158,11 @@ fn c_programs_match_native_in_both_modes() {
             (Some(build), true) => run_native(p, build),
             _ => recorded(p),
         };
-        for mode in ["carat", "paging"] {
-            let guest = run_guest(p, mode);
+        for (mode, extra) in configurations(p) {
+            let guest = run_guest(p, mode, &extra);
             if guest.stdout != oracle.stdout || guest.status != oracle.status {
                 failures.push(format!(
-                    "{} ({mode}): status {} (want {}), stdout {:?} (want {:?})",
+                    "{} ({mode} {extra:?}): status {} (want {}), stdout {:?} (want {:?})",
                     p.id,
                     guest.status,
                     oracle.status,

@@ -142,7 +142,9 @@ fn dropping_a_suspended_call_leaves_the_process_usable() {
 #[test]
 fn sleeping_processes_do_not_hold_the_worker() {
     let start = std::time::Instant::now();
-    let report = carat_vm::launch::launch("tests/launch/sleepers.toml".as_ref(), None).unwrap();
+    let report =
+        carat_vm::launch::launch("tests/launch/sleepers.toml".as_ref(), Default::default())
+            .unwrap();
     let elapsed = start.elapsed();
     assert!(report.all_exited_zero(), "{:?}", report.endings);
     assert_eq!(report.endings.len(), 8);

@@ -78,6 +78,40 @@ pub fn is_wasm_function(pc: usize) -> bool {
     with_code_at(pc, |info| info.is_function(pc)).unwrap_or(false)
 }
 
+/// Walks a chain of wasm frames under one read of the registry: from
+/// `fp`, while each frame record's return address lies in a wasm
+/// function, calls `visit(return_address, caller_sp, slots)` with the
+/// stack-map slots recorded for that call (empty when none is). `visit`
+/// must not load or drop code.
+///
+/// # Safety
+/// `fp` must start a chain of frame records (saved FP, return address)
+/// on a live stack that stays untouched during the walk, as the exit
+/// record of a parked guest does.
+pub unsafe fn walk_wasm_frames(fp: usize, mut visit: impl FnMut(usize, usize, &[u32])) {
+    let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let mut fp = fp;
+    while fp != 0 {
+        // SAFETY: per the contract, `fp` is a frame record: two words.
+        let (caller_fp, return_address) =
+            unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        let Some((_, info)) = registry.range(..=return_address).next_back() else {
+            break;
+        };
+        if return_address >= info.end || !info.is_function(return_address) {
+            break;
+        }
+        // Cranelift records a stack map only where some arena pointer is
+        // live across the call; a call without one keeps none the frame
+        // will use again.
+        let slots = info
+            .stack_map_at(return_address)
+            .map_or(&[][..], |m| &m.slots[..]);
+        visit(return_address, fp + 16, slots);
+        fp = caller_fp;
+    }
+}
+
 /// The stack map of the safepoint whose call returns to `return_address`.
 pub fn stack_map_at(return_address: usize) -> Option<StackMap> {
     with_code_at(return_address, |info| {

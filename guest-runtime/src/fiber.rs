@@ -24,6 +24,16 @@ use carat_jit::Trap;
 
 use crate::vmctx::VMStoreContext;
 
+/// Where a store's context is now, or `None` once the store is gone.
+/// Relocation moves the context, so code that keeps using it across guest
+/// execution (a fiber resuming, an interrupt handle) looks it up here each
+/// time, under this lock, which relocation holds while it moves it.
+pub type ContextHome = std::sync::Arc<std::sync::Mutex<Option<usize>>>;
+
+fn context_now(home: &ContextHome) -> *mut VMStoreContext {
+    home.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(0) as *mut VMStoreContext
+}
+
 /// Stack kept free below the wasm stack limit for host code.
 pub const HOST_STACK_RESERVE: usize = 256 * 1024;
 
@@ -43,6 +53,8 @@ pub mod interrupt {
     /// Suspend a resumable call (see [`super::Fiber`]); ignored by calls
     /// that cannot be suspended.
     pub const YIELD: u64 = 2;
+    /// Count a poll towards the store's relocation stress schedule.
+    pub const RELOCATE: u64 = 4;
 }
 
 /// Where the running fiber's yielder is published once it starts.
@@ -134,11 +146,11 @@ fn return_stack(size: usize, stack: DefaultStack) {
 /// Returns the trap that ended it, if one did.
 ///
 /// # Safety
-/// `store_ctx` must point to the live store context of the code `f` runs.
+/// `home` must hold the live store context of the code `f` runs.
 /// `f` must leave the fiber only by returning or through a trap raised by
 /// JIT code; it must not hold values with destructors across JIT code.
 pub unsafe fn run_on_fiber(
-    store_ctx: *mut VMStoreContext,
+    home: &ContextHome,
     max_wasm_stack: usize,
     f: impl FnOnce(),
 ) -> Result<FiberResult, std::io::Error> {
@@ -153,8 +165,8 @@ pub unsafe fn run_on_fiber(
             Ok(())
         })
     };
-    // SAFETY: the caller guarantees `store_ctx` is live.
-    let result = unsafe { resume_as_current(&mut coroutine, store_ctx, limit, std::ptr::null()) };
+    // SAFETY: the caller guarantees the context is live.
+    let result = unsafe { resume_as_current(&mut coroutine, home, limit, std::ptr::null()) };
     let result = match result {
         CoroutineResult::Return(result) => result,
         CoroutineResult::Yield(()) => unreachable!("guest fibers never yield"),
@@ -168,24 +180,26 @@ pub unsafe fn run_on_fiber(
 /// a call that cannot be suspended) published; all restored afterwards, so
 /// fibers nest.
 ///
+/// The context is looked up again after the coroutine returns: the guest
+/// may have been relocated meanwhile.
+///
 /// # Safety
-/// `store_ctx` must point to the live store context of the code the
-/// coroutine runs.
+/// `home` must hold the live store context of the code the coroutine runs.
 unsafe fn resume_as_current(
     coroutine: &mut Coroutine<(), (), FiberResult, DefaultStack>,
-    store_ctx: *mut VMStoreContext,
+    home: &ContextHome,
     limit: usize,
     yielder: *const YielderCell,
 ) -> CoroutineResult<(), FiberResult> {
     // SAFETY: per the contract.
-    let previous_limit = unsafe { std::mem::replace(&mut (*store_ctx).stack_limit, limit) };
+    let previous_limit = unsafe { std::mem::replace(&mut (*context_now(home)).stack_limit, limit) };
     let previous = ACTIVE.with(|a| a.replace(Some(coroutine.trap_handler())));
     let previous_yielder = YIELDER.with(|y| y.replace(yielder));
     let result = coroutine.resume(());
     YIELDER.with(|y| y.set(previous_yielder));
     ACTIVE.with(|a| a.set(previous));
-    // SAFETY: as above.
-    unsafe { (*store_ctx).stack_limit = previous_limit };
+    // SAFETY: as above; the store outlives the calls it runs.
+    unsafe { (*context_now(home)).stack_limit = previous_limit };
     result
 }
 
@@ -196,7 +210,7 @@ pub struct Fiber {
     /// Always `Some` until the fiber drops.
     coroutine: Option<Coroutine<(), (), FiberResult, DefaultStack>>,
     yielder: Box<YielderCell>,
-    store_ctx: *mut VMStoreContext,
+    home: ContextHome,
     limit: usize,
     size: usize,
 }
@@ -215,10 +229,11 @@ impl Fiber {
     /// Prepares `body` to run on a fiber of its own.
     ///
     /// # Safety
-    /// `store_ctx` must stay live while the fiber does, and `body` must own
-    /// everything it uses (it may be suspended and never resumed).
+    /// The store context in `home` must stay live while the fiber does, and
+    /// `body` must own everything it uses (it may be suspended and never
+    /// resumed).
     pub unsafe fn new(
-        store_ctx: *mut VMStoreContext,
+        home: ContextHome,
         max_wasm_stack: usize,
         body: impl FnOnce() + 'static,
     ) -> std::io::Result<Fiber> {
@@ -237,7 +252,7 @@ impl Fiber {
         Ok(Fiber {
             coroutine: Some(coroutine),
             yielder,
-            store_ctx,
+            home,
             limit,
             size,
         })
@@ -248,7 +263,7 @@ impl Fiber {
         let coroutine = self.coroutine.as_mut().expect("live until dropped");
         // SAFETY: `new`'s contract keeps the store context live.
         let result =
-            unsafe { resume_as_current(coroutine, self.store_ctx, self.limit, &*self.yielder) };
+            unsafe { resume_as_current(coroutine, &self.home, self.limit, &*self.yielder) };
         let wake_at = WAKE_AT.with(|w| w.take());
         match (result, wake_at) {
             (CoroutineResult::Return(result), _) => FiberState::Finished(result),

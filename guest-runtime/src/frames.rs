@@ -46,24 +46,41 @@ impl WasmFrame {
 /// its stack must stay untouched while the frames are used.
 pub unsafe fn walk(exit_fp: usize) -> Vec<WasmFrame> {
     let mut frames = Vec::new();
-    let mut fp = exit_fp;
-    while fp != 0 {
-        // SAFETY: `fp` is a frame record of a parked JIT frame (the exit
-        // trampoline's, then each wasm caller's): two words, saved FP then
-        // return address, on a live stack.
-        let (caller_fp, return_address) =
-            unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
-        if !code::is_wasm_function(return_address) {
-            break;
-        }
-        let stack_map = code::stack_map_at(return_address)
-            .expect("every call in a wasm function is a safepoint with a stack map");
-        frames.push(WasmFrame {
-            return_address,
-            sp: fp + 16,
-            stack_map,
-        });
-        fp = caller_fp;
-    }
+    // SAFETY: per the contract.
+    unsafe {
+        code::walk_wasm_frames(exit_fp, |return_address, sp, slots| {
+            frames.push(WasmFrame {
+                return_address,
+                sp,
+                stack_map: StackMap {
+                    return_address: 0,
+                    frame_size: 0,
+                    slots: slots.to_vec(),
+                },
+            })
+        })
+    };
     frames
+}
+
+/// Calls `visit` with the stack-map slots of each wasm frame below the
+/// exit at `exit_fp`, frame by frame, without allocating: what relocation
+/// patches. `visit` gets one frame's slot addresses at a time.
+///
+/// # Safety
+/// As for [`walk`].
+pub unsafe fn for_each_frame_slots(
+    exit_fp: usize,
+    mut visit: impl FnMut(&mut dyn Iterator<Item = *mut u64>),
+) {
+    // SAFETY: per the contract.
+    unsafe {
+        code::walk_wasm_frames(exit_fp, |_, sp, slots| {
+            visit(
+                &mut slots
+                    .iter()
+                    .map(|offset| (sp + *offset as usize) as *mut u64),
+            )
+        })
+    };
 }

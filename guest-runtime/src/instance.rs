@@ -22,11 +22,12 @@ use carat_jit::{
 };
 
 use crate::code::{CodeError, CodeMemory};
-use crate::fiber::{Fiber, FiberState, TrapInfo, run_on_fiber};
+use crate::fiber::{ContextHome, Fiber, FiberState, TrapInfo, run_on_fiber};
 use crate::host::{Caller, HostError, HostFnBox, HostFunc, host_call_shim, take_pending_error};
 use crate::libcalls::LIBCALLS;
 use crate::memory_view::MemoryView;
 use crate::regions::{AllocError, Region, RegionKind, RegionProvider};
+use crate::relocate::{Move, RegionRef, RelocationCounters, RelocationStats};
 use crate::values::Val;
 use crate::vmctx::{
     VMContextHeader, VMFuncRef, VMHostFuncContext, VMMemoryDefinition, VMStoreContext,
@@ -207,15 +208,29 @@ pub(crate) struct StoreInner {
     context: Box<dyn Region>,
     instances: Vec<Box<Instance>>,
     host_funcs: Vec<Box<VMHostFuncContext>>,
-    /// The interrupt word's address, for [`InterruptHandle`]s; cleared
-    /// when the store drops.
-    interrupt: Arc<Mutex<Option<usize>>>,
+    /// Where the store context (whose first word is the interrupt word)
+    /// is, for fibers and [`InterruptHandle`]s; cleared when the store
+    /// drops, updated when it moves.
+    home: ContextHome,
+    /// Where relocations are counted; `None` when regions cannot move.
+    relocations: Option<Arc<RelocationCounters>>,
+    /// The exit records of this store's suspended calls, by call id: where
+    /// their parked frames are.
+    parked: Arc<Mutex<Vec<(u64, usize)>>>,
+    next_call: u64,
+    /// Relocate every region at every this many polls (0: never).
+    relocate_every: u64,
+    polls_until_relocation: u64,
 }
 
 impl Drop for StoreInner {
     fn drop(&mut self) {
-        *self.interrupt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.home.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
+}
+
+fn lock_parked(parked: &Mutex<Vec<(u64, usize)>>) -> std::sync::MutexGuard<'_, Vec<(u64, usize)>> {
+    parked.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A set of linked instances: one guest process.
@@ -245,6 +260,22 @@ pub struct GuestCall {
     fiber: Fiber,
     values: Box<[u64]>,
     ty: FuncType,
+    id: u64,
+    /// The store's record of parked calls, which this call leaves when it
+    /// resumes or drops.
+    parked: Arc<Mutex<Vec<(u64, usize)>>>,
+}
+
+impl GuestCall {
+    fn unpark(&self) {
+        lock_parked(&self.parked).retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Drop for GuestCall {
+    fn drop(&mut self) {
+        self.unpark();
+    }
 }
 
 /// Where a resumed call stopped.
@@ -271,9 +302,10 @@ impl InterruptHandle {
             return false;
         };
         // SAFETY: the address is the store context's interrupt word; the
-        // store clears it (under this lock) before the context goes away.
+        // store clears it (under this lock) before the context goes away,
+        // and moves the context only under it.
         unsafe {
-            (*(address as *const std::sync::atomic::AtomicU64)).store(reason, Ordering::Release)
+            (*(address as *const std::sync::atomic::AtomicU64)).fetch_or(reason, Ordering::AcqRel)
         };
         true
     }
@@ -307,15 +339,21 @@ impl Store {
                     last_exit_fp: 0,
                 });
         }
-        let interrupt_word = context.base() as usize + abi::store_context::INTERRUPT as usize;
+        const { assert!(abi::store_context::INTERRUPT == 0) };
+        let home = Arc::new(Mutex::new(Some(context.base() as usize)));
         Ok(Store {
             inner: Box::new(StoreInner {
+                relocations: provider.relocation_counters(),
                 provider,
                 limits,
                 context,
                 instances: Vec::new(),
                 host_funcs: Vec::new(),
-                interrupt: Arc::new(Mutex::new(Some(interrupt_word))),
+                home,
+                parked: Arc::default(),
+                next_call: 0,
+                relocate_every: 0,
+                polls_until_relocation: 0,
             }),
         })
     }
@@ -325,7 +363,52 @@ impl Store {
     }
 
     fn context_ptr(&self) -> *mut VMStoreContext {
-        self.inner.context.base().cast()
+        self.inner.context_ptr()
+    }
+
+    /// Moves every region of this store (store context, vmctxs, memories,
+    /// tables) to fresh ranges, patching every pointer into them. Only
+    /// between calls: any call of this store must be parked, not running.
+    /// Returns false when the backend cannot move regions or lacks room
+    /// (what could move has moved; everything stays consistent).
+    pub fn relocate_all(&mut self) -> bool {
+        self.inner.relocate_all(None)
+    }
+
+    /// Moves one region of this store, as `relocate_all` does.
+    pub fn relocate(&mut self, region: RegionRef) -> bool {
+        let (len, headroom) = self.inner.growth_room(region);
+        self.inner.relocate(region, len, headroom, None)
+    }
+
+    /// The regions of this store.
+    pub fn regions(&self) -> Vec<RegionRef> {
+        self.inner.region_refs()
+    }
+
+    /// Where region `region` is now: its base address and length.
+    pub fn region_range(&mut self, region: RegionRef) -> (usize, usize) {
+        let region = self.inner.region(region);
+        (region.base() as usize, region.len())
+    }
+
+    /// The relocation stress schedule: every region moves at every
+    /// `every`th poll of this store's guests (0 turns it off). Does
+    /// nothing when the backend cannot move regions.
+    pub fn set_relocate_every(&mut self, every: u64) {
+        if self.inner.relocations.is_none() {
+            return;
+        }
+        self.inner.relocate_every = every;
+        self.inner.polls_until_relocation = every;
+        if every > 0 {
+            // SAFETY: the context is live; the word is atomic.
+            unsafe {
+                (*self.context_ptr())
+                    .interrupt
+                    .fetch_or(crate::fiber::interrupt::RELOCATE, Ordering::AcqRel)
+            };
+        }
     }
 
     /// Sets the fuel left for code compiled with fuel counting.
@@ -809,7 +892,7 @@ impl Store {
                 // SAFETY: the store context is live; the closure holds no
                 // values with destructors while JIT code runs.
                 let outcome = unsafe {
-                    run_on_fiber(self.context_ptr(), self.inner.limits.max_wasm_stack, || {
+                    run_on_fiber(&self.inner.home, self.inner.limits.max_wasm_stack, || {
                         trampoline(
                             record.vmctx,
                             std::ptr::null_mut(),
@@ -842,7 +925,7 @@ impl Store {
         // array is boxed in the GuestCall and only addressed here).
         let fiber = unsafe {
             Fiber::new(
-                self.context_ptr(),
+                self.inner.home.clone(),
                 self.inner.limits.max_wasm_stack,
                 move || {
                     trampoline(
@@ -855,12 +938,28 @@ impl Store {
             )
         }
         .map_err(|e| ExecError::Stack(e.to_string()))?;
-        Ok(GuestCall { fiber, values, ty })
+        self.inner.next_call += 1;
+        Ok(GuestCall {
+            fiber,
+            values,
+            ty,
+            id: self.inner.next_call,
+            parked: self.inner.parked.clone(),
+        })
     }
 
     /// Runs a started call until it returns, traps or yields.
     pub fn resume_call(&mut self, call: &mut GuestCall) -> CallProgress {
-        match call.fiber.resume() {
+        call.unpark();
+        let state = call.fiber.resume();
+        if matches!(state, FiberState::Suspended | FiberState::Sleeping(_)) {
+            // It left wasm through a trampoline just now: its exit record
+            // is the store's last, until another call of the store runs.
+            // SAFETY: the context is live.
+            let exit = unsafe { (*self.context_ptr()).last_exit_fp };
+            lock_parked(&call.parked).push((call.id, exit));
+        }
+        match state {
             FiberState::Suspended => CallProgress::Suspended,
             FiberState::Sleeping(until) => CallProgress::Sleeping(until),
             FiberState::Finished(Ok(())) => {
@@ -873,7 +972,7 @@ impl Store {
     /// A handle other threads may use to interrupt this store's guests.
     pub fn interrupt_handle(&self) -> InterruptHandle {
         InterruptHandle {
-            word: self.inner.interrupt.clone(),
+            word: self.inner.home.clone(),
         }
     }
 
@@ -884,6 +983,152 @@ impl Store {
                 .unwrap_or(ExecError::Trap(Trap::HostCall)),
             trap => ExecError::Trap(trap),
         }
+    }
+}
+
+impl StoreInner {
+    fn context_ptr(&self) -> *mut VMStoreContext {
+        self.context.base().cast()
+    }
+
+    fn region_refs(&self) -> Vec<RegionRef> {
+        let mut regions = vec![RegionRef::Context];
+        for instance in &self.instances {
+            regions.push(RegionRef::Vmctx(instance.id));
+            let entity = |defined: usize| Entity {
+                instance: instance.id,
+                defined: defined as u32,
+            };
+            regions.extend((0..instance.memories.len()).map(|d| RegionRef::Memory(entity(d))));
+            regions.extend((0..instance.tables.len()).map(|d| RegionRef::Table(entity(d))));
+        }
+        regions
+    }
+
+    fn region(&mut self, region: RegionRef) -> &mut Box<dyn Region> {
+        match region {
+            RegionRef::Context => &mut self.context,
+            RegionRef::Vmctx(id) => &mut self.instances[id.0 as usize].vmctx,
+            RegionRef::Memory(m) => {
+                &mut self.instances[m.instance.0 as usize].memories[m.defined as usize].region
+            }
+            RegionRef::Table(t) => {
+                &mut self.instances[t.instance.0 as usize].tables[t.defined as usize].region
+            }
+        }
+    }
+
+    /// Moves `region` to a fresh range of `new_len` bytes (with `headroom`
+    /// to grow into) and patches every pointer into it: the escapes (see
+    /// `relocate`) and the stack-map slots of the frames parked below
+    /// `running_exit` (the exit record of this store's guest running now,
+    /// inside a libcall, if any) and below every suspended call's exit.
+    fn relocate(
+        &mut self,
+        region: RegionRef,
+        new_len: usize,
+        headroom: usize,
+        running_exit: Option<usize>,
+    ) -> bool {
+        let Some(counters) = self.relocations.clone() else {
+            return false;
+        };
+        // Interrupt handles write the context's first word under this lock.
+        let home = self.home.clone();
+        let mut home =
+            (region == RegionRef::Context).then(|| home.lock().unwrap_or_else(|e| e.into_inner()));
+        let moving = self.region(region);
+        let len = moving.len();
+        let Some(old) = moving.relocate(new_len, headroom) else {
+            return false;
+        };
+        let moved = Move {
+            old,
+            len: len.max(1),
+            new: moving.base() as usize,
+        };
+        let mut escapes = 0;
+        if let Some(home) = home.as_mut() {
+            **home = Some(moved.new);
+            escapes += 1;
+        }
+        for instance in &self.instances {
+            // SAFETY: every instance of the store is live and stopped.
+            escapes += unsafe { instance.patch_escapes(&moved) };
+        }
+        let parked: Vec<usize> = lock_parked(&self.parked).iter().map(|p| p.1).collect();
+        // SAFETY: the guest running now is stopped in the libcall whose
+        // exit record the caller passed; the others are parked in theirs.
+        let frames = unsafe { moved.patch_frames(running_exit.into_iter().chain(parked)) };
+        counters.add(RelocationStats {
+            relocations: 1,
+            bytes_moved: len as u64,
+            escapes_patched: escapes,
+            frames_patched: frames,
+        });
+        true
+    }
+
+    fn relocate_all(&mut self, running_exit: Option<usize>) -> bool {
+        self.region_refs().into_iter().all(|region| {
+            let (len, headroom) = self.growth_room(region);
+            self.relocate(region, len, headroom, running_exit)
+        })
+    }
+
+    /// A region's length, and the room to leave after it when it moves: a
+    /// memory keeps room to double (up to its maximum), so moving it does
+    /// not make its next growth move it again.
+    fn growth_room(&mut self, region: RegionRef) -> (usize, usize) {
+        let len = self.region(region).len();
+        let headroom = match region {
+            RegionRef::Memory(m) => {
+                let memory = &self.instances[m.instance.0 as usize].memories[m.defined as usize];
+                let max = (memory.max_pages * WASM_PAGE_SIZE) as usize;
+                len.min(max.saturating_sub(len))
+            }
+            _ => 0,
+        };
+        (len, headroom)
+    }
+
+    /// The slow path of a poll: the fuel ran out (2), the guest is asked
+    /// to stop (1), or to yield (suspend, then 0); a stress relocation
+    /// may happen first.
+    fn poll(&mut self) -> u32 {
+        use crate::fiber::interrupt::{KILL, RELOCATE, YIELD};
+        let context = self.context_ptr();
+        // SAFETY: the context is live; the interrupt word is atomic.
+        let (fuel, reason, exit) = unsafe {
+            (
+                (*context).fuel,
+                (*context).interrupt.swap(0, Ordering::AcqRel),
+                (*context).last_exit_fp,
+            )
+        };
+        if fuel < 0 {
+            return 2;
+        }
+        if reason & KILL != 0 {
+            return 1;
+        }
+        if reason & RELOCATE != 0 && self.relocate_every > 0 {
+            self.polls_until_relocation = self.polls_until_relocation.saturating_sub(1);
+            if self.polls_until_relocation == 0 {
+                self.polls_until_relocation = self.relocate_every;
+                self.relocate_all(Some(exit));
+            }
+            // SAFETY: the context as it is now, after any move.
+            unsafe {
+                (*self.context_ptr())
+                    .interrupt
+                    .fetch_or(RELOCATE, Ordering::AcqRel)
+            };
+        }
+        if reason & YIELD != 0 {
+            crate::fiber::suspend_current();
+        }
+        0
     }
 }
 
@@ -1053,6 +1298,66 @@ impl Instance {
         }
     }
 
+    /// Patches every pointer this instance holds into a region that moved:
+    /// its vmctx's store-context pointer, funcref records, import records,
+    /// memory and table bases and funcref globals, and its funcref tables'
+    /// elements. Returns how many it patched.
+    ///
+    /// # Safety
+    /// The instance's guests must be stopped (no JIT code of the store
+    /// runs), so these words change under nobody's feet.
+    unsafe fn patch_escapes(&self, moved: &Move) -> u64 {
+        let info = self.module_info();
+        let layout = self.layout();
+        let vmctx = self.vmctx();
+        let at = |offset: u32| vmctx.wrapping_add(offset as usize).cast::<u64>();
+        let mut locations = vec![at(abi::vmctx::STORE_CONTEXT as u32)];
+        for index in 0..info.functions.len() as u32 {
+            locations.push(at(layout.funcref(index) + abi::funcref::VMCTX as u32));
+        }
+        for i in 0..info.num_imported_memories {
+            locations.push(at(layout.memory_import(i)));
+        }
+        for i in 0..info.num_imported_tables {
+            locations.push(at(layout.table_import(i)));
+        }
+        for i in 0..info.num_imported_globals {
+            locations.push(at(layout.global_import(i)));
+        }
+        for defined in 0..self.memories.len() as u32 {
+            locations.push(at(layout.memory_def(defined) + abi::memory::BASE as u32));
+        }
+        for defined in 0..self.tables.len() as u32 {
+            locations.push(at(layout.table_def(defined) + abi::table::BASE as u32));
+        }
+        let defined_globals = info.num_imported_globals as usize..info.globals.len();
+        for (defined, global) in info.globals[defined_globals].iter().enumerate() {
+            if global.content == ValType::FuncRef {
+                locations.push(self.global_def(defined as u32));
+            }
+        }
+        let mut patched = 0;
+        for location in locations {
+            // SAFETY: each is a pointer field of this live vmctx.
+            patched += u64::from(unsafe { moved.patch(location) });
+        }
+        for (defined, table) in self.tables.iter().enumerate() {
+            if table.element != ValType::FuncRef {
+                continue;
+            }
+            // SAFETY: the definition is live; its base holds `len` elements,
+            // each null or a pointer to a funcref record.
+            unsafe {
+                let def = self.table_def(defined as u32);
+                let (base, len) = ((*def).base, (*def).len as usize);
+                for i in 0..len {
+                    patched += u64::from(moved.patch(base.add(i)));
+                }
+            }
+        }
+        patched
+    }
+
     fn store_mut(&mut self) -> &mut StoreInner {
         // SAFETY: the store owns this instance and outlives it; callers
         // (libcalls) run while the store is borrowed by the call that
@@ -1083,15 +1388,33 @@ impl Instance {
         if new_pages > memory.max_pages {
             return -1;
         }
-        if !memory
-            .region
-            .grow_in_place((new_pages * WASM_PAGE_SIZE) as usize)
-        {
-            return -1;
+        let new_bytes = (new_pages * WASM_PAGE_SIZE) as usize;
+        if !memory.region.grow_in_place(new_bytes) {
+            // No room after it: move it, with as much room again to grow
+            // into (up to its maximum), so repeated growth moves it only
+            // a logarithmic number of times.
+            let headroom = new_bytes.min((memory.max_pages * WASM_PAGE_SIZE) as usize - new_bytes);
+            let region = RegionRef::Memory(Entity {
+                instance: owner.id,
+                defined,
+            });
+            let store = owner.store_mut();
+            // SAFETY: the context is live. This runs in the memory.grow
+            // libcall, whose trampoline recorded the guest's exit.
+            let exit = unsafe { (*store.context_ptr()).last_exit_fp };
+            if !store.relocate(region, new_bytes, headroom, Some(exit)) {
+                return -1;
+            }
         }
-        // SAFETY: as above.
-        unsafe { (*def).bound = new_pages * WASM_PAGE_SIZE };
+        // SAFETY: the definition lies inside the owner's vmctx (which the
+        // move of a memory leaves where it is).
+        unsafe { (*owner.memory_def(defined)).bound = new_pages * WASM_PAGE_SIZE };
         old_pages as i32
+    }
+
+    /// The slow path of a poll; see `StoreInner::poll`.
+    pub(crate) fn poll(&mut self) -> u32 {
+        self.store_mut().poll()
     }
 
     /// memory.init (also active data segments): false when out of bounds.

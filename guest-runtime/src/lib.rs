@@ -14,6 +14,7 @@ pub mod instance;
 pub mod libcalls;
 pub mod memory_view;
 pub mod regions;
+pub mod relocate;
 pub mod signals;
 pub mod values;
 pub mod vmctx;
@@ -26,4 +27,5 @@ pub use instance::{
 };
 pub use memory_view::{GuestAddr, MemoryView, OutOfBounds};
 pub use regions::{AllocError, HeapRegion, Region, RegionKind, RegionProvider};
+pub use relocate::{RegionRef, RelocationStats};
 pub use values::{FuncRef, Val};

@@ -8,7 +8,6 @@
 use carat_jit::abi;
 
 use crate::instance::Instance;
-use crate::vmctx::VMStoreContext;
 
 /// The table `vmctx::LIBCALLS` points at; fields in `abi::Libcall` order.
 #[repr(C)]
@@ -150,33 +149,13 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, element: u32) {
 }
 
 /// The slow path of a poll: the fuel ran out (2), the guest is asked to
-/// stop (1), or to yield (suspend, then 0).
+/// stop (1), or to yield (suspend, then 0). A relocation may happen here,
+/// moving the vmctx this was called with: nothing here uses it afterwards.
 /// # Safety
 /// Only JIT code calls this, passing its own vmctx (see `LibcallTable`).
 unsafe extern "C" fn poll_slow(vmctx: *mut u8) -> u32 {
-    // SAFETY: called by JIT code with its own vmctx, whose header points
-    // at the live store context.
-    let context = unsafe {
-        &*(*vmctx
-            .add(abi::vmctx::STORE_CONTEXT as usize)
-            .cast::<*mut VMStoreContext>())
-    };
-    if context.fuel < 0 {
-        return 2;
-    }
-    let reason = context
-        .interrupt
-        .swap(0, std::sync::atomic::Ordering::AcqRel);
-    match reason {
-        0 => 0,
-        // A yield parks the guest here, at a safepoint, until resumed; a
-        // call that cannot be suspended just goes on.
-        crate::fiber::interrupt::YIELD => {
-            crate::fiber::suspend_current();
-            0
-        }
-        _ => 1,
-    }
+    // SAFETY: called by JIT code with its own vmctx.
+    unsafe { instance(vmctx) }.poll()
 }
 
 #[cfg(test)]

@@ -54,12 +54,29 @@ pub trait Region: Send {
     /// Makes the region `new_len` bytes long without moving it. Returns
     /// false, changing nothing, when the bytes after it are not available.
     fn grow_in_place(&mut self, new_len: usize) -> bool;
+
+    /// Moves the region to a fresh range `new_len` (at least its length)
+    /// bytes long, placed with `headroom` free bytes after it when the
+    /// provider can, copies its bytes there, and frees (zeroing) the old
+    /// range. Returns the old base, or `None`, changing nothing, when the
+    /// provider cannot move regions or has no room. The caller patches
+    /// every pointer into the old range: see `relocate`.
+    fn relocate(&mut self, new_len: usize, headroom: usize) -> Option<usize> {
+        let _ = (new_len, headroom);
+        None
+    }
 }
 
 /// A memory backend.
 pub trait RegionProvider: Send + Sync {
     /// How JIT code must guard accesses to linear memories from here.
     fn strategy(&self) -> MemoryStrategy;
+
+    /// The counters relocation reports to, if this provider's regions
+    /// can move (CARAT's arena); `None` turns relocation off.
+    fn relocation_counters(&self) -> Option<std::sync::Arc<crate::relocate::RelocationCounters>> {
+        None
+    }
 
     /// Allocates a zeroed region of `len` bytes. `max_len` is how far it
     /// may ever grow: a placement hint, not a promise.

@@ -9,9 +9,14 @@
 //! memory the way paging does:
 //! - a growable linear memory goes to the middle of the largest free gap,
 //!   so it and the region before it each get half the gap to grow into;
-//! - anything else (control blocks, tables, fixed-size memories) goes
-//!   best-fit, at the *end* of the smallest gap that holds it, so it never
-//!   sits right after a memory that could still grow into that gap.
+//! - anything else (control blocks, tables, fixed-size memories) goes to
+//!   the highest free range that holds it, at its end, so small regions
+//!   pack at the top of the arena, out of the room memories grow into;
+//! - a region that moves goes to the start of the lowest gap that also
+//!   holds as much room again as it may need, so repeated growth moves
+//!   it rarely, and moves keep reusing the same low ranges (whose pages
+//!   stay resident, zeroed, ready for the next one) instead of touching
+//!   new ones.
 //!
 //! Invariant: every free byte of the arena is zero. Freed regions are
 //! zeroed before they rejoin the free map (large page-aligned spans are
@@ -117,20 +122,45 @@ impl AllocationMap {
             self.carve(gap, offset, len);
             Some(offset)
         } else {
-            let candidates = self.free_by_size.range((len, 0)..);
-            let mut chosen = None;
-            for &(gap_len, gap) in candidates {
-                let end = gap + gap_len;
-                let offset = (end - len) / align * align;
-                if offset >= gap {
-                    chosen = Some((gap, offset));
-                    break;
-                }
-            }
-            let (gap, offset) = chosen?;
+            // First fit from the top of the arena: small regions pack at
+            // the top, clear of the room memories keep to grow (and move)
+            // into below, and freed ranges there are reused first.
+            let (gap, offset) = self.free.iter().rev().find_map(|(&gap, &gap_len)| {
+                let offset = (gap + gap_len).checked_sub(len)? / align * align;
+                (offset >= gap).then_some((gap, offset))
+            })?;
             self.carve(gap, offset, len);
             Some(offset)
         }
+    }
+}
+
+impl AllocationMap {
+    /// First fit from the bottom for `len` bytes followed by `room` free
+    /// ones: the lowest gap that holds both, from its start; else the
+    /// start of the largest gap, if `len` fits there.
+    fn place_with_room(&mut self, kind: RegionKind, len: usize, room: usize) -> Option<usize> {
+        let align = granularity(kind);
+        let wanted = len.checked_add(room)?;
+        let chosen = self.free.iter().find_map(|(&gap, &gap_len)| {
+            let offset = gap.next_multiple_of(align);
+            (offset + wanted <= gap + gap_len).then_some((gap, offset))
+        });
+        // Without a gap that large, the start of the largest gap gives the
+        // most room there is.
+        let (gap, offset) = match chosen {
+            Some(found) => found,
+            None => {
+                let &(gap_len, gap) = self.free_by_size.last()?;
+                let offset = gap.next_multiple_of(align);
+                if offset + len > gap + gap_len {
+                    return None;
+                }
+                (gap, offset)
+            }
+        };
+        self.carve(gap, offset, len);
+        Some(offset)
     }
 }
 
@@ -144,6 +174,20 @@ fn granularity(kind: RegionKind) -> usize {
 struct ArenaInner {
     map: memmap2::MmapMut,
     state: Mutex<AllocationMap>,
+    /// The machine has no swap: an arena page the kernel does not hold
+    /// resident has never been written (see `copy_resident`).
+    no_swap: bool,
+}
+
+/// Relocations at least this large copy only resident pages.
+const SPARSE_COPY_THRESHOLD: usize = 1 << 20;
+
+fn machine_has_no_swap() -> bool {
+    // SAFETY: sysinfo fills the struct it is given.
+    unsafe {
+        let mut info: libc::sysinfo = std::mem::zeroed();
+        libc::sysinfo(&mut info) == 0 && info.totalswap == 0
+    }
 }
 
 // SAFETY: the mapping is only written through regions, each owned by one
@@ -185,6 +229,7 @@ impl Arena {
             inner: Arc::new(ArenaInner {
                 map,
                 state: Mutex::new(state),
+                no_swap: machine_has_no_swap(),
             }),
         })
     }
@@ -272,10 +317,128 @@ impl Arena {
         }
     }
 
+    /// Moves the region at `offset` (its first `used` bytes) to a fresh
+    /// range of `new_len` bytes with `room` free bytes after it if a gap
+    /// allows, then frees the old range. Returns the new offset, or `None`
+    /// when nothing fits. The copy runs outside the map's lock; the old
+    /// range stays allocated until it is done, so nothing else lands there.
+    fn relocate(&self, offset: usize, used: usize, new_len: usize, room: usize) -> Option<usize> {
+        let new_offset = {
+            let mut state = self.state();
+            let record = *state.regions.get(&offset).expect("live region");
+            let rounded = new_len
+                .max(record.len)
+                .next_multiple_of(granularity(record.kind));
+            let room = room.next_multiple_of(granularity(record.kind));
+            let new_offset = state.place_with_room(record.kind, rounded, room)?;
+            state.regions.insert(
+                new_offset,
+                RegionRecord {
+                    kind: record.kind,
+                    len: rounded,
+                },
+            );
+            let stats = &mut state.stats;
+            stats.live_bytes += rounded;
+            stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
+            stats.live_regions += 1;
+            new_offset
+        };
+        // The old range is zeroed where it holds pages, with stores rather
+        // than by handing pages back: the next region placed there (often
+        // the next move's destination) then reuses them without faults.
+        let resident = self.copy_resident(offset, new_offset, used);
+        self.for_each_resident_run(offset, used, resident.as_deref(), |at, n| {
+            // SAFETY: the old range, still allocated to the caller.
+            unsafe { std::ptr::write_bytes(self.base().add(at), 0, n) }
+        });
+        self.release(offset);
+        Some(new_offset)
+    }
+
+    /// Calls `f(offset, len)` for each run of `from..from + len` that may
+    /// hold non-zero bytes: all of it without a residency map, else the
+    /// unaligned edges and the pages the map (one byte per page from the
+    /// first page boundary, as `copy_resident` returns it) says are
+    /// resident.
+    fn for_each_resident_run(
+        &self,
+        from: usize,
+        len: usize,
+        resident: Option<&[u8]>,
+        mut f: impl FnMut(usize, usize),
+    ) {
+        let Some(resident) = resident else {
+            f(from, len);
+            return;
+        };
+        let pages_from = from.next_multiple_of(PAGE);
+        let pages_end = pages_from + resident.len() * PAGE;
+        f(from, pages_from - from);
+        let mut page = 0;
+        while page < resident.len() {
+            if resident[page] & 1 == 0 {
+                page += 1;
+                continue;
+            }
+            let run = resident[page..].iter().take_while(|r| *r & 1 != 0).count();
+            f(pages_from + page * PAGE, run * PAGE);
+            page += run;
+        }
+        f(pages_end, from + len - pages_end);
+    }
+
+    /// Copies `len` bytes from `from` to `to`, where every byte at `to` is
+    /// zero (a fresh region). Large copies skip the pages the kernel has
+    /// never backed: they read as zero, like the destination, so a sparse
+    /// memory moves at the cost of what it uses and stays sparse. Without
+    /// swap, a page `mincore` calls non-resident in this private anonymous
+    /// mapping is such a page; with swap it might be swapped out, so
+    /// everything is copied. Returns the residency map it used, if any.
+    fn copy_resident(&self, from: usize, to: usize, len: usize) -> Option<Vec<u8>> {
+        let base = self.base();
+        let resident = self.residency(from, len);
+        self.for_each_resident_run(from, len, resident.as_deref(), |at, n| {
+            // SAFETY: both ranges lie in live regions of this arena (the
+            // old one still allocated), distinct because both are; the
+            // caller holds the only handle to the old one.
+            unsafe { std::ptr::copy_nonoverlapping(base.add(at), base.add(to + (at - from)), n) }
+        });
+        resident
+    }
+
+    /// One byte per whole page of `from..from + len` (from the first page
+    /// boundary), bit 0 set where the page is resident; `None` when that
+    /// cannot tell which pages are zero (small ranges, swap, an error).
+    fn residency(&self, from: usize, len: usize) -> Option<Vec<u8>> {
+        let pages_from = from.next_multiple_of(PAGE);
+        let pages_end = (from + len) / PAGE * PAGE;
+        if len < SPARSE_COPY_THRESHOLD || !self.inner.no_swap || pages_end <= pages_from {
+            return None;
+        }
+        let mut resident = vec![0u8; (pages_end - pages_from) / PAGE];
+        // SAFETY: a page-aligned range inside the mapping and a vector of
+        // one byte per page.
+        let status = unsafe {
+            libc::mincore(
+                self.base().add(pages_from).cast(),
+                pages_end - pages_from,
+                resident.as_mut_ptr(),
+            )
+        };
+        (status == 0).then_some(resident)
+    }
+
     fn free(&self, offset: usize) {
+        let len = self.state().regions[&offset].len;
+        self.zero(offset, len);
+        self.release(offset);
+    }
+
+    /// Returns a zeroed region's range to the free map.
+    fn release(&self, offset: usize) {
         let mut state = self.state();
         let record = state.regions.remove(&offset).expect("live region");
-        self.zero(offset, record.len);
         state.release(offset, record.len);
         state.stats.live_bytes -= record.len;
         state.stats.live_regions -= 1;
@@ -347,6 +510,16 @@ impl Region for ArenaRegion {
             false
         }
     }
+
+    fn relocate(&mut self, new_len: usize, headroom: usize) -> Option<usize> {
+        let old_base = self.base() as usize;
+        let new_len = new_len.max(self.len);
+        self.offset = self
+            .arena
+            .relocate(self.offset, self.len, new_len, headroom)?;
+        self.len = new_len;
+        Some(old_base)
+    }
 }
 
 impl Drop for ArenaRegion {
@@ -410,6 +583,54 @@ mod tests {
             .unwrap();
         assert!(!a.grow_in_place(2 * 65536));
         assert_eq!(a.len(), 65536);
+    }
+
+    /// A moved region keeps its bytes, sparse or dense, leaves zeros
+    /// behind, and lands with the room it asked for.
+    #[test]
+    fn relocation_keeps_bytes_and_gives_room() {
+        let arena = arena(1 << 30);
+        for len in [200, 3 << 16, 8 << 20] {
+            let kind = if len < 65536 {
+                RegionKind::ControlBlock
+            } else {
+                RegionKind::LinearMemory
+            };
+            let mut region = arena.allocate(kind, len, len).unwrap();
+            // Bytes on a few scattered pages (and the last byte), the rest
+            // never touched.
+            let marks: Vec<usize> = [0, 4095, 4096 * 7 + 3, len / 2, len - 1]
+                .into_iter()
+                .filter(|at| *at < len)
+                .collect();
+            for (i, at) in marks.iter().enumerate() {
+                // SAFETY: inside the region.
+                unsafe { *region.base().add(*at) = i as u8 + 1 };
+            }
+            let old = region.base() as usize;
+            let old_offset = region.offset();
+            let grown = len + 65536;
+            assert_eq!(region.relocate(grown, grown), Some(old));
+            assert_ne!(region.offset(), old_offset);
+            assert_eq!(region.len(), grown);
+            // SAFETY: the region is `grown` bytes long.
+            let bytes = unsafe { std::slice::from_raw_parts(region.base(), grown) };
+            for (at, byte) in bytes.iter().enumerate() {
+                let want = marks
+                    .iter()
+                    .position(|m| *m == at)
+                    .map_or(0, |i| i as u8 + 1);
+                assert_eq!(*byte, want, "byte {at} of a {len}-byte region");
+            }
+            // SAFETY: the old range is free arena memory.
+            let left = unsafe { std::slice::from_raw_parts(old as *const u8, len) };
+            assert!(left.iter().all(|b| *b == 0), "the old range is zeroed");
+            assert!(
+                region.grow_in_place(2 * grown),
+                "the room asked for is there"
+            );
+        }
+        assert_eq!(arena.stats().live_regions, 0);
     }
 
     #[test]

@@ -21,11 +21,20 @@ pub use paging::PagingBackend;
 #[derive(Clone, Debug)]
 pub struct CaratBackend {
     arena: Arena,
+    relocations: std::sync::Arc<carat_guest_runtime::relocate::RelocationCounters>,
 }
 
 impl CaratBackend {
     pub fn new(arena: Arena) -> Self {
-        CaratBackend { arena }
+        CaratBackend {
+            arena,
+            relocations: Default::default(),
+        }
+    }
+
+    /// What relocation has done in this arena.
+    pub fn relocations(&self) -> carat_guest_runtime::relocate::RelocationStats {
+        self.relocations.snapshot()
     }
 
     pub fn arena(&self) -> &Arena {
@@ -45,5 +54,11 @@ impl RegionProvider for CaratBackend {
         max_len: usize,
     ) -> Result<Box<dyn Region>, AllocError> {
         Ok(Box::new(self.arena.allocate(kind, len, max_len)?))
+    }
+
+    fn relocation_counters(
+        &self,
+    ) -> Option<std::sync::Arc<carat_guest_runtime::relocate::RelocationCounters>> {
+        Some(self.relocations.clone())
     }
 }

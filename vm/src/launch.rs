@@ -524,9 +524,19 @@ fn lock_times(times: &Mutex<Vec<Duration>>) -> std::sync::MutexGuard<'_, Vec<Dur
     times.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What the command line adds to a manifest.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LaunchOptions {
+    /// Overrides the manifest's mode.
+    pub mode: Option<Mode>,
+    /// Relocation stress: every region of a process moves at every Nth
+    /// poll.
+    pub relocate_every: Option<u64>,
+}
+
 /// Reads a manifest, spawns its processes and runs them all to the end,
 /// with the processes they spawn.
-pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchError> {
+pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, LaunchError> {
     let text = std::fs::read_to_string(path).map_err(|source| LaunchError::Read {
         path: path.display().to_string(),
         source,
@@ -564,7 +574,8 @@ pub fn launch(path: &Path, mode: Option<Mode>) -> Result<LaunchReport, LaunchErr
         }
     }
     let mut config = VmConfig {
-        mode: mode.or(manifest.vm.mode).unwrap_or_default(),
+        mode: options.mode.or(manifest.vm.mode).unwrap_or_default(),
+        relocate_every: options.relocate_every,
         fuel: manifest
             .process
             .iter()

@@ -97,6 +97,9 @@ pub struct VmConfig {
     /// Instructions each process may execute; `None` compiles no fuel
     /// counting at all.
     pub fuel: Option<u64>,
+    /// Relocation stress: move every region of a process at every Nth
+    /// poll (CARAT mode only; see `Vm::new`).
+    pub relocate_every: Option<u64>,
 }
 
 impl Default for VmConfig {
@@ -110,6 +113,7 @@ impl Default for VmConfig {
             max_wasm_stack: 1 << 20,
             compile_threads: CompileConfig::default().threads,
             fuel: None,
+            relocate_every: None,
         }
     }
 }
@@ -144,6 +148,8 @@ pub enum VmError {
     NotAFunction(String),
     #[error("cannot set up WASI: {0}")]
     Wasi(std::io::Error),
+    #[error("relocation needs --mode carat: paging-mode memories never move")]
+    RelocationNeedsCarat,
 }
 
 /// The import module name of WASI preview1.
@@ -231,6 +237,9 @@ impl Module {
 
 impl Vm {
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
+        if config.relocate_every.is_some() && config.mode != Mode::Carat {
+            return Err(VmError::RelocationNeedsCarat);
+        }
         let (backend, provider): (Backend, Arc<dyn RegionProvider>) = match config.mode {
             Mode::Carat => {
                 let arena =
@@ -282,6 +291,12 @@ impl Vm {
     pub fn stats(&self) -> VmStats {
         let c = &self.inner.counters;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let relocations = self
+            .inner
+            .provider
+            .relocation_counters()
+            .map(|c| c.snapshot())
+            .unwrap_or_default();
         VmStats {
             mode: self.mode(),
             functions_compiled: load(&c.functions_compiled),
@@ -294,7 +309,10 @@ impl Vm {
                 Backend::Carat(arena) => arena.stats().peak_bytes as u64,
                 Backend::Paging(paging) => paging.peak_bytes(),
             },
-            ..VmStats::default()
+            relocations: relocations.relocations,
+            bytes_moved: relocations.bytes_moved,
+            escapes_patched: relocations.escapes_patched,
+            frames_patched: relocations.frames_patched,
         }
     }
 
@@ -365,6 +383,9 @@ impl Vm {
             max_table_elements: config.max_table_elements,
         };
         let mut store = Store::new(self.inner.provider.clone(), limits)?;
+        if let Some(every) = config.relocate_every {
+            store.set_relocate_every(every);
+        }
         if config.fuel.is_some() {
             let fuel = fuel.unwrap_or(u64::MAX);
             store.set_fuel(i64::try_from(fuel).unwrap_or(i64::MAX));

@@ -36,6 +36,10 @@ enum Command {
         /// How guest memory is protected.
         #[arg(long, default_value = "carat")]
         mode: Mode,
+        /// Relocation stress (CARAT mode): move every region of a process,
+        /// patching every pointer into it, at every Nth poll.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        relocate_every: Option<u64>,
         /// Scripts to run.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -47,6 +51,10 @@ struct LaunchArgs {
     /// Overrides the manifest's [vm] mode.
     #[arg(long)]
     mode: Option<Mode>,
+    /// Relocation stress (CARAT mode): move every region of a process,
+    /// patching every pointer into it, at every Nth poll.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    relocate_every: Option<u64>,
     /// Print counters on stderr at exit, as text or one JSON object.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     stats: Option<StatsFormat>,
@@ -69,6 +77,10 @@ struct RunArgs {
     /// Trap with `all fuel consumed` after this many instructions.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
+    /// Relocation stress (CARAT mode): move every region of a process,
+    /// patching every pointer into it, at every Nth poll.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    relocate_every: Option<u64>,
     /// Print counters on stderr at exit, as text or one JSON object.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     stats: Option<StatsFormat>,
@@ -96,7 +108,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(run_args) => run(run_args),
-        Command::Wast { mode, files } => wast(mode, &files),
+        Command::Wast {
+            mode,
+            relocate_every,
+            files,
+        } => wast(mode, relocate_every, &files),
         Command::Launch(launch_args) => launch(launch_args),
     };
     match result {
@@ -117,6 +133,7 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
         mode: run_args.mode,
         max_memory: run_args.max_memory,
         fuel: run_args.fuel,
+        relocate_every: run_args.relocate_every,
         ..VmConfig::default()
     })?;
     let result = run_guest(&vm, &run_args);
@@ -229,7 +246,13 @@ fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
 }
 
 fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
-    let report = carat_vm::launch::launch(&launch_args.manifest, launch_args.mode)?;
+    let report = carat_vm::launch::launch(
+        &launch_args.manifest,
+        carat_vm::launch::LaunchOptions {
+            mode: launch_args.mode,
+            relocate_every: launch_args.relocate_every,
+        },
+    )?;
     print_endings(&report.endings);
     if let Some(format) = launch_args.stats {
         print_stats_with(
@@ -288,9 +311,10 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-fn wast(mode: Mode, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn wast(mode: Mode, relocate_every: Option<u64>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let vm = Vm::new(VmConfig {
         mode,
+        relocate_every,
         ..VmConfig::default()
     })?;
     let mut total = carat_vm::wast::WastReport::default();

@@ -36,7 +36,8 @@ impl FuncTranslator<'_, '_> {
     fn new_block_with_params(&mut self, types: &[ValType]) -> cranelift_codegen::ir::Block {
         let block = self.b.create_block();
         for ty in types {
-            self.b.append_block_param(block, clif_type(*ty));
+            let param = self.b.append_block_param(block, clif_type(*ty));
+            self.mark_arena_pointer(param, *ty);
         }
         block
     }
@@ -159,9 +160,15 @@ impl FuncTranslator<'_, '_> {
             Operator::Drop => {
                 self.pop();
             }
-            Operator::Select | Operator::TypedSelect { .. } => {
+            Operator::Select => {
                 let (a, b, condition) = self.pop3();
                 let v = self.b.ins().select(condition, a, b);
+                self.push(v);
+            }
+            Operator::TypedSelect { ty } => {
+                let (a, b, condition) = self.pop3();
+                let v = self.b.ins().select(condition, a, b);
+                self.mark_arena_pointer(v, crate::module_info::val_type_of(ty)?);
                 self.push(v);
             }
             Operator::LocalGet { local_index } => {
@@ -177,9 +184,10 @@ impl FuncTranslator<'_, '_> {
                 self.b.def_var(self.locals[local_index as usize], v);
             }
             Operator::GlobalGet { global_index } => {
-                let ty = clif_type(self.env.info.globals[global_index as usize].content);
+                let content = self.env.info.globals[global_index as usize].content;
                 let (base, offset) = self.global_slot(global_index);
-                let v = self.load_field(ty, self.regions.globals, base, offset);
+                let v = self.load_field(clif_type(content), self.regions.globals, base, offset);
+                self.mark_arena_pointer(v, content);
                 self.push(v);
             }
             Operator::GlobalSet { global_index } => {
@@ -292,9 +300,14 @@ impl FuncTranslator<'_, '_> {
         sig
     }
 
-    /// Pushes a call's results; the callee may have grown or moved memory.
-    fn push_results(&mut self, inst: cranelift_codegen::ir::Inst) {
+    /// Pushes the results of a call of type `type_index`; the callee may
+    /// have grown or moved memory.
+    fn push_results(&mut self, inst: cranelift_codegen::ir::Inst, type_index: u32) {
         let results = self.b.inst_results(inst).to_vec();
+        let types = &self.env.info.types[type_index as usize].results;
+        for (value, ty) in results.iter().zip(types) {
+            self.mark_arena_pointer(*value, *ty);
+        }
         self.stack.extend_from_slice(&results);
         self.reload_memory_cache();
     }
@@ -338,7 +351,7 @@ impl FuncTranslator<'_, '_> {
             all.extend_from_slice(&args);
             self.b.ins().call(func_ref, &all)
         };
-        self.push_results(inst);
+        self.push_results(inst, type_index);
     }
 
     fn call_indirect(&mut self, type_index: u32, table_index: u32) {
@@ -372,6 +385,6 @@ impl FuncTranslator<'_, '_> {
         let mut all = vec![callee_vmctx, vmctx];
         all.extend_from_slice(&args);
         let inst = self.b.ins().call_indirect(sig, callee, &all);
-        self.push_results(inst);
+        self.push_results(inst, type_index);
     }
 }

@@ -256,6 +256,9 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         let mut locals = Vec::new();
         for (param, ty) in params[2..].iter().zip(&ty.params) {
             let var = b.declare_var(clif_type(*ty));
+            if *ty == ValType::FuncRef {
+                b.declare_var_needs_stack_map(var);
+            }
             b.def_var(var, *param);
             locals.push(var);
         }
@@ -265,6 +268,9 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             let ty = crate::module_info::val_type_of(ty)?;
             for _ in 0..count {
                 let var = b.declare_var(clif_type(ty));
+                if ty == ValType::FuncRef {
+                    b.declare_var_needs_stack_map(var);
+                }
                 let zero = zero_value(&mut b, ty);
                 b.def_var(var, zero);
                 locals.push(var);
@@ -273,7 +279,10 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
 
         let destination = b.create_block();
         for result in &ty.results {
-            b.append_block_param(destination, clif_type(*result));
+            let param = b.append_block_param(destination, clif_type(*result));
+            if *result == ValType::FuncRef {
+                b.declare_value_needs_stack_map(param);
+            }
         }
         let mut t = FuncTranslator {
             env,
@@ -378,6 +387,16 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
 
     fn vmctx(&mut self) -> Value {
         self.b.use_var(self.vmctx)
+    }
+
+    /// Declares `value` for stack maps if it is a funcref: a pointer to a
+    /// record in some instance's vmctx, which relocation may move while the
+    /// value is live across a call. (Externrefs are host tokens, not
+    /// pointers.)
+    fn mark_arena_pointer(&mut self, value: Value, ty: ValType) {
+        if ty == ValType::FuncRef {
+            self.b.declare_value_needs_stack_map(value);
+        }
     }
 
     fn flags(&self, region: AliasRegion) -> MemFlagsData {

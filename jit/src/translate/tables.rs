@@ -13,6 +13,7 @@ use wasmparser::Operator;
 
 use super::FuncTranslator;
 use crate::abi::{self, Libcall};
+use crate::module_info::ValType;
 use crate::trap::Trap;
 
 impl FuncTranslator<'_, '_> {
@@ -63,12 +64,15 @@ impl FuncTranslator<'_, '_> {
                 let vmctx = self.vmctx();
                 let record = self.env.layout.funcref(function_index);
                 let v = self.b.ins().iadd_imm_u(vmctx, i64::from(record));
+                self.mark_arena_pointer(v, ValType::FuncRef);
                 self.push(v);
             }
             O::TableGet { table } => {
                 let index = self.pop();
                 let addr = self.table_element_address(table, index, Trap::TableOutOfBounds);
                 let v = self.load_field(I64, self.regions.table_elements, addr, 0);
+                let element = self.env.info.tables[table as usize].element;
+                self.mark_arena_pointer(v, element);
                 self.push(v);
             }
             O::TableSet { table } => {

@@ -1,0 +1,116 @@
+//! Relocation in CARAT mode: regions move while their guests run, every
+//! pointer into them is patched, and nothing a guest can observe changes.
+//! (The spec suite and the C corpus also run while relocating: see
+//! `spec.rs` and `c_programs.rs`.)
+
+use carat_vm::launch::{LaunchOptions, LaunchReport, launch};
+use carat_vm::{Mode, Val, Vm, VmConfig};
+
+fn carat(relocate_every: Option<u64>) -> Vm {
+    Vm::new(VmConfig {
+        mode: Mode::Carat,
+        relocate_every,
+        ..VmConfig::default()
+    })
+    .unwrap()
+}
+
+/// Every level of a 1,000-deep recursion writes memory and holds a
+/// funcref, and every region moves at every poll (each call's entry): a
+/// frame resumes with its patched vmctx and funcref slots, finds its
+/// memory word where the patched memory base says, and calls through the
+/// patched funcref.
+#[test]
+fn live_frames_resume_with_patched_slots() {
+    let vm = carat(Some(1));
+    let module = vm
+        .compile_file("tests/programs/deep_relocation.wat".as_ref())
+        .unwrap();
+    let mut process = vm.new_process().unwrap();
+    let instance = process.instantiate(&module).unwrap();
+    let depth = 1000;
+    let result = process
+        .invoke(instance, "deep", &[Val::I32(depth)])
+        .unwrap();
+    assert_eq!(result, vec![Val::I32(depth * (depth + 1))]);
+    let stats = vm.stats();
+    // Each of the ~1,000 polls moved the vmctx under every frame live then.
+    let depth = depth as u64;
+    assert!(stats.frames_patched >= depth * (depth - 1) / 2, "{stats:?}");
+    assert!(stats.relocations >= 4 * depth, "{stats:?}");
+    assert!(
+        stats.escapes_patched > 0 && stats.bytes_moved > 0,
+        "{stats:?}"
+    );
+}
+
+/// Without a stress schedule, a memory that cannot grow in place (another
+/// process's memory sits after it) moves, keeping its bytes, with room to
+/// grow on: in a 128 MiB arena the first process's memory sits in the
+/// middle and the second's at a quarter, so the second runs into the first
+/// at 32 MiB and must move to grow to 40 MiB.
+#[test]
+fn memory_grow_moves_a_memory_that_has_no_room() {
+    let vm = Vm::new(VmConfig {
+        mode: Mode::Carat,
+        arena_size: 128 << 20,
+        ..VmConfig::default()
+    })
+    .unwrap();
+    let module = vm
+        .compile_file("tests/programs/grower.wat".as_ref())
+        .unwrap();
+    let mut blocker = vm.new_process().unwrap();
+    blocker.instantiate(&module).unwrap();
+    let mut grower = vm.new_process().unwrap();
+    let instance = grower.instantiate(&module).unwrap();
+    for step in 0..639 {
+        let pages = grower.invoke(instance, "step", &[]).unwrap();
+        assert_eq!(pages, vec![Val::I32(step + 2)], "step {step}");
+    }
+    let stats = vm.stats();
+    assert!((1..=4).contains(&stats.relocations), "moves: {stats:?}");
+    assert!(stats.bytes_moved >= 32 << 20, "{stats:?}");
+    assert!(stats.escapes_patched > 0, "{stats:?}");
+}
+
+fn launch_with(manifest: &str, relocate_every: Option<u64>) -> LaunchReport {
+    launch(
+        manifest.as_ref(),
+        LaunchOptions {
+            mode: Some(Mode::Carat),
+            relocate_every,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{manifest}: {e}"))
+}
+
+/// Multi-process systems end exactly as they do without relocation when
+/// every region moves at every 7th poll: cross-process calls into a
+/// service whose own frames are parked, buffers copied between processes,
+/// spawns, traps, fuel exhaustion and memory growth all race with moves.
+#[test]
+fn launches_end_the_same_while_relocating() {
+    for manifest in [
+        "tests/launch/relocation_race.toml",
+        "examples/launch/kv.toml",
+        "examples/launch/reverse.toml",
+        "examples/launch/spawn.toml",
+        "tests/launch/mixed.toml",
+    ] {
+        let plain = launch_with(manifest, None);
+        let moving = launch_with(manifest, Some(7));
+        assert_eq!(plain.endings, moving.endings, "{manifest}");
+        let stats = &moving.vm;
+        assert!(
+            stats.relocations > 0
+                && stats.bytes_moved > 0
+                && stats.escapes_patched > 0
+                && stats.frames_patched > 0,
+            "{manifest}: {stats:?}"
+        );
+        assert_eq!(plain.vm.relocations, 0, "{manifest}");
+    }
+    let race = launch_with("tests/launch/relocation_race.toml", None);
+    assert_eq!(race.failed(), 2, "{:?}", race.endings);
+}

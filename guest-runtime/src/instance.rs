@@ -1056,10 +1056,16 @@ impl StoreInner {
             // SAFETY: every instance of the store is live and stopped.
             escapes += unsafe { instance.patch_escapes(&moved) };
         }
-        let parked: Vec<usize> = lock_parked(&self.parked).iter().map(|p| p.1).collect();
-        // SAFETY: the guest running now is stopped in the libcall whose
-        // exit record the caller passed; the others are parked in theirs.
-        let frames = unsafe { moved.patch_frames(running_exit.into_iter().chain(parked)) };
+        // Stack-map slots hold vmctx pointers and funcrefs (pointers into
+        // vmctxs) only: no other region's move can concern a frame.
+        let frames = if matches!(region, RegionRef::Vmctx(_)) {
+            let parked: Vec<usize> = lock_parked(&self.parked).iter().map(|p| p.1).collect();
+            // SAFETY: the guest running now is stopped in the libcall whose
+            // exit record the caller passed; the others are parked in theirs.
+            unsafe { moved.patch_frames(running_exit.into_iter().chain(parked)) }
+        } else {
+            0
+        };
         counters.add(RelocationStats {
             relocations: 1,
             bytes_moved: len as u64,

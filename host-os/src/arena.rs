@@ -179,6 +179,10 @@ struct ArenaInner {
     no_swap: bool,
 }
 
+/// Ranges left by a move at least this large are handed back to the
+/// kernel rather than zeroed in place.
+const KEEP_RESIDENT_LIMIT: usize = 16 << 20;
+
 /// Relocations at least this large copy only resident pages.
 const SPARSE_COPY_THRESHOLD: usize = 1 << 20;
 
@@ -344,14 +348,20 @@ impl Arena {
             stats.live_regions += 1;
             new_offset
         };
-        // The old range is zeroed where it holds pages, with stores rather
-        // than by handing pages back: the next region placed there (often
-        // the next move's destination) then reuses them without faults.
+        // A small old range is zeroed where it holds pages, with stores
+        // rather than by handing pages back: the next region placed there
+        // (often the next move's destination) reuses them without faults.
+        // A large one goes back to the kernel, so that a big memory moving
+        // again and again does not leave resident copies behind it.
         let resident = self.copy_resident(offset, new_offset, used);
-        self.for_each_resident_run(offset, used, resident.as_deref(), |at, n| {
-            // SAFETY: the old range, still allocated to the caller.
-            unsafe { std::ptr::write_bytes(self.base().add(at), 0, n) }
-        });
+        if used >= KEEP_RESIDENT_LIMIT {
+            self.zero(offset, used);
+        } else {
+            self.for_each_resident_run(offset, used, resident.as_deref(), |at, n| {
+                // SAFETY: the old range, still allocated to the caller.
+                unsafe { std::ptr::write_bytes(self.base().add(at), 0, n) }
+            });
+        }
         self.release(offset);
         Some(new_offset)
     }

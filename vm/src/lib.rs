@@ -37,7 +37,7 @@ use carat_jit::{CompileConfig, CompileError, CompileStats, Compiler, SignatureRe
 
 pub use carat_guest_runtime::{
     CallProgress, Caller, Entity, ExecError, Extern, Func, GuestAddr, GuestCall, HostError,
-    InstanceId, InstantiationError, InterruptHandle, MemoryView, Val,
+    InstanceId, InstantiationError, InterruptHandle, MemoryView, RegionRef, RelocationStats, Val,
 };
 pub use carat_jit::{FuncType, Trap, ValType};
 

@@ -229,6 +229,15 @@ impl Drop for StoreInner {
     }
 }
 
+/// Where a moving region goes.
+#[derive(Clone, Copy, Debug)]
+enum Placement {
+    /// Anywhere it fits with `headroom` after it, at `new_len` bytes.
+    Anywhere { new_len: usize, headroom: usize },
+    /// Only lower in the arena than it is now, at its length.
+    Lower { headroom: usize },
+}
+
 fn lock_parked(parked: &Mutex<Vec<(u64, usize)>>) -> std::sync::MutexGuard<'_, Vec<(u64, usize)>> {
     parked.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -373,6 +382,13 @@ impl Store {
     /// (what could move has moved; everything stays consistent).
     pub fn relocate_all(&mut self) -> bool {
         self.inner.relocate_all(None)
+    }
+
+    /// Compaction of this store: moves its memories to the lowest free
+    /// ranges below them that hold them (with room to grow), as
+    /// `relocate_all` does. Returns the bytes moved.
+    pub fn compact(&mut self) -> u64 {
+        self.inner.compact(None)
     }
 
     /// Moves one region of this store, as `relocate_all` does.
@@ -1030,6 +1046,21 @@ impl StoreInner {
         headroom: usize,
         running_exit: Option<usize>,
     ) -> bool {
+        self.move_region(
+            region,
+            Placement::Anywhere { new_len, headroom },
+            running_exit,
+        )
+    }
+
+    /// Moves `region` as `placement` says and patches every pointer into
+    /// it; false, changing nothing, when it cannot move.
+    fn move_region(
+        &mut self,
+        region: RegionRef,
+        placement: Placement,
+        running_exit: Option<usize>,
+    ) -> bool {
         let Some(counters) = self.relocations.clone() else {
             return false;
         };
@@ -1039,7 +1070,11 @@ impl StoreInner {
             (region == RegionRef::Context).then(|| home.lock().unwrap_or_else(|e| e.into_inner()));
         let moving = self.region(region);
         let len = moving.len();
-        let Some(old) = moving.relocate(new_len, headroom) else {
+        let moved_from = match placement {
+            Placement::Anywhere { new_len, headroom } => moving.relocate(new_len, headroom),
+            Placement::Lower { headroom } => moving.compact(headroom),
+        };
+        let Some(old) = moved_from else {
             return false;
         };
         let moved = Move {
@@ -1080,6 +1115,23 @@ impl StoreInner {
             let (len, headroom) = self.growth_room(region);
             self.relocate(region, len, headroom, running_exit)
         })
+    }
+
+    /// Moves this store's memories to the lowest free ranges below them
+    /// that hold them with their growth room: what compaction does to one
+    /// process. Returns the bytes moved.
+    fn compact(&mut self, running_exit: Option<usize>) -> u64 {
+        let mut moved = 0;
+        for region in self.region_refs() {
+            if !matches!(region, RegionRef::Memory(_)) {
+                continue;
+            }
+            let (len, headroom) = self.growth_room(region);
+            if self.move_region(region, Placement::Lower { headroom }, running_exit) {
+                moved += len as u64;
+            }
+        }
+        moved
     }
 
     /// A region's length, and the room to leave after it when it moves: a
@@ -1408,7 +1460,12 @@ impl Instance {
             // SAFETY: the context is live. This runs in the memory.grow
             // libcall, whose trampoline recorded the guest's exit.
             let exit = unsafe { (*store.context_ptr()).last_exit_fp };
-            if !store.relocate(region, new_bytes, headroom, Some(exit)) {
+            // No free range holds it: compact the store's memories (which
+            // may join free ranges) and try once more.
+            if !store.relocate(region, new_bytes, headroom, Some(exit))
+                && (store.compact(Some(exit)) == 0
+                    || !store.relocate(region, new_bytes, headroom, Some(exit)))
+            {
                 return -1;
             }
         }
@@ -1416,6 +1473,16 @@ impl Instance {
         // move of a memory leaves where it is).
         unsafe { (*owner.memory_def(defined)).bound = new_pages * WASM_PAGE_SIZE };
         old_pages as i32
+    }
+
+    /// Compacts this instance's store from inside a host call of its
+    /// guest (`carat.compact`); returns the bytes moved.
+    pub fn compact_store(&mut self) -> u64 {
+        let store = self.store_mut();
+        // SAFETY: the context is live. A host call's trampoline recorded
+        // the guest's exit just before this ran.
+        let exit = unsafe { (*store.context_ptr()).last_exit_fp };
+        store.compact(Some(exit))
     }
 
     /// The slow path of a poll; see `StoreInner::poll`.

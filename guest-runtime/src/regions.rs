@@ -65,6 +65,13 @@ pub trait Region: Send {
         let _ = (new_len, headroom);
         None
     }
+
+    /// Like `relocate`, keeping the length, but only to a lower place in
+    /// the provider's memory (compaction); `None` when there is none.
+    fn compact(&mut self, headroom: usize) -> Option<usize> {
+        let _ = headroom;
+        None
+    }
 }
 
 /// A memory backend.

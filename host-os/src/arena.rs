@@ -139,13 +139,26 @@ impl AllocationMap {
     /// First fit from the bottom for `len` bytes followed by `room` free
     /// ones: the lowest gap that holds both, from its start; else the
     /// start of the largest gap, if `len` fits there.
-    fn place_with_room(&mut self, kind: RegionKind, len: usize, room: usize) -> Option<usize> {
+    ///
+    /// With `below`, only a place under that offset will do (compaction),
+    /// and there is no fallback.
+    fn place_with_room(
+        &mut self,
+        kind: RegionKind,
+        len: usize,
+        room: usize,
+        below: Option<usize>,
+    ) -> Option<usize> {
         let align = granularity(kind);
         let wanted = len.checked_add(room)?;
-        let chosen = self.free.iter().find_map(|(&gap, &gap_len)| {
+        let limit = below.unwrap_or(usize::MAX);
+        let chosen = self.free.range(..limit).find_map(|(&gap, &gap_len)| {
             let offset = gap.next_multiple_of(align);
-            (offset + wanted <= gap + gap_len).then_some((gap, offset))
+            (offset < limit && offset + wanted <= gap + gap_len).then_some((gap, offset))
         });
+        if chosen.is_none() && below.is_some() {
+            return None;
+        }
         // Without a gap that large, the start of the largest gap gives the
         // most room there is.
         let (gap, offset) = match chosen {
@@ -254,6 +267,19 @@ impl Arena {
         self.state().stats
     }
 
+    /// How fragmented the free space is: 0 when it is one range, towards
+    /// 1 as it splits into many small ones (1 - largest / total free).
+    pub fn fragmentation(&self) -> f64 {
+        let state = self.state();
+        let total = state.stats.capacity - state.stats.live_bytes;
+        let largest = state.free_by_size.last().map_or(0, |(len, _)| *len);
+        if total == 0 {
+            0.0
+        } else {
+            1.0 - largest as f64 / total as f64
+        }
+    }
+
     /// The live regions, by offset.
     pub fn regions(&self) -> Vec<(usize, RegionRecord)> {
         self.state().regions.iter().map(|(o, r)| (*o, *r)).collect()
@@ -326,7 +352,14 @@ impl Arena {
     /// allows, then frees the old range. Returns the new offset, or `None`
     /// when nothing fits. The copy runs outside the map's lock; the old
     /// range stays allocated until it is done, so nothing else lands there.
-    fn relocate(&self, offset: usize, used: usize, new_len: usize, room: usize) -> Option<usize> {
+    fn relocate(
+        &self,
+        offset: usize,
+        used: usize,
+        new_len: usize,
+        room: usize,
+        below: Option<usize>,
+    ) -> Option<usize> {
         let new_offset = {
             let mut state = self.state();
             let record = *state.regions.get(&offset).expect("live region");
@@ -334,7 +367,7 @@ impl Arena {
                 .max(record.len)
                 .next_multiple_of(granularity(record.kind));
             let room = room.next_multiple_of(granularity(record.kind));
-            let new_offset = state.place_with_room(record.kind, rounded, room)?;
+            let new_offset = state.place_with_room(record.kind, rounded, room, below)?;
             state.regions.insert(
                 new_offset,
                 RegionRecord {
@@ -526,8 +559,16 @@ impl Region for ArenaRegion {
         let new_len = new_len.max(self.len);
         self.offset = self
             .arena
-            .relocate(self.offset, self.len, new_len, headroom)?;
+            .relocate(self.offset, self.len, new_len, headroom, None)?;
         self.len = new_len;
+        Some(old_base)
+    }
+
+    fn compact(&mut self, headroom: usize) -> Option<usize> {
+        let old_base = self.base() as usize;
+        self.offset =
+            self.arena
+                .relocate(self.offset, self.len, self.len, headroom, Some(self.offset))?;
         Some(old_base)
     }
 }

@@ -280,6 +280,12 @@ impl Vm {
         self.inner.config.mode
     }
 
+    /// How fragmented the arena's free space is (see
+    /// `Arena::fragmentation`); 0 in paging mode.
+    pub fn fragmentation(&self) -> f64 {
+        self.arena().map_or(0.0, Arena::fragmentation)
+    }
+
     /// The arena, in CARAT mode.
     pub fn arena(&self) -> Option<&Arena> {
         match &self.inner.backend {
@@ -493,7 +499,9 @@ impl Process {
     /// serves), and `receive(ptr, max) -> i32` copies in the request it
     /// serves (or the reply it got), returning the full length; both return
     /// -21 (EFAULT) for a range outside the caller's memory and -22 for a
-    /// buffer over MAX_MESSAGE. One process never touches another's memory:
+    /// buffer over MAX_MESSAGE. `compact() -> i64` moves the process's
+    /// memories to the lowest free ranges that hold them (CARAT mode) and
+    /// returns the bytes moved. One process never touches another's memory:
     /// the supervisor copies between them.
     pub fn add_carat_abi(&mut self) {
         use ValType::{I32, I64};
@@ -544,6 +552,16 @@ impl Process {
                     },
                 );
                 Mailbox::lock(&mailbox).inbox = inbox;
+                Ok(())
+            },
+        );
+        self.define_func(
+            "carat",
+            "compact",
+            FuncType::new([], [I64]),
+            |caller, _, results| {
+                let moved = caller.instance().map_or(0, |i| i.compact_store());
+                results[0] = Val::I64(moved as i64);
                 Ok(())
             },
         );
@@ -678,6 +696,13 @@ impl Process {
             self.count_trap();
         }
         progress
+    }
+
+    /// Compaction of this process: its memories move to the lowest free
+    /// ranges below them that hold them. Only while none of its calls
+    /// runs. Returns the bytes moved (0 in paging mode).
+    pub fn compact(&mut self) -> u64 {
+        self.store.compact()
     }
 
     /// A handle that other threads may use to make this process yield or

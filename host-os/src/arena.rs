@@ -196,6 +196,10 @@ struct ArenaInner {
 /// kernel rather than zeroed in place.
 const KEEP_RESIDENT_LIMIT: usize = 16 << 20;
 
+/// `MADV_POPULATE_WRITE` (Linux 5.14): back a range with writable pages
+/// now, in one call.
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
 /// Relocations at least this large copy only resident pages.
 const SPARSE_COPY_THRESHOLD: usize = 1 << 20;
 
@@ -441,13 +445,36 @@ impl Arena {
     fn copy_resident(&self, from: usize, to: usize, len: usize) -> Option<Vec<u8>> {
         let base = self.base();
         let resident = self.residency(from, len);
+        let large = len >= KEEP_RESIDENT_LIMIT;
+        if large {
+            // A large destination is backed with huge pages where the
+            // kernel can: a 2 MiB fault instead of 512 small ones.
+            self.advise(to, len, libc::MADV_HUGEPAGE);
+        }
         self.for_each_resident_run(from, len, resident.as_deref(), |at, n| {
+            let dest = to + (at - from);
+            if large {
+                // Back the run in one call rather than a fault per page.
+                self.advise(dest, n, MADV_POPULATE_WRITE);
+            }
             // SAFETY: both ranges lie in live regions of this arena (the
             // old one still allocated), distinct because both are; the
             // caller holds the only handle to the old one.
-            unsafe { std::ptr::copy_nonoverlapping(base.add(at), base.add(to + (at - from)), n) }
+            unsafe { std::ptr::copy_nonoverlapping(base.add(at), base.add(dest), n) }
         });
         resident
+    }
+
+    /// Gives the kernel advice about the whole pages of a live range; a
+    /// refusal (an older kernel) only costs speed.
+    fn advise(&self, offset: usize, len: usize, advice: libc::c_int) {
+        let start = offset.next_multiple_of(PAGE);
+        let end = (offset + len) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: a page-aligned range inside the mapping, owned by
+            // the caller; these advices never change its contents.
+            unsafe { libc::madvise(self.base().add(start).cast(), end - start, advice) };
+        }
     }
 
     /// One byte per whole page of `from..from + len` (from the first page

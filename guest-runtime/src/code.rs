@@ -59,23 +59,25 @@ impl CodeInfo {
     }
 }
 
-static REGISTRY: RwLock<BTreeMap<usize, Arc<CodeInfo>>> = RwLock::new(BTreeMap::new());
+static REGISTRY: RwLock<Registry> = RwLock::new(BTreeMap::new());
+
+type Registry = BTreeMap<usize, Arc<CodeInfo>>;
+
+/// The loaded image holding `pc`, if any.
+fn code_at(registry: &Registry, pc: usize) -> Option<&CodeInfo> {
+    let (_, info) = registry.range(..=pc).next_back()?;
+    (pc < info.end).then_some(&**info)
+}
 
 fn with_code_at<R>(pc: usize, f: impl FnOnce(&CodeInfo) -> R) -> Option<R> {
     let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-    let (_, info) = registry.range(..=pc).next_back()?;
-    (pc < info.end).then(|| f(info))
+    code_at(&registry, pc).map(f)
 }
 
 /// The trap raised by the instruction at `pc`, if `pc` is a trapping
 /// instruction of loaded JIT code. Called from the signal handler.
 pub fn trap_at(pc: usize) -> Option<Trap> {
     with_code_at(pc, |info| info.trap_at(pc)).flatten()
-}
-
-/// Whether `pc` lies inside a wasm function (not a trampoline).
-pub fn is_wasm_function(pc: usize) -> bool {
-    with_code_at(pc, |info| info.is_function(pc)).unwrap_or(false)
 }
 
 /// Walks a chain of wasm frames under one read of the registry: from
@@ -95,10 +97,10 @@ pub unsafe fn walk_wasm_frames(fp: usize, mut visit: impl FnMut(usize, usize, &[
         // SAFETY: per the contract, `fp` is a frame record: two words.
         let (caller_fp, return_address) =
             unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
-        let Some((_, info)) = registry.range(..=return_address).next_back() else {
+        let Some(info) = code_at(&registry, return_address) else {
             break;
         };
-        if return_address >= info.end || !info.is_function(return_address) {
+        if !info.is_function(return_address) {
             break;
         }
         // Cranelift records a stack map only where some arena pointer is
@@ -110,14 +112,6 @@ pub unsafe fn walk_wasm_frames(fp: usize, mut visit: impl FnMut(usize, usize, &[
         visit(return_address, fp + 16, slots);
         fp = caller_fp;
     }
-}
-
-/// The stack map of the safepoint whose call returns to `return_address`.
-pub fn stack_map_at(return_address: usize) -> Option<StackMap> {
-    with_code_at(return_address, |info| {
-        info.stack_map_at(return_address).cloned()
-    })
-    .flatten()
 }
 
 /// A module's code, mapped executable and registered.

@@ -14,8 +14,6 @@
 //! JIT code reloads every such slot after the call returns, so a slot
 //! rewritten here is what the frame uses when it resumes.
 
-use carat_jit::StackMap;
-
 use crate::code;
 
 /// One wasm frame of a parked guest, stopped at a call.
@@ -25,14 +23,15 @@ pub struct WasmFrame {
     pub return_address: usize,
     /// The frame's stack pointer at the call.
     pub sp: usize,
-    pub stack_map: StackMap,
+    /// Offsets from `sp` of the slots holding arena pointers, from the
+    /// stack map of the call.
+    pub slot_offsets: Vec<u32>,
 }
 
 impl WasmFrame {
     /// Addresses of the frame's slots that hold arena pointers.
     pub fn slots(&self) -> impl Iterator<Item = *mut u64> + '_ {
-        self.stack_map
-            .slots
+        self.slot_offsets
             .iter()
             .map(|offset| (self.sp + *offset as usize) as *mut u64)
     }
@@ -52,11 +51,7 @@ pub unsafe fn walk(exit_fp: usize) -> Vec<WasmFrame> {
             frames.push(WasmFrame {
                 return_address,
                 sp,
-                stack_map: StackMap {
-                    return_address: 0,
-                    frame_size: 0,
-                    slots: slots.to_vec(),
-                },
+                slot_offsets: slots.to_vec(),
             })
         })
     };

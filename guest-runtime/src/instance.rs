@@ -229,6 +229,12 @@ impl Drop for StoreInner {
     }
 }
 
+/// The room a memory of `len` bytes keeps after it to grow without
+/// moving: as much again, up to its maximum of `max` bytes.
+fn room_to_double(len: usize, max: usize) -> usize {
+    len.min(max.saturating_sub(len))
+}
+
 /// Where a moving region goes.
 #[derive(Clone, Copy, Debug)]
 enum Placement {
@@ -1142,8 +1148,7 @@ impl StoreInner {
         let headroom = match region {
             RegionRef::Memory(m) => {
                 let memory = &self.instances[m.instance.0 as usize].memories[m.defined as usize];
-                let max = (memory.max_pages * WASM_PAGE_SIZE) as usize;
-                len.min(max.saturating_sub(len))
+                room_to_double(len, (memory.max_pages * WASM_PAGE_SIZE) as usize)
             }
             _ => 0,
         };
@@ -1451,15 +1456,15 @@ impl Instance {
             // No room after it: move it, with as much room again to grow
             // into (up to its maximum), so repeated growth moves it only
             // a logarithmic number of times.
-            let headroom = new_bytes.min((memory.max_pages * WASM_PAGE_SIZE) as usize - new_bytes);
+            let headroom = room_to_double(new_bytes, (memory.max_pages * WASM_PAGE_SIZE) as usize);
             let region = RegionRef::Memory(Entity {
                 instance: owner.id,
                 defined,
             });
+            // This runs in the memory.grow libcall, whose trampoline
+            // recorded the guest's exit.
+            let exit = owner.last_exit_fp();
             let store = owner.store_mut();
-            // SAFETY: the context is live. This runs in the memory.grow
-            // libcall, whose trampoline recorded the guest's exit.
-            let exit = unsafe { (*store.context_ptr()).last_exit_fp };
             // No free range holds it: compact the store's memories (which
             // may join free ranges) and try once more.
             if !store.relocate(region, new_bytes, headroom, Some(exit))
@@ -1478,11 +1483,10 @@ impl Instance {
     /// Compacts this instance's store from inside a host call of its
     /// guest (`carat.compact`); returns the bytes moved.
     pub fn compact_store(&mut self) -> u64 {
-        let store = self.store_mut();
-        // SAFETY: the context is live. A host call's trampoline recorded
-        // the guest's exit just before this ran.
-        let exit = unsafe { (*store.context_ptr()).last_exit_fp };
-        store.compact(Some(exit))
+        // A host call's trampoline recorded the guest's exit just before
+        // this ran.
+        let exit = self.last_exit_fp();
+        self.store_mut().compact(Some(exit))
     }
 
     /// The slow path of a poll; see `StoreInner::poll`.

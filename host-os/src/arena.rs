@@ -92,6 +92,23 @@ impl AllocationMap {
         }
     }
 
+    /// Records a placed region as live and counts its bytes.
+    fn add_region(&mut self, offset: usize, record: RegionRecord) {
+        self.regions.insert(offset, record);
+        let stats = &mut self.stats;
+        stats.live_bytes += record.len;
+        stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
+        stats.live_regions += 1;
+    }
+
+    /// Returns a live region's range to the free map and uncounts it.
+    fn remove_region(&mut self, offset: usize) {
+        let record = self.regions.remove(&offset).expect("live region");
+        self.release(offset, record.len);
+        self.stats.live_bytes -= record.len;
+        self.stats.live_regions -= 1;
+    }
+
     /// Returns a range to the free map, merging it with its neighbours.
     fn release(&mut self, mut offset: usize, mut len: usize) {
         if let Some((&prev, &prev_len)) = self.free.range(..offset).next_back()
@@ -306,14 +323,8 @@ impl Arena {
                 kind,
                 requested: len as u64,
             })?;
-        state
-            .regions
-            .insert(offset, RegionRecord { kind, len: rounded });
-        let stats = &mut state.stats;
-        stats.live_bytes += rounded;
-        stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
-        stats.live_regions += 1;
-        stats.regions_allocated += 1;
+        state.add_region(offset, RegionRecord { kind, len: rounded });
+        state.stats.regions_allocated += 1;
         Ok(ArenaRegion {
             arena: self.clone(),
             offset,
@@ -372,17 +383,13 @@ impl Arena {
                 .next_multiple_of(granularity(record.kind));
             let room = room.next_multiple_of(granularity(record.kind));
             let new_offset = state.place_with_room(record.kind, rounded, room, below)?;
-            state.regions.insert(
+            state.add_region(
                 new_offset,
                 RegionRecord {
                     kind: record.kind,
                     len: rounded,
                 },
             );
-            let stats = &mut state.stats;
-            stats.live_bytes += rounded;
-            stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
-            stats.live_regions += 1;
             new_offset
         };
         // A small old range is zeroed where it holds pages, with stores
@@ -507,11 +514,7 @@ impl Arena {
 
     /// Returns a zeroed region's range to the free map.
     fn release(&self, offset: usize) {
-        let mut state = self.state();
-        let record = state.regions.remove(&offset).expect("live region");
-        state.release(offset, record.len);
-        state.stats.live_bytes -= record.len;
-        state.stats.live_regions -= 1;
+        self.state().remove_region(offset);
     }
 
     /// Restores the all-zero invariant on a range about to become free.
@@ -582,20 +585,23 @@ impl Region for ArenaRegion {
     }
 
     fn relocate(&mut self, new_len: usize, headroom: usize) -> Option<usize> {
-        let old_base = self.base() as usize;
-        let new_len = new_len.max(self.len);
-        self.offset = self
-            .arena
-            .relocate(self.offset, self.len, new_len, headroom, None)?;
-        self.len = new_len;
-        Some(old_base)
+        self.move_to(new_len.max(self.len), headroom, None)
     }
 
     fn compact(&mut self, headroom: usize) -> Option<usize> {
+        self.move_to(self.len, headroom, Some(self.offset))
+    }
+}
+
+impl ArenaRegion {
+    /// Moves the region (see `Arena::relocate`), now `new_len` bytes
+    /// long; returns its old base.
+    fn move_to(&mut self, new_len: usize, headroom: usize, below: Option<usize>) -> Option<usize> {
         let old_base = self.base() as usize;
-        self.offset =
-            self.arena
-                .relocate(self.offset, self.len, self.len, headroom, Some(self.offset))?;
+        self.offset = self
+            .arena
+            .relocate(self.offset, self.len, new_len, headroom, below)?;
+        self.len = new_len;
         Some(old_base)
     }
 }

@@ -163,8 +163,10 @@ impl ProcessTask {
     }
 }
 
-fn lock(process: &Mutex<Process>) -> std::sync::MutexGuard<'_, Process> {
-    process.lock().unwrap_or_else(|e| e.into_inner())
+/// Locks launch state; a panic while it was held leaves it usable (each
+/// guarded value stays consistent between statements).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A process whose declared entry points others may import. What
@@ -436,7 +438,7 @@ impl Launcher {
                 })
                 .map_err(fail)?;
         }
-        let linked = link_entry_points(&mut process, module, &lock_providers(&self.providers));
+        let linked = link_entry_points(&mut process, module, &lock(&self.providers));
         if let Err(message) = linked {
             let ending = Some(Ending::Failed(message));
             return Ok(ProcessTask::new(id, process, None, ending));
@@ -456,9 +458,9 @@ impl Launcher {
             && !spec.entry_points.is_empty()
         {
             let provider = Provider::new(&task.process, instance, &spec.entry_points);
-            lock_providers(&self.providers).insert(spec.name.clone(), provider);
+            lock(&self.providers).insert(spec.name.clone(), provider);
         }
-        lock_times(&self.spawn_times).push(start.elapsed());
+        lock(&self.spawn_times).push(start.elapsed());
         Ok(task)
     }
 
@@ -513,7 +515,7 @@ impl Launcher {
             return spawn_errno::AGAIN;
         }
         let copy = {
-            let mut next = self.next_copy.lock().unwrap_or_else(|e| e.into_inner());
+            let mut next = lock(&self.next_copy);
             next[index] += 1;
             next[index] - 1
         };
@@ -530,16 +532,6 @@ impl Launcher {
             Err(_) => spawn_errno::NOMEM,
         }
     }
-}
-
-fn lock_providers(
-    providers: &Mutex<HashMap<String, Provider>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, Provider>> {
-    providers.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn lock_times(times: &Mutex<Vec<Duration>>) -> std::sync::MutexGuard<'_, Vec<Duration>> {
-    times.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What the command line adds to a manifest.
@@ -673,7 +665,7 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
         },
         launcher.spawner.clone(),
     );
-    let mut spawn_times = std::mem::take(&mut *lock_times(&launcher.spawn_times));
+    let mut spawn_times = std::mem::take(&mut *lock(&launcher.spawn_times));
     spawn_times.sort();
     // Spawned copies are reported with the others of their spec.
     let mut tasks = tasks;

@@ -182,13 +182,19 @@ const RETRY_AFTER_WAIT: u16 = u16::MAX;
 
 /// Whether reading fd 0 of the host would not block now.
 fn stdin_ready() -> bool {
+    stdin_readable_within(0)
+}
+
+/// Whether the host's stdin becomes readable within `timeout_ms` (-1:
+/// waiting as long as it takes), blocking the thread meanwhile.
+fn stdin_readable_within(timeout_ms: i32) -> bool {
     let mut pollfd = libc::pollfd {
         fd: 0,
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: poll on one valid pollfd, without waiting.
-    unsafe { libc::poll(&mut pollfd, 1, 0) > 0 }
+    // SAFETY: poll on one valid pollfd.
+    unsafe { libc::poll(&mut pollfd, 1, timeout_ms) > 0 }
 }
 
 /// For a syscall about to read the host's stdin: when the process runs on
@@ -569,14 +575,7 @@ fn poll_oneoff(ctx: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResul
             (true, Some((wait, _))) => i32::try_from(wait.div_ceil(1_000_000)).unwrap_or(i32::MAX),
             (true, None) => -1,
         };
-        let mut pollfd = libc::pollfd {
-            fd: 0,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd.
-        let n = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
-        if n > 0 {
+        if stdin_readable_within(timeout_ms) {
             ready.extend(
                 stdin_waiters
                     .iter()

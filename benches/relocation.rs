@@ -170,21 +170,35 @@ fn run_grower(mode: Mode, crowded: bool) -> (Duration, u64) {
 }
 
 fn grow_heavy() {
+    const ROUNDS: usize = 11;
     println!();
-    println!("grow-heavy guest (examples/c/grow.c, 64 MiB by realloc), median of 7");
-    let runs = |mode, crowded| {
-        let mut times = Vec::new();
-        let mut moves = 0;
-        for _ in 0..7 {
+    println!(
+        "grow-heavy guest (examples/c/grow.c, 64 MiB by realloc), median of {ROUNDS} rounds \
+         run alternately"
+    );
+    // One run of each kind per round, so that machine noise hits all three
+    // alike.
+    let configs = [
+        (Mode::Paging, false),
+        (Mode::Carat, false),
+        (Mode::Carat, true),
+    ];
+    let mut times = vec![Vec::new(); configs.len()];
+    let mut moves = vec![0; configs.len()];
+    for _ in 0..ROUNDS {
+        for (i, &(mode, crowded)) in configs.iter().enumerate() {
             let (time, relocations) = run_grower(mode, crowded);
-            times.push(time);
-            moves = relocations;
+            times[i].push(time);
+            moves[i] = relocations;
         }
-        (median(times), moves)
-    };
-    let (paging, _) = runs(Mode::Paging, false);
-    let (open, open_moves) = runs(Mode::Carat, false);
-    let (crowded, crowded_moves) = runs(Mode::Carat, true);
+    }
+    let mut medians = times.into_iter().map(median);
+    let (paging, open, crowded) = (
+        medians.next().unwrap(),
+        medians.next().unwrap(),
+        medians.next().unwrap(),
+    );
+    let (open_moves, crowded_moves) = (moves[1], moves[2]);
     println!(
         "{:<24} {:>10} {:>12} {:>14}",
         "", "ms", "relocations", "CARAT/paging"

@@ -282,13 +282,8 @@ struct ArenaInner {
     no_swap: bool,
 }
 
-/// Move destinations at least this large are backed up front, with huge
-/// pages.
-const POPULATE_THRESHOLD: usize = 16 << 20;
-
-/// `MADV_POPULATE_WRITE` (Linux 5.14): back a range with writable pages
-/// now, in one call.
-const MADV_POPULATE_WRITE: libc::c_int = 23;
+/// Move destinations at least this large are backed with huge pages.
+const HUGE_PAGE_THRESHOLD: usize = 16 << 20;
 
 /// Relocations at least this large copy only resident pages.
 const SPARSE_COPY_THRESHOLD: usize = 1 << 20;
@@ -625,18 +620,17 @@ impl Arena {
     /// sparse.
     fn copy_runs(&self, from: usize, to: usize, len: usize, resident: Option<&[u8]>) {
         let base = self.base();
-        let large = len >= POPULATE_THRESHOLD;
-        if large {
-            // A large destination is backed with huge pages where the
-            // kernel can: a 2 MiB fault instead of 512 small ones.
+        if len >= HUGE_PAGE_THRESHOLD {
+            // Where the destination is not resident yet, the copy's own
+            // stores fault it in: with huge pages, a 2 MiB fault instead
+            // of 512 small ones, each page zeroed by the kernel just
+            // before the copy overwrites it, still in cache. Measured at
+            // about 1.1x a warm memcpy; backing the range first
+            // (MADV_POPULATE_WRITE) and copying after cost about 2x.
             self.advise(to, len, libc::MADV_HUGEPAGE);
         }
         self.for_each_resident_run(from, len, resident, |at, n| {
             let dest = to + (at - from);
-            if large {
-                // Back the run in one call rather than a fault per page.
-                self.advise(dest, n, MADV_POPULATE_WRITE);
-            }
             // SAFETY: both ranges lie in live regions of this arena (the
             // old one still allocated), distinct because both are; the
             // caller holds the only handle to the old one.

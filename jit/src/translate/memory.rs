@@ -14,10 +14,20 @@
 //!
 //! Bulk operations check their whole range up front in both modes, because
 //! the spec requires them to trap before writing anything.
+//!
+//! Guard elision (CARAT mode): within a basic block, an access whose
+//! index is the same SSA value as an access already guarded, with an end
+//! (`offset + size`) no larger, cannot be out of bounds: the earlier guard
+//! trapped otherwise, and a bound never shrinks (memories only grow, and
+//! a move keeps their length), not even across calls. Its trap branch is
+//! dropped. It still masks its own address on the earlier guard's
+//! condition, so the Spectre argument above holds for it unchanged.
+//! Unrolled loops and field accesses hit this often: clang stores
+//! `p[3], p[2], p[1]` after `p[0..4]`'s largest one.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
-use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{Block, Endianness, InstBuilder, MemFlagsData, Type, Value};
 use wasmparser::{MemArg, MemArgTarget, Operator};
 
 use super::FuncTranslator;
@@ -29,6 +39,52 @@ fn memory_index(arg: &MemArg) -> u32 {
     match arg.target {
         MemArgTarget::Memory(index) => index,
         MemArgTarget::Array(_) => unreachable!("validated: no GC arrays in wasm 2.0"),
+    }
+}
+
+/// The guards passed so far in one basic block: for each (memory, 32-bit
+/// index value), the largest `offset + size` checked and the condition
+/// that check trapped on.
+#[derive(Default)]
+pub(super) struct CheckedGuards {
+    block: Option<Block>,
+    passed: Vec<PassedGuard>,
+}
+
+struct PassedGuard {
+    memory: u32,
+    index: Value,
+    end: u64,
+    out_of_bounds: Value,
+}
+
+impl CheckedGuards {
+    /// Forgets the guards of any block but `block`.
+    fn enter(&mut self, block: Option<Block>) {
+        if self.block != block {
+            self.block = block;
+            self.passed.clear();
+        }
+    }
+
+    /// The condition of a passed guard that covers `end` bytes from
+    /// `index` in `memory`.
+    fn covering(&self, memory: u32, index: Value, end: u64) -> Option<Value> {
+        self.passed
+            .iter()
+            .find(|g| g.memory == memory && g.index == index && g.end >= end)
+            .map(|g| g.out_of_bounds)
+    }
+
+    fn record(&mut self, memory: u32, index: Value, end: u64, out_of_bounds: Value) {
+        self.passed
+            .retain(|g| !(g.memory == memory && g.index == index && g.end <= end));
+        self.passed.push(PassedGuard {
+            memory,
+            index,
+            end,
+            out_of_bounds,
+        });
     }
 }
 
@@ -48,18 +104,31 @@ impl FuncTranslator<'_, '_> {
     /// `base + start`, masked to `base` when the check fails.
     /// `start` and `len` are 64-bit values below 2^33, so nothing overflows.
     fn guarded_address(&mut self, memory: u32, start: Value, len: Value) -> Value {
+        self.guard(memory, start, len).0
+    }
+
+    /// [`Self::guarded_address`], with the condition the guard traps on.
+    fn guard(&mut self, memory: u32, start: Value, len: Value) -> (Value, Value) {
         let (base, bound) = self.memory_base_and_bound(memory);
         let end = self.b.ins().iadd(start, len);
         let out_of_bounds = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, bound);
         self.b
             .ins()
             .trapnz(out_of_bounds, Trap::MemoryOutOfBounds.to_cranelift());
+        self.stats.guards_emitted += 1;
+        (
+            self.masked_address(base, start, out_of_bounds),
+            out_of_bounds,
+        )
+    }
+
+    /// `base + start`, or `base` where `out_of_bounds` holds.
+    fn masked_address(&mut self, base: Value, start: Value, out_of_bounds: Value) -> Value {
         let zero = self.b.ins().iconst(I64, 0);
         let masked = self
             .b
             .ins()
             .select_spectre_guard(out_of_bounds, zero, start);
-        self.stats.guards_emitted += 1;
         self.b.ins().iadd(base, masked)
     }
 
@@ -67,8 +136,8 @@ impl FuncTranslator<'_, '_> {
     /// the access carries.
     fn heap_address(&mut self, arg: &MemArg, size: u32) -> (Value, MemFlagsData) {
         let memory = memory_index(arg);
-        let index = self.pop();
-        let index = self.b.ins().uextend(I64, index);
+        let index32 = self.pop();
+        let index = self.b.ins().uextend(I64, index32);
         let flags = MemFlagsData::new()
             .with_endianness(Endianness::Little)
             .with_alias_region(Some(self.regions.heap));
@@ -78,8 +147,20 @@ impl FuncTranslator<'_, '_> {
         };
         if needs_guard {
             let start = self.b.ins().iadd_imm_u(index, arg.offset as i64);
+            let end = arg.offset + u64::from(size);
+            self.checked_guards.enter(self.b.current_block());
+            // `local.get` may hand out a fresh alias of the same value.
+            let index_key = self.b.func.dfg.resolve_aliases(index32);
+            if let Some(out_of_bounds) = self.checked_guards.covering(memory, index_key, end) {
+                self.stats.guards_elided += 1;
+                let (base, _) = self.memory_base_and_bound(memory);
+                let addr = self.masked_address(base, start, out_of_bounds);
+                return (addr, flags.with_notrap());
+            }
             let len = self.b.ins().iconst(I64, i64::from(size));
-            let addr = self.guarded_address(memory, start, len);
+            let (addr, out_of_bounds) = self.guard(memory, start, len);
+            self.checked_guards
+                .record(memory, index_key, end, out_of_bounds);
             (addr, flags.with_notrap())
         } else {
             self.stats.guards_elided += 1;

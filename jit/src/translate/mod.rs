@@ -207,6 +207,9 @@ pub struct FuncTranslator<'a, 'f> {
     /// reloaded after every call: only a call (a safepoint) can grow or
     /// move a memory, so between calls the cached values are current.
     memory_cache: Option<(Variable, Variable)>,
+    /// Guards already passed in the current basic block (see
+    /// `memory::CheckedGuards`).
+    checked_guards: memory::CheckedGuards,
     stats: FunctionStats,
 }
 
@@ -306,6 +309,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             libcall_refs: HashMap::new(),
             unpaid_fuel: 0,
             memory_cache: None,
+            checked_guards: memory::CheckedGuards::default(),
             stats: FunctionStats::default(),
         };
         if !env.info.memories.is_empty() {

@@ -15,6 +15,89 @@ fn carat(relocate_every: Option<u64>) -> Vm {
     .unwrap()
 }
 
+/// Function references the host holds name functions, not records: they
+/// still call the right function after every region has moved, whether
+/// they came back as results, were kept by a host function, or wait as
+/// the argument of a call not started yet; and one from another process
+/// is refused, not followed.
+#[test]
+fn funcrefs_held_by_the_host_survive_moves() {
+    use std::sync::{Arc, Mutex};
+
+    use carat_vm::{CallProgress, FuncType, ValType};
+
+    let vm = carat(None);
+    let module = vm
+        .compile_file("tests/programs/funcref_holder.wat".as_ref())
+        .unwrap();
+    let setup = |kept: Arc<Mutex<Option<Val>>>| {
+        let mut process = vm.new_process().unwrap();
+        let keeper = kept.clone();
+        process.define_func(
+            "host",
+            "keep",
+            FuncType::new([ValType::FuncRef], Vec::new()),
+            move |_, args, _| {
+                *keeper.lock().unwrap() = Some(args[0]);
+                Ok(())
+            },
+        );
+        process.define_func(
+            "host",
+            "give",
+            FuncType::new(Vec::new(), [ValType::FuncRef]),
+            move |_, _, results| {
+                results[0] = kept.lock().unwrap().expect("kept");
+                Ok(())
+            },
+        );
+        let instance = process.instantiate(&module).unwrap();
+        (process, instance)
+    };
+    let kept = Arc::new(Mutex::new(None));
+    let (mut process, instance) = setup(kept.clone());
+    let seven = process.invoke(instance, "get", &[Val::I32(0)]).unwrap()[0];
+    let eleven = process.invoke(instance, "get", &[Val::I32(1)]).unwrap()[0];
+    assert!(matches!(seven, Val::FuncRef(Some(_))) && seven != eleven);
+    process.invoke(instance, "hand_over", &[]).unwrap();
+    let call = process.func(instance, "call").unwrap();
+    let mut waiting = process.start_call(call, &[eleven]).unwrap();
+
+    let moves = vm.stats().relocations;
+    assert!(process.store().relocate_all());
+    assert!(vm.stats().relocations > moves);
+
+    let call_with =
+        |process: &mut carat_vm::Process, f: Val| process.invoke(instance, "call", &[f]).unwrap();
+    assert_eq!(call_with(&mut process, seven), vec![Val::I32(7)]);
+    assert_eq!(call_with(&mut process, eleven), vec![Val::I32(11)]);
+    assert_eq!(
+        process.invoke(instance, "take_back", &[]).unwrap(),
+        vec![Val::I32(11)]
+    );
+    let CallProgress::Done(result) = process.resume(&mut waiting) else {
+        panic!("the call runs to its end");
+    };
+    assert_eq!(result.unwrap(), vec![Val::I32(11)]);
+    assert_eq!(
+        process.invoke(instance, "get", &[Val::I32(0)]).unwrap(),
+        vec![seven],
+        "a funcref names the same function after a move"
+    );
+
+    // Another process's funcrefs, passed in or handed back by a host
+    // function, are refused.
+    let (mut other, other_instance) = setup(Arc::new(Mutex::new(Some(seven))));
+    assert!(other.invoke(other_instance, "call", &[seven]).is_err());
+    assert!(other.invoke(other_instance, "take_back", &[]).is_err());
+    let own = other.invoke(other_instance, "get", &[Val::I32(1)]).unwrap()[0];
+    assert_ne!(own, eleven, "funcrefs name their store");
+    assert_eq!(
+        other.invoke(other_instance, "call", &[own]).unwrap(),
+        vec![Val::I32(11)]
+    );
+}
+
 /// Every level of a 1,000-deep recursion writes memory and holds a
 /// funcref, and every region moves at every poll (each call's entry): a
 /// frame resumes with its patched vmctx and funcref slots, finds its

@@ -15,7 +15,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use carat_jit::{FuncType, Trap, abi};
 
-use crate::instance::Instance;
+use crate::instance::{Instance, StoreInner};
 use crate::memory_view::MemoryView;
 use crate::values::Val;
 use crate::vmctx::VMHostFuncContext;
@@ -70,6 +70,19 @@ impl<'a> Caller<'a> {
         }
     }
 
+    /// The store of the instance whose vmctx is `vmctx`, if it is one.
+    ///
+    /// # Safety
+    /// As for [`Caller::from_vmctx`]; the store must not be reached
+    /// otherwise while the reference lives.
+    pub(crate) unsafe fn store_of<'s>(vmctx: *mut u8) -> Option<&'s StoreInner> {
+        // SAFETY: per the contract.
+        let caller = unsafe { Caller::from_vmctx(vmctx) };
+        let store = caller.instance?.store_ptr();
+        // SAFETY: an instance's store outlives it.
+        Some(unsafe { &*store })
+    }
+
     /// A caller-less context, for calls the host makes itself.
     pub fn none() -> Caller<'static> {
         Caller { instance: None }
@@ -120,23 +133,36 @@ pub(crate) unsafe extern "C" fn host_call_shim(
         let len = func.ty.params.len().max(func.ty.results.len());
         (func, std::slice::from_raw_parts_mut(values, len))
     };
+    // SAFETY: per the contract, caller_vmctx is null or live; the store is
+    // only read, to name funcrefs, before the caller is handed out and
+    // after it is gone.
+    let store = || unsafe { Caller::store_of(caller_vmctx) };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let args: Vec<Val> = func
-            .ty
-            .params
-            .iter()
-            .zip(slots.iter())
-            .map(|(ty, slot)| Val::from_slot(*ty, *slot))
-            .collect();
+        let args: Vec<Val> = {
+            let store = store();
+            func.ty
+                .params
+                .iter()
+                .zip(slots.iter())
+                .map(|(ty, slot)| match store {
+                    Some(store) => store.val_of(*ty, *slot),
+                    None => Val::from_slot(*ty, *slot),
+                })
+                .collect()
+        };
         let mut results: Vec<Val> = func
             .ty
             .results
             .iter()
             .map(|t| Val::default_for(*t))
             .collect();
-        // SAFETY: per the contract, caller_vmctx is null or live.
-        let mut caller = unsafe { Caller::from_vmctx(caller_vmctx) };
-        (func.func)(&mut caller, &args, &mut results)?;
+        {
+            // SAFETY: per the contract, caller_vmctx is null or live.
+            let mut caller = unsafe { Caller::from_vmctx(caller_vmctx) };
+            (func.func)(&mut caller, &args, &mut results)?;
+        }
+        let store = store();
+        let mut encoded = Vec::with_capacity(results.len());
         for (result, ty) in results.iter().zip(&func.ty.results) {
             if result.ty() != *ty {
                 return Err(HostError::Failed(format!(
@@ -144,13 +170,19 @@ pub(crate) unsafe extern "C" fn host_call_shim(
                     result.ty()
                 )));
             }
+            encoded.push(match store {
+                Some(store) => store
+                    .slot_of(result)
+                    .map_err(|e| HostError::Failed(e.to_string()))?,
+                None => result.to_slot(),
+            });
         }
-        Ok(results)
+        Ok(encoded)
     }));
     let error = match outcome {
         Ok(Ok(results)) => {
             for (slot, result) in slots.iter_mut().zip(results) {
-                *slot = result.to_slot();
+                *slot = result;
             }
             return 0;
         }

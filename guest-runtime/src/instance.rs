@@ -28,7 +28,7 @@ use crate::libcalls::LIBCALLS;
 use crate::memory_view::MemoryView;
 use crate::regions::{AllocError, Region, RegionKind, RegionProvider};
 use crate::relocate::{Move, RegionRef, RelocationCounters, RelocationStats};
-use crate::values::Val;
+use crate::values::{FuncRef, Val};
 use crate::vmctx::{
     VMContextHeader, VMFuncRef, VMHostFuncContext, VMMemoryDefinition, VMStoreContext,
     VMTableDefinition,
@@ -203,6 +203,9 @@ pub struct Instance {
 // hold their addresses; growing the vectors must not move them.
 #[allow(clippy::vec_box)]
 pub(crate) struct StoreInner {
+    /// Unique among the stores of this host process: names the store in
+    /// the [`FuncRef`]s it hands out.
+    id: u64,
     provider: Arc<dyn RegionProvider>,
     limits: StoreLimits,
     context: Box<dyn Region>,
@@ -222,6 +225,8 @@ pub(crate) struct StoreInner {
     relocate_every: u64,
     polls_until_relocation: u64,
 }
+
+static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Drop for StoreInner {
     fn drop(&mut self) {
@@ -274,6 +279,8 @@ type EntryTrampoline = unsafe extern "C" fn(*mut u8, *mut u8, *const u8, *mut u6
 pub struct GuestCall {
     fiber: Fiber,
     values: Box<[u64]>,
+    /// Arguments still to be written into `values`, at the first resume.
+    unwritten_args: Vec<Val>,
     ty: FuncType,
     id: u64,
     /// The store's record of parked calls, which this call leaves when it
@@ -358,6 +365,7 @@ impl Store {
         let home = Arc::new(Mutex::new(Some(context.base() as usize)));
         Ok(Store {
             inner: Box::new(StoreInner {
+                id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 relocations: provider.relocation_counters(),
                 provider,
                 limits,
@@ -489,7 +497,7 @@ impl Store {
         let ty = info.globals[(info.num_imported_globals + global.defined) as usize];
         // SAFETY: the slot belongs to a live instance's vmctx.
         let slot = unsafe { *instance.global_def(global.defined) };
-        (ty, Val::from_slot(ty.content, slot))
+        (ty, self.inner.val_of(ty.content, slot))
     }
 
     /// The current size of a memory, in bytes, and its maximum in pages.
@@ -762,12 +770,10 @@ impl Store {
             });
         }
 
-        for (defined, index) in (info.num_imported_globals as usize..info.globals.len()).enumerate()
-        {
-            let value = instance.eval_const(info.global_inits[defined]);
-            debug_assert_eq!(value.ty(), info.globals[index].content);
+        for defined in 0..info.globals.len() - info.num_imported_globals as usize {
+            let value = instance.const_slot(info.global_inits[defined]);
             // SAFETY: the slot lies inside this instance's vmctx.
-            unsafe { instance.global_def(defined as u32).write(value.to_slot()) };
+            unsafe { instance.global_def(defined as u32).write(value) };
         }
 
         for (defined, ty) in info.tables[info.num_imported_tables as usize..]
@@ -792,13 +798,13 @@ impl Store {
                 maximum as usize * 8,
             )?;
             let init = info.table_inits[info.num_imported_tables as usize + defined]
-                .map_or(Val::default_for(ty.element), |e| instance.eval_const(e));
+                .map_or(0, |e| instance.const_slot(e));
             // SAFETY: the region holds `minimum` elements; the definition
             // lies inside this instance's vmctx.
             unsafe {
                 let elements = region.base().cast::<u64>();
                 for i in 0..ty.minimum as usize {
-                    elements.add(i).write(init.to_slot());
+                    elements.add(i).write(init);
                 }
                 instance.table_def(defined as u32).write(VMTableDefinition {
                     base: elements,
@@ -818,7 +824,7 @@ impl Store {
         for (i, segment) in info.elements.iter().enumerate() {
             match segment.mode {
                 SegmentMode::Active { index, offset } => {
-                    let offset = instance.eval_const(offset).to_slot() as u32;
+                    let offset = instance.const_slot(offset) as u32;
                     let len = segment.items.len() as u32;
                     if !instance.table_init(index, i as u32, offset, 0, len) {
                         return Err(InstantiationError::Start(ExecError::Trap(
@@ -833,7 +839,7 @@ impl Store {
         }
         for (i, segment) in info.data.iter().enumerate() {
             if let SegmentMode::Active { index, offset } = segment.mode {
-                let offset = instance.eval_const(offset).to_slot() as u32;
+                let offset = instance.const_slot(offset) as u32;
                 let len = segment.bytes.len() as u32;
                 if !instance.memory_init(index, i as u32, offset, 0, len) {
                     return Err(InstantiationError::Start(ExecError::Trap(
@@ -872,7 +878,7 @@ impl Store {
         index: u32,
         ty: &FuncType,
         args: &[Val],
-    ) -> (EntryTrampoline, VMFuncRef, Box<[u64]>) {
+    ) -> Result<(EntryTrampoline, VMFuncRef, Box<[u64]>), ExecError> {
         let instance = self.instance(instance);
         let module = &instance.module;
         let type_index = module.compiled.info.functions[index as usize];
@@ -884,17 +890,9 @@ impl Store {
         let mut values =
             vec![0u64; ty.params.len().max(ty.results.len()).max(1)].into_boxed_slice();
         for (slot, arg) in values.iter_mut().zip(args) {
-            *slot = arg.to_slot();
+            *slot = self.inner.slot_of(arg)?;
         }
-        (trampoline, record, values)
-    }
-
-    fn results(ty: &FuncType, values: &[u64]) -> Vec<Val> {
-        ty.results
-            .iter()
-            .zip(values)
-            .map(|(ty, slot)| Val::from_slot(*ty, *slot))
-            .collect()
+        Ok((trampoline, record, values))
     }
 
     /// Calls a function with `args`, returning its results.
@@ -909,7 +907,7 @@ impl Store {
                 Ok(results)
             }
             Func::Wasm { instance, index } => {
-                let (trampoline, record, mut values) = self.prepare(instance, index, &ty, args);
+                let (trampoline, record, mut values) = self.prepare(instance, index, &ty, args)?;
                 let values_ptr = values.as_mut_ptr();
                 // SAFETY: the store context is live; the closure holds no
                 // values with destructors while JIT code runs.
@@ -925,7 +923,7 @@ impl Store {
                 }
                 .map_err(|e| ExecError::Stack(e.to_string()))?;
                 outcome.map_err(|info| self.trap_error(info))?;
-                Ok(Self::results(&ty, &values))
+                Ok(self.inner.results(&ty, &values))
             }
         }
     }
@@ -940,7 +938,9 @@ impl Store {
                 "a host function cannot run as a resumable call".into(),
             ));
         };
-        let (trampoline, record, mut values) = self.prepare(instance, index, &ty, args);
+        // The arguments are checked now but written at the first resume:
+        // a funcref's record may move before then.
+        let (trampoline, record, mut values) = self.prepare(instance, index, &ty, args)?;
         let values_ptr = values.as_mut_ptr() as usize;
         // SAFETY: the store context lives as long as the store, which the
         // call must be resumed with; the body owns what it uses (the value
@@ -964,6 +964,7 @@ impl Store {
         Ok(GuestCall {
             fiber,
             values,
+            unwritten_args: args.to_vec(),
             ty,
             id: self.inner.next_call,
             parked: self.inner.parked.clone(),
@@ -972,6 +973,16 @@ impl Store {
 
     /// Runs a started call until it returns, traps or yields.
     pub fn resume_call(&mut self, call: &mut GuestCall) -> CallProgress {
+        for (slot, arg) in call
+            .values
+            .iter_mut()
+            .zip(std::mem::take(&mut call.unwritten_args))
+        {
+            match self.inner.slot_of(&arg) {
+                Ok(value) => *slot = value,
+                Err(error) => return CallProgress::Done(Err(error)),
+            }
+        }
         call.unpark();
         let state = call.fiber.resume();
         if matches!(state, FiberState::Suspended | FiberState::Sleeping(_)) {
@@ -985,7 +996,7 @@ impl Store {
             FiberState::Suspended => CallProgress::Suspended,
             FiberState::Sleeping(until) => CallProgress::Sleeping(until),
             FiberState::Finished(Ok(())) => {
-                CallProgress::Done(Ok(Self::results(&call.ty, &call.values)))
+                CallProgress::Done(Ok(self.inner.results(&call.ty, &call.values)))
             }
             FiberState::Finished(Err(info)) => CallProgress::Done(Err(self.trap_error(info))),
         }
@@ -1011,6 +1022,54 @@ impl Store {
 impl StoreInner {
     fn context_ptr(&self) -> *mut VMStoreContext {
         self.context.base().cast()
+    }
+
+    /// The slot encoding of a value the host hands in: a funcref becomes
+    /// the address its record has now, once it is known to name a
+    /// function of this store.
+    pub(crate) fn slot_of(&self, value: &Val) -> Result<u64, ExecError> {
+        let Val::FuncRef(Some(func)) = value else {
+            return Ok(value.to_slot());
+        };
+        let instance = self.instances.get(func.instance as usize).filter(|i| {
+            func.store == self.id && (func.index as usize) < i.module_info().functions.len()
+        });
+        match instance {
+            Some(instance) => Ok(instance.funcref_record(func.index) as u64),
+            None => Err(ExecError::Signature(
+                "a function reference from another store (process)".into(),
+            )),
+        }
+    }
+
+    fn results(&self, ty: &FuncType, values: &[u64]) -> Vec<Val> {
+        ty.results
+            .iter()
+            .zip(values)
+            .map(|(ty, slot)| self.val_of(*ty, *slot))
+            .collect()
+    }
+
+    /// The value a slot holds, as the host sees it: a funcref's record
+    /// address becomes the function it names.
+    pub(crate) fn val_of(&self, ty: ValType, slot: u64) -> Val {
+        if ty != ValType::FuncRef || slot == 0 {
+            return Val::from_slot(ty, slot);
+        }
+        let named = self.instances.iter().find_map(|instance| {
+            let offset = slot.checked_sub(instance.vmctx() as u64)?;
+            Some(FuncRef {
+                store: self.id,
+                instance: instance.id.0,
+                index: instance.layout().funcref_at(offset)?,
+            })
+        });
+        // Every funcref slot of a store points at a record of one of its
+        // instances (records of imported functions live in the importer);
+        // anything else would be a runtime bug, and reads as null rather
+        // than as a pointer.
+        debug_assert!(named.is_some(), "funcref {slot:#x} outside its store");
+        Val::FuncRef(named)
     }
 
     fn region_refs(&self) -> Vec<RegionRef> {
@@ -1231,6 +1290,10 @@ impl Instance {
         &self.module.compiled.layout
     }
 
+    pub(crate) fn store_ptr(&self) -> *mut StoreInner {
+        self.store
+    }
+
     fn funcref_record(&self, index: u32) -> *mut VMFuncRef {
         // SAFETY: the layout's offsets lie inside the vmctx region.
         unsafe {
@@ -1342,22 +1405,17 @@ impl Instance {
         }
     }
 
-    /// Evaluates a constant expression in this instance.
-    fn eval_const(&self, expr: ConstExpr) -> Val {
+    /// Evaluates a constant expression in this instance, to its slot.
+    fn const_slot(&self, expr: ConstExpr) -> u64 {
         match expr {
-            ConstExpr::I32(v) => Val::I32(v),
-            ConstExpr::I64(v) => Val::I64(v),
-            ConstExpr::F32(bits) => Val::F32(bits),
-            ConstExpr::F64(bits) => Val::F64(bits),
-            ConstExpr::RefNull(ty) => Val::default_for(ty),
-            ConstExpr::RefFunc(index) => {
-                Val::from_slot(ValType::FuncRef, self.funcref_record(index) as u64)
-            }
-            ConstExpr::GlobalGet(index) => {
-                let ty = self.module_info().globals[index as usize].content;
-                // SAFETY: the slot belongs to a live instance.
-                Val::from_slot(ty, unsafe { *self.global_slot(index) })
-            }
+            ConstExpr::I32(v) => Val::I32(v).to_slot(),
+            ConstExpr::I64(v) => Val::I64(v).to_slot(),
+            ConstExpr::F32(bits) => Val::F32(bits).to_slot(),
+            ConstExpr::F64(bits) => Val::F64(bits).to_slot(),
+            ConstExpr::RefNull(_) => 0,
+            ConstExpr::RefFunc(index) => self.funcref_record(index) as u64,
+            // SAFETY: the slot belongs to a live instance.
+            ConstExpr::GlobalGet(index) => unsafe { *self.global_slot(index) },
         }
     }
 
@@ -1638,10 +1696,7 @@ impl Instance {
         let Some(items) = items.get(src as usize..src as usize + len as usize) else {
             return false;
         };
-        let values: Vec<u64> = items
-            .iter()
-            .map(|item| self.eval_const(*item).to_slot())
-            .collect();
+        let values: Vec<u64> = items.iter().map(|item| self.const_slot(*item)).collect();
         let elements = self.table_elements(table);
         let Some(range) = elements.get_mut(dst as usize..dst as usize + len as usize) else {
             return false;

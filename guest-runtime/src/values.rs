@@ -1,18 +1,29 @@
 //! Wasm values as the host sees them, and their 8-byte slot encoding.
 //!
 //! Floats are carried as bits so that NaN payloads survive every copy.
-//! References are one word: a funcref is the address of its VMFuncRef
-//! record (valid while its store lives), an externref is a host number
-//! `n` stored as `n + 1`, and null is 0 for both.
-
-use std::num::NonZeroUsize;
+//! In a slot, references are one word: a funcref is the address of its
+//! VMFuncRef record, an externref is a host number `n` stored as `n + 1`,
+//! and null is 0 for both.
+//!
+//! The host never sees a record's address. A [`FuncRef`] it holds names
+//! the function (store, instance, index) instead, because records live in
+//! vmctx regions that move: an address kept across a relocation would
+//! point at whatever occupies the old range next. The store turns one
+//! into the other at every crossing (arguments, results, globals, host
+//! calls) and refuses a funcref of another store; the host cannot make
+//! one up, since its fields are private.
 
 use carat_jit::ValType;
 
-/// A non-null function reference: the address of a VMFuncRef record,
-/// meaningful only within the store it came from.
+/// A non-null function reference as the host holds it: function `index`
+/// (in its instance's function index space, imports first) of an
+/// instance of one store. Only that store accepts it back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FuncRef(pub NonZeroUsize);
+pub struct FuncRef {
+    pub(crate) store: u64,
+    pub(crate) instance: u32,
+    pub(crate) index: u32,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Val {
@@ -41,25 +52,35 @@ impl Val {
         Val::from_slot(ty, 0)
     }
 
-    /// The 8-byte slot encoding used by trampolines, globals and tables.
-    pub fn to_slot(&self) -> u64 {
-        match *self {
+    /// The 8-byte slot encoding used by trampolines, globals and tables,
+    /// for every value but a non-null funcref, which only its store can
+    /// encode (see `StoreInner::slot_of`); that gives null here.
+    pub(crate) fn to_slot(self) -> u64 {
+        match self {
             Val::I32(v) => u64::from(v as u32),
             Val::I64(v) => v as u64,
             Val::F32(bits) => u64::from(bits),
             Val::F64(bits) => bits,
-            Val::FuncRef(r) => r.map_or(0, |r| r.0.get() as u64),
+            Val::FuncRef(r) => {
+                debug_assert!(r.is_none(), "a funcref encoded without its store");
+                0
+            }
             Val::ExternRef(r) => r.map_or(0, |n| u64::from(n) + 1),
         }
     }
 
-    pub fn from_slot(ty: ValType, slot: u64) -> Val {
+    /// Decodes a slot, for every type but funcref, whose non-null slots
+    /// only the store can decode (see `StoreInner::val_of`).
+    pub(crate) fn from_slot(ty: ValType, slot: u64) -> Val {
         match ty {
             ValType::I32 => Val::I32(slot as u32 as i32),
             ValType::I64 => Val::I64(slot as i64),
             ValType::F32 => Val::F32(slot as u32),
             ValType::F64 => Val::F64(slot),
-            ValType::FuncRef => Val::FuncRef(NonZeroUsize::new(slot as usize).map(FuncRef)),
+            ValType::FuncRef => {
+                debug_assert_eq!(slot, 0, "a funcref decoded without its store");
+                Val::FuncRef(None)
+            }
             ValType::ExternRef => Val::ExternRef(slot.checked_sub(1).map(|n| n as u32)),
         }
     }
@@ -74,7 +95,7 @@ impl std::fmt::Display for Val {
             Val::F32(bits) => write_float(f, f64::from(f32::from_bits(bits)), bits.into(), 32),
             Val::F64(bits) => write_float(f, f64::from_bits(bits), bits, 64),
             Val::FuncRef(None) | Val::ExternRef(None) => f.write_str("null"),
-            Val::FuncRef(Some(r)) => write!(f, "funcref({:#x})", r.0),
+            Val::FuncRef(Some(r)) => write!(f, "funcref({}:{})", r.instance, r.index),
             Val::ExternRef(Some(n)) => write!(f, "externref({n})"),
         }
     }

@@ -268,6 +268,15 @@ impl VmctxLayout {
         self.funcrefs + index * funcref::SIZE
     }
 
+    /// The function whose VMFuncRef starts at `offset`, if one does: the
+    /// inverse of [`Self::funcref`].
+    pub fn funcref_at(&self, offset: u64) -> Option<u32> {
+        let within = offset.checked_sub(u64::from(self.funcrefs))?;
+        let size = u64::from(funcref::SIZE);
+        let index = within / size;
+        (within % size == 0 && index < u64::from(self.num_functions)).then_some(index as u32)
+    }
+
     /// The pointer to the exporter's definition of imported memory `index`.
     pub fn memory_import(&self, index: u32) -> u32 {
         assert!(index < self.num_imported_memories);

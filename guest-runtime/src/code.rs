@@ -93,22 +93,39 @@ pub fn trap_at(pc: usize) -> Option<Trap> {
 pub unsafe fn walk_wasm_frames(fp: usize, mut visit: impl FnMut(usize, usize, &[u32])) {
     let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
     let mut fp = fp;
+    // The last few return addresses looked up, with their slots: the
+    // frames of a recursion (mutual ones too) share a handful, and deep
+    // stacks are walked at every move.
+    let mut recent: [Option<(usize, &[u32])>; 4] = [None; 4];
+    let mut next = 0;
     while fp != 0 {
         // SAFETY: per the contract, `fp` is a frame record: two words.
         let (caller_fp, return_address) =
             unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
-        let Some(info) = code_at(&registry, return_address) else {
-            break;
+        let cached = recent
+            .iter()
+            .flatten()
+            .find(|(address, _)| *address == return_address);
+        let slots = match cached {
+            Some((_, slots)) => *slots,
+            None => {
+                let Some(info) = code_at(&registry, return_address) else {
+                    break;
+                };
+                if !info.is_function(return_address) {
+                    break;
+                }
+                // Cranelift records a stack map only where some arena
+                // pointer is live across the call; a call without one
+                // keeps none the frame will use again.
+                let slots = info
+                    .stack_map_at(return_address)
+                    .map_or(&[][..], |m| &m.slots[..]);
+                recent[next] = Some((return_address, slots));
+                next = (next + 1) % recent.len();
+                slots
+            }
         };
-        if !info.is_function(return_address) {
-            break;
-        }
-        // Cranelift records a stack map only where some arena pointer is
-        // live across the call; a call without one keeps none the frame
-        // will use again.
-        let slots = info
-            .stack_map_at(return_address)
-            .map_or(&[][..], |m| &m.slots[..]);
         visit(return_address, fp + 16, slots);
         fp = caller_fp;
     }

@@ -1,11 +1,12 @@
 //! Linear-memory access: the CARAT guard, loads, stores and bulk memory.
 //!
 //! This is half of the sandbox, so it is kept small. Under
-//! [`MemoryStrategy::Guarded`] (CARAT mode) every access computes its end,
-//! `index + offset + size`, in 64 bits where it cannot overflow, traps if
-//! that passes the region's bound, and then forms the address from an index
-//! that `select_spectre_guard` (a cmov) has replaced by 0 when out of
-//! bounds. A mispredicted guard therefore cannot read outside the region
+//! [`MemoryStrategy::Guarded`] (CARAT mode) every access traps unless its
+//! end, `index + offset + size`, computed in 64 bits where it cannot
+//! overflow, is within the region's bound (checked as `index + offset <=
+//! bound - size`, whose right side is loop-invariant), and then forms the
+//! address from an index that `select_spectre_guard` (a cmov) has replaced
+//! by 0 when out of bounds. A mispredicted guard therefore cannot read outside the region
 //! even speculatively. The access itself then cannot fault, so it is marked
 //! `notrap`. Under [`MemoryStrategy::Reserved`] (paging mode) the
 //! reservation behind the memory covers every address a 32-bit index plus a
@@ -22,8 +23,8 @@
 //! a move keeps their length), not even across calls. Its trap branch is
 //! dropped. It still masks its own address on the earlier guard's
 //! condition, so the Spectre argument above holds for it unchanged.
-//! Unrolled loops and field accesses hit this often: clang stores
-//! `p[3], p[2], p[1]` after `p[0..4]`'s largest one.
+//! Field accesses through one pointer hit this (a narrower field after a
+//! wider one, a load and then a store to the same address).
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
@@ -100,26 +101,24 @@ impl FuncTranslator<'_, '_> {
         (base, bound)
     }
 
-    /// The guard: traps unless `start + len <= bound` and returns
-    /// `base + start`, masked to `base` when the check fails.
-    /// `start` and `len` are 64-bit values below 2^33, so nothing overflows.
+    /// The guard of a bulk operation: traps unless `start + len <= bound`
+    /// and returns `base + start`, masked to `base` when the check fails.
+    /// `start` and `len` are 64-bit values below 2^33, so nothing
+    /// overflows.
     fn guarded_address(&mut self, memory: u32, start: Value, len: Value) -> Value {
-        self.guard(memory, start, len).0
-    }
-
-    /// [`Self::guarded_address`], with the condition the guard traps on.
-    fn guard(&mut self, memory: u32, start: Value, len: Value) -> (Value, Value) {
         let (base, bound) = self.memory_base_and_bound(memory);
         let end = self.b.ins().iadd(start, len);
         let out_of_bounds = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, bound);
+        self.checked_address(base, start, out_of_bounds)
+    }
+
+    /// Traps where `out_of_bounds` holds; else `base + start`, masked.
+    fn checked_address(&mut self, base: Value, start: Value, out_of_bounds: Value) -> Value {
         self.b
             .ins()
             .trapnz(out_of_bounds, Trap::MemoryOutOfBounds.to_cranelift());
         self.stats.guards_emitted += 1;
-        (
-            self.masked_address(base, start, out_of_bounds),
-            out_of_bounds,
-        )
+        self.masked_address(base, start, out_of_bounds)
     }
 
     /// `base + start`, or `base` where `out_of_bounds` holds.
@@ -157,8 +156,15 @@ impl FuncTranslator<'_, '_> {
                 let addr = self.masked_address(base, start, out_of_bounds);
                 return (addr, flags.with_notrap());
             }
-            let len = self.b.ins().iconst(I64, i64::from(size));
-            let (addr, out_of_bounds) = self.guard(memory, start, len);
+            let (base, bound) = self.memory_base_and_bound(memory);
+            // `start + size > bound`, as `start > bound - size`: the right
+            // side depends on the bound alone, so Cranelift computes it
+            // once per loop rather than an end per access. Signed, because
+            // a bound below `size` makes it negative; `start` < 2^33 and
+            // the bound <= 2^32, so nothing overflows.
+            let limit = self.b.ins().iadd_imm_s(bound, -i64::from(size));
+            let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
+            let addr = self.checked_address(base, start, out_of_bounds);
             self.checked_guards
                 .record(memory, index_key, end, out_of_bounds);
             (addr, flags.with_notrap())

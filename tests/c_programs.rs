@@ -32,7 +32,7 @@ struct Program {
     stdin: Option<String>,
     #[serde(default = "yes")]
     native: bool,
-    /// The relocation stress period for this program (default 1000).
+    /// The relocation stress period for this program (default 100).
     relocate_every: Option<u64>,
 }
 
@@ -69,10 +69,10 @@ fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
 }
 
 /// How the corpus runs under carat-vm: the two modes, and CARAT mode
-/// with every region of the process moving at every Nth poll (1000
+/// with every region of the process moving at every Nth poll (100
 /// unless the program says otherwise).
 fn configurations(p: &Program) -> [(&'static str, Vec<String>); 3] {
-    let every = p.relocate_every.unwrap_or(1000).to_string();
+    let every = p.relocate_every.unwrap_or(100).to_string();
     [
         ("carat", vec![]),
         ("paging", vec![]),

@@ -213,6 +213,30 @@ enum RelocTarget {
     Float(FloatLibcall),
 }
 
+/// Modules with at least this many bytes of function bodies are compiled
+/// on several threads.
+const PARALLEL_COMPILE_BYTES: usize = 16 * 1024;
+
+/// Splits the functions into at most `parts` consecutive ranges of about
+/// equal body bytes.
+fn split_by_bytes(bodies: &[Range<usize>], parts: usize) -> Vec<Range<usize>> {
+    let total: usize = bodies.iter().map(|b| b.len()).sum();
+    let share = total.div_ceil(parts.max(1)).max(1);
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut first, mut bytes) = (0, 0);
+    for (i, body) in bodies.iter().enumerate() {
+        bytes += body.len();
+        if bytes >= share && ranges.len() + 1 < parts {
+            ranges.push(first..i + 1);
+            (first, bytes) = (i + 1, 0);
+        }
+    }
+    if first < bodies.len() {
+        ranges.push(first..bodies.len());
+    }
+    ranges
+}
+
 pub struct Compiler {
     isa: OwnedTargetIsa,
     config: CompileConfig,
@@ -276,22 +300,25 @@ impl Compiler {
         };
 
         let num_defined = info.bodies.len();
-        let threads = if num_defined < 64 {
+        let body_bytes: usize = info.bodies.iter().map(|b| b.len()).sum();
+        // Compile time follows body bytes, not the number of functions:
+        // a module of a few large functions is worth threads, thousands
+        // of tiny spec-test modules are not (a thread costs ~50 µs).
+        let threads = if body_bytes < PARALLEL_COMPILE_BYTES {
             1
         } else {
-            self.config.threads.clamp(1, num_defined)
+            self.config.threads.clamp(1, num_defined.max(1))
         };
-        let chunk = num_defined.div_ceil(threads.max(1)).max(1);
         let mut outputs: Vec<FunctionOutput> = Vec::with_capacity(num_defined);
         if threads <= 1 {
             outputs = self.compile_range(&env, bytes, 0..num_defined)?;
         } else {
+            let ranges = split_by_bytes(&info.bodies, threads);
             let results: Vec<Result<Vec<FunctionOutput>, CompileError>> =
                 std::thread::scope(|scope| {
-                    let handles: Vec<_> = (0..num_defined)
-                        .step_by(chunk)
-                        .map(|first| {
-                            let range = first..(first + chunk).min(num_defined);
+                    let handles: Vec<_> = ranges
+                        .into_iter()
+                        .map(|range| {
                             let env = &env;
                             scope.spawn(move || self.compile_range(env, bytes, range))
                         })
@@ -564,4 +591,35 @@ fn patch_pc_relative(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_by_bytes;
+
+    /// The ranges cover every function once, in order, none empty, and
+    /// no more of them than asked for.
+    #[test]
+    fn compile_ranges_cover_every_function_once() {
+        let sizes = [5000, 10, 10, 10, 7000, 3, 3000, 1, 1, 1, 9000];
+        let mut at = 0;
+        let bodies: Vec<_> = sizes
+            .iter()
+            .map(|n| {
+                at += n;
+                at - n..at
+            })
+            .collect();
+        for parts in 1..=sizes.len() + 2 {
+            let ranges = split_by_bytes(&bodies, parts);
+            assert!(ranges.len() <= parts && !ranges.is_empty());
+            assert_eq!(ranges.first().unwrap().start, 0);
+            assert_eq!(ranges.last().unwrap().end, bodies.len());
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+            }
+            assert!(ranges.iter().all(|r| !r.is_empty()));
+        }
+        assert!(split_by_bytes(&[], 2).is_empty());
+    }
 }

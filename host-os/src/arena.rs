@@ -993,6 +993,82 @@ mod tests {
         assert_eq!(arena.stats().live_regions, 0);
     }
 
+    /// Threads that allocate, fill, move, grow and free their own regions
+    /// in one arena at once never see each other's bytes: stale ranges
+    /// one thread leaves are zeroed before another's region covers them,
+    /// and trimming never cleans a range someone else has just taken.
+    #[test]
+    fn concurrent_moves_never_show_another_regions_bytes() {
+        let arena = arena(256 << 20);
+        std::thread::scope(|scope| {
+            for thread in 0..4u8 {
+                let arena = &arena;
+                scope.spawn(move || {
+                    let mut seed = 0x2545_F491_4F6C_DD1D_u64 ^ u64::from(thread);
+                    let mut random = move |bound: usize| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        (seed % bound as u64) as usize
+                    };
+                    let mark = thread + 1;
+                    let mut mine: Vec<ArenaRegion> = Vec::new();
+                    for step in 0..400 {
+                        match random(5) {
+                            0 | 1 if mine.len() < 6 => {
+                                let len = 65536 * (1 + random(40));
+                                let kind = RegionKind::LinearMemory;
+                                let Ok(region) = arena.allocate(kind, len, len * 4) else {
+                                    continue;
+                                };
+                                // SAFETY: the region is `len` bytes long.
+                                let bytes =
+                                    unsafe { std::slice::from_raw_parts_mut(region.base(), len) };
+                                assert!(bytes.iter().all(|b| *b == 0), "a new region is zero");
+                                bytes.fill(mark);
+                                mine.push(region);
+                            }
+                            2 if !mine.is_empty() => {
+                                let pick = random(mine.len());
+                                drop(mine.swap_remove(pick));
+                            }
+                            3 if !mine.is_empty() => {
+                                let pick = random(mine.len());
+                                let region = &mut mine[pick];
+                                let (old, new) = (region.len(), region.len() + 65536);
+                                if region.grow_in_place(new) {
+                                    // SAFETY: the region is `new` bytes long.
+                                    let bytes = unsafe {
+                                        std::slice::from_raw_parts_mut(region.base(), new)
+                                    };
+                                    assert!(bytes[old..].iter().all(|b| *b == 0));
+                                    bytes[old..].fill(mark);
+                                }
+                            }
+                            _ if !mine.is_empty() => {
+                                let pick = random(mine.len());
+                                let region = &mut mine[pick];
+                                let len = region.len();
+                                let _ = region.relocate(len, len);
+                            }
+                            _ => {}
+                        }
+                        if step % 10 == 0 {
+                            for region in &mine {
+                                // SAFETY: as above.
+                                let bytes = unsafe {
+                                    std::slice::from_raw_parts(region.base(), region.len())
+                                };
+                                assert!(bytes.iter().all(|b| *b == mark), "thread {thread}");
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(arena.stats().live_regions, 0);
+    }
+
     /// Moving a large, mostly untouched memory again and again, through
     /// ranges its earlier moves left stale, keeps it as sparse as it was.
     #[test]

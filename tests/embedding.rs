@@ -61,6 +61,25 @@ fn wrong_arguments_are_an_error_not_a_crash() {
         p.invoke(i, "peek", &[Val::I32(0)]).unwrap(),
         vec![Val::I32(0)]
     );
+    // Handles of another process (one with more instances and functions)
+    // are an error here, not a crash.
+    let mut other = vm.new_process().unwrap();
+    other.instantiate(&module).unwrap();
+    let second = other.instantiate(&module).unwrap();
+    let helper = vm
+        .compile_any(
+            br#"(module (func) (func) (func) (func) (func) (func) (func (export "last")))"#,
+        )
+        .unwrap();
+    let third = other.instantiate(&helper).unwrap();
+    assert!(p.invoke(second, "count", &[]).is_err());
+    let last = other.func(third, "last").unwrap();
+    let mut q = vm.new_process().unwrap();
+    q.instantiate(&module).unwrap();
+    q.instantiate(&module).unwrap();
+    q.instantiate(&module).unwrap();
+    assert!(q.call(last, &[]).is_err());
+    assert!(q.start_call(last, &[]).is_err());
 }
 
 #[test]

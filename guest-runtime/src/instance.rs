@@ -485,7 +485,7 @@ impl Store {
 
     /// The export `name` of an instance.
     pub fn export(&self, id: InstanceId, name: &str) -> Option<Extern> {
-        let instance = self.instance(id);
+        let instance = self.inner.instances.get(id.0 as usize)?;
         let export = instance.module_info().export(name)?;
         Some(instance.entity(export.kind, export.index))
     }
@@ -858,6 +858,19 @@ impl Store {
     }
 
     fn check_args(&self, func: Func, args: &[Val]) -> Result<FuncType, ExecError> {
+        let exists = match func {
+            Func::Host(i) => (i as usize) < self.inner.host_funcs.len(),
+            Func::Wasm { instance, index } => self
+                .inner
+                .instances
+                .get(instance.0 as usize)
+                .is_some_and(|i| (index as usize) < i.module_info().functions.len()),
+        };
+        if !exists {
+            return Err(ExecError::Signature(
+                "no such function in this store (process)".into(),
+            ));
+        }
         let ty = self.func_type(func).clone();
         let arg_types: Vec<ValType> = args.iter().map(Val::ty).collect();
         if arg_types != ty.params {

@@ -15,6 +15,16 @@ fn carat(relocate_every: Option<u64>) -> Vm {
     .unwrap()
 }
 
+/// A CARAT-mode VM whose arena holds `arena_size` bytes.
+fn carat_in(arena_size: usize) -> Vm {
+    Vm::new(VmConfig {
+        mode: Mode::Carat,
+        arena_size,
+        ..VmConfig::default()
+    })
+    .unwrap()
+}
+
 /// Function references the host holds name functions, not records: they
 /// still call the right function after every region has moved, whether
 /// they came back as results, were kept by a host function, or wait as
@@ -134,12 +144,7 @@ fn live_frames_resume_with_patched_slots() {
 /// at 32 MiB and must move to grow to 40 MiB.
 #[test]
 fn memory_grow_moves_a_memory_that_has_no_room() {
-    let vm = Vm::new(VmConfig {
-        mode: Mode::Carat,
-        arena_size: 128 << 20,
-        ..VmConfig::default()
-    })
-    .unwrap();
+    let vm = carat_in(128 << 20);
     let module = vm
         .compile_file("tests/programs/grower.wat".as_ref())
         .unwrap();
@@ -202,12 +207,7 @@ fn launches_end_the_same_while_relocating() {
 /// bytes, through the API call or the guest's own `carat.compact`.
 #[test]
 fn compaction_moves_memories_down_into_holes() {
-    let vm = Vm::new(VmConfig {
-        mode: Mode::Carat,
-        arena_size: 1 << 30,
-        ..VmConfig::default()
-    })
-    .unwrap();
+    let vm = carat_in(1 << 30);
     let grower = vm
         .compile_file("tests/programs/grower.wat".as_ref())
         .unwrap();

@@ -166,10 +166,15 @@ impl AllocationMap {
     /// Records a placed region as live and counts its bytes.
     fn add_region(&mut self, offset: usize, record: RegionRecord) {
         self.regions.insert(offset, record);
+        self.count_live(record.len);
+        self.stats.live_regions += 1;
+    }
+
+    /// Counts `len` more live bytes (a region placed or grown).
+    fn count_live(&mut self, len: usize) {
         let stats = &mut self.stats;
-        stats.live_bytes += record.len;
+        stats.live_bytes += len;
         stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
-        stats.live_regions += 1;
     }
 
     /// Returns a live region's range to the free map and uncounts it.
@@ -472,9 +477,7 @@ impl Arena {
                         len: wanted,
                     },
                 );
-                let stats = &mut state.stats;
-                stats.live_bytes += extra;
-                stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
+                state.count_live(extra);
                 drop(state);
                 drop(self.stale_bytes(stale));
                 true
@@ -521,11 +524,11 @@ impl Arena {
             (new_offset, stale)
         };
         let mut stale = self.stale_bytes(stale);
-        let resident = self.residency(offset, used);
-        self.copy_runs(offset, new_offset, used, resident.as_deref());
-        self.for_each_resident_run(offset, used, resident.as_deref(), |at, n| {
-            stale.overwritten(new_offset + (at - offset), n)
-        });
+        let runs = self.resident_runs(offset, used);
+        self.copy_runs(offset, new_offset, used, &runs);
+        for &(at, n) in &runs {
+            stale.overwritten(new_offset + (at - offset), n);
+        }
         // Stale bytes the copy did not overwrite (under pages the source
         // never backed, or past its end) are cleared here, large spans by
         // handing them back: a sparse memory stays sparse.
@@ -534,9 +537,9 @@ impl Arena {
         // the copy read can hold anything but zero.
         let mut state = self.state();
         state.remove_region(offset);
-        self.for_each_resident_run(offset, used, resident.as_deref(), |at, n| {
-            state.mark_stale(at, n)
-        });
+        for (at, n) in runs {
+            state.mark_stale(at, n);
+        }
         self.trim_stale(state);
         Some(new_offset)
     }
@@ -567,25 +570,16 @@ impl Arena {
         }
     }
 
-    /// Calls `f(offset, len)` for each run of `from..from + len` that may
-    /// hold non-zero bytes: all of it without a residency map, else the
-    /// unaligned edges and the pages the map (one byte per page from the
-    /// first page boundary, as `residency` returns it) says are
-    /// resident.
-    fn for_each_resident_run(
-        &self,
-        from: usize,
-        len: usize,
-        resident: Option<&[u8]>,
-        mut f: impl FnMut(usize, usize),
-    ) {
-        let Some(resident) = resident else {
-            f(from, len);
-            return;
+    /// The runs of `from..from + len` that may hold non-zero bytes: all of
+    /// it for small ranges or with swap (see `residency`), else the
+    /// unaligned edges and the runs of resident pages.
+    fn resident_runs(&self, from: usize, len: usize) -> Vec<(usize, usize)> {
+        let Some(resident) = self.residency(from, len) else {
+            return vec![(from, len)];
         };
         let pages_from = from.next_multiple_of(PAGE);
         let pages_end = pages_from + resident.len() * PAGE;
-        f(from, pages_from - from);
+        let mut runs = vec![(from, pages_from - from)];
         let mut page = 0;
         while page < resident.len() {
             if resident[page] & 1 == 0 {
@@ -593,24 +587,23 @@ impl Arena {
                 continue;
             }
             let run = resident[page..].iter().take_while(|r| *r & 1 != 0).count();
-            f(pages_from + page * PAGE, run * PAGE);
+            runs.push((pages_from + page * PAGE, run * PAGE));
             page += run;
         }
-        f(pages_end, from + len - pages_end);
+        runs.push((pages_end, from + len - pages_end));
+        runs.retain(|&(_, n)| n > 0);
+        runs
     }
 
-    /// Copies the runs of `from..from + len` that `resident` (see
-    /// `residency`) says may hold data to `to`, where every byte outside
-    /// those runs is zero already. Large copies so skip the pages the
-    /// kernel has never backed: they read as zero, like the destination,
-    /// so a sparse memory moves at the cost of what it uses and stays
-    /// sparse.
-    fn copy_runs(&self, from: usize, to: usize, len: usize, resident: Option<&[u8]>) {
+    /// Copies `runs` (see `resident_runs`) of `from..from + len` to `to`,
+    /// where every byte outside them is zero already. Large copies so skip
+    /// the pages the kernel has never backed: they read as zero, like the
+    /// destination, so a sparse memory moves at the cost of what it uses
+    /// and stays sparse.
+    fn copy_runs(&self, from: usize, to: usize, len: usize, runs: &[(usize, usize)]) {
         let base = self.base();
-        let mostly_resident = resident.is_none_or(|pages| {
-            2 * pages.iter().filter(|page| **page & 1 != 0).count() >= pages.len()
-        });
-        if len >= HUGE_PAGE_THRESHOLD && mostly_resident {
+        let copied: usize = runs.iter().map(|&(_, n)| n).sum();
+        if len >= HUGE_PAGE_THRESHOLD && 2 * copied >= len {
             // Where the destination is not resident yet, the copy's own
             // stores fault it in: with huge pages, a 2 MiB fault instead
             // of 512 small ones, each page zeroed by the kernel just
@@ -621,13 +614,13 @@ impl Arena {
             // it touched would multiply what it holds resident.
             self.advise(to, len, libc::MADV_HUGEPAGE);
         }
-        self.for_each_resident_run(from, len, resident, |at, n| {
+        for &(at, n) in runs {
             let dest = to + (at - from);
             // SAFETY: both ranges lie in live regions of this arena (the
             // old one still allocated), distinct because both are; the
             // caller holds the only handle to the old one.
             unsafe { std::ptr::copy_nonoverlapping(base.add(at), base.add(dest), n) }
-        });
+        }
     }
 
     /// Gives the kernel advice about the whole pages of a live range; a
@@ -830,8 +823,8 @@ mod tests {
         assert_eq!(a.len(), 65536);
     }
 
-    /// A moved region keeps its bytes, sparse or dense, leaves zeros
-    /// behind, and lands with the room it asked for.
+    /// A moved region keeps its bytes, sparse or dense, and lands with
+    /// the room it asked for.
     #[test]
     fn relocation_keeps_bytes_and_gives_room() {
         let arena = arena(1 << 30);

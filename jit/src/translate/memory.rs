@@ -6,12 +6,13 @@
 //! overflow, is within the region's bound (checked as `index + offset <=
 //! bound - size`, whose right side is loop-invariant), and then forms the
 //! address from an index that `select_spectre_guard` (a cmov) has replaced
-//! by 0 when out of bounds. A mispredicted guard therefore cannot read outside the region
-//! even speculatively. The access itself then cannot fault, so it is marked
-//! `notrap`. Under [`MemoryStrategy::Reserved`] (paging mode) the
-//! reservation behind the memory covers every address a 32-bit index plus a
-//! small offset can form, so no inline check is emitted and the MMU faults
-//! on a stray access; only offsets past the guard region are checked.
+//! by 0 when out of bounds. A mispredicted guard therefore cannot read
+//! outside the region even speculatively. The access itself then cannot
+//! fault, so it is marked `notrap`. Under [`MemoryStrategy::Reserved`]
+//! (paging mode) the reservation behind the memory covers every address a
+//! 32-bit index plus a small offset can form, so no inline check is
+//! emitted and the MMU faults on a stray access; only offsets past the
+//! guard region are checked.
 //!
 //! Bulk operations check their whole range up front in both modes, because
 //! the spec requires them to trap before writing anything.
@@ -109,16 +110,16 @@ impl FuncTranslator<'_, '_> {
         let (base, bound) = self.memory_base_and_bound(memory);
         let end = self.b.ins().iadd(start, len);
         let out_of_bounds = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, bound);
-        self.checked_address(base, start, out_of_bounds)
+        self.trap_out_of_bounds(out_of_bounds);
+        self.masked_address(base, start, out_of_bounds)
     }
 
-    /// Traps where `out_of_bounds` holds; else `base + start`, masked.
-    fn checked_address(&mut self, base: Value, start: Value, out_of_bounds: Value) -> Value {
+    /// The guard's branch: traps where `out_of_bounds` holds.
+    fn trap_out_of_bounds(&mut self, out_of_bounds: Value) {
         self.b
             .ins()
             .trapnz(out_of_bounds, Trap::MemoryOutOfBounds.to_cranelift());
         self.stats.guards_emitted += 1;
-        self.masked_address(base, start, out_of_bounds)
     }
 
     /// `base + start`, or `base` where `out_of_bounds` holds.
@@ -150,24 +151,31 @@ impl FuncTranslator<'_, '_> {
             self.checked_guards.enter(self.b.current_block());
             // `local.get` may hand out a fresh alias of the same value.
             let index_key = self.b.func.dfg.resolve_aliases(index32);
-            if let Some(out_of_bounds) = self.checked_guards.covering(memory, index_key, end) {
-                self.stats.guards_elided += 1;
-                let (base, _) = self.memory_base_and_bound(memory);
-                let addr = self.masked_address(base, start, out_of_bounds);
-                return (addr, flags.with_notrap());
-            }
             let (base, bound) = self.memory_base_and_bound(memory);
-            // `start + size > bound`, as `start > bound - size`: the right
-            // side depends on the bound alone, so Cranelift computes it
-            // once per loop rather than an end per access. Signed, because
-            // a bound below `size` makes it negative; `start` < 2^33 and
-            // the bound <= 2^32, so nothing overflows.
-            let limit = self.b.ins().iadd_imm_s(bound, -i64::from(size));
-            let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
-            let addr = self.checked_address(base, start, out_of_bounds);
-            self.checked_guards
-                .record(memory, index_key, end, out_of_bounds);
-            (addr, flags.with_notrap())
+            let out_of_bounds = match self.checked_guards.covering(memory, index_key, end) {
+                Some(covered) => {
+                    self.stats.guards_elided += 1;
+                    covered
+                }
+                None => {
+                    // `start + size > bound`, as `start > bound - size`:
+                    // the right side depends on the bound alone, so
+                    // Cranelift computes it once per loop rather than an
+                    // end per access. Signed, because a bound below `size`
+                    // makes it negative; `start` < 2^33 and the bound
+                    // <= 2^32, so nothing overflows.
+                    let limit = self.b.ins().iadd_imm_s(bound, -i64::from(size));
+                    let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
+                    self.trap_out_of_bounds(out_of_bounds);
+                    self.checked_guards
+                        .record(memory, index_key, end, out_of_bounds);
+                    out_of_bounds
+                }
+            };
+            (
+                self.masked_address(base, start, out_of_bounds),
+                flags.with_notrap(),
+            )
         } else {
             self.stats.guards_elided += 1;
             let (base, _) = self.memory_base_and_bound(memory);

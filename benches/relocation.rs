@@ -75,7 +75,10 @@ fn pause_times(max_mib: usize) {
         let spin = process.func(instance, "spin").expect("spin");
         let mut call = process.start_call(spin, &[]).expect("call");
         process.interrupt_handle().request_yield();
-        assert!(matches!(process.resume(&mut call), CallProgress::Suspended));
+        assert!(matches!(
+            process.resume(&mut call).unwrap(),
+            CallProgress::Suspended
+        ));
         let reps = if size >= 256 << 20 { 5 } else { 21 };
         let first = Instant::now();
         assert!(process.store().relocate(RegionRef::Memory(memory)));

@@ -82,6 +82,59 @@ fn wrong_arguments_are_an_error_not_a_crash() {
     assert!(q.start_call(last, &[]).is_err());
 }
 
+/// A resumable call belongs to the process that started it: resuming it
+/// on another is an error that changes nothing (the other process would
+/// otherwise record the call's frames as its own and rewrite a foreign
+/// stack at its next move), and the call still resumes on its own.
+#[test]
+fn a_call_resumed_on_another_process_is_refused() {
+    use carat_vm::{CallProgress, VmError};
+
+    let vm = Vm::new(VmConfig {
+        fuel: Some(u64::MAX),
+        ..VmConfig::default()
+    })
+    .unwrap();
+    let module = vm
+        .compile_any(
+            br#"(module
+              (func (export "spin") (param i32) (result i32)
+                (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+                  (br_if $l (local.get 0)))
+                (i32.const 42)))"#,
+        )
+        .unwrap();
+    let mut owner = vm.new_process().unwrap();
+    let instance = owner.instantiate(&module).unwrap();
+    let mut stranger = vm.new_process().unwrap();
+    stranger.instantiate(&module).unwrap();
+    let spin = owner.func(instance, "spin").unwrap();
+    let mut call = owner.start_call(spin, &[Val::I32(50_000_000)]).unwrap();
+    owner.interrupt_handle().request_yield();
+    assert!(matches!(
+        owner.resume(&mut call).unwrap(),
+        CallProgress::Suspended
+    ));
+    for _ in 0..2 {
+        let refused = stranger.resume(&mut call);
+        assert!(
+            matches!(
+                refused,
+                Err(VmError::Exec(carat_vm::ExecError::ForeignCall))
+            ),
+            "{refused:?}"
+        );
+    }
+    let CallProgress::Done(result) = owner.resume(&mut call).unwrap() else {
+        panic!("the call runs to its end on its own process");
+    };
+    assert_eq!(result.unwrap(), vec![Val::I32(42)]);
+    assert!(
+        owner.resume(&mut call).is_err(),
+        "an ended call is not resumed"
+    );
+}
+
 #[test]
 fn memory_limit_is_enforced_at_instantiation_and_growth() {
     let vm = Vm::new(VmConfig {

@@ -60,7 +60,7 @@ fn spinning_guests_share_one_thread_and_can_be_killed() {
         for _round in 0..20 {
             for (k, (p, i, call)) in procs.iter_mut().enumerate() {
                 assert!(
-                    matches!(p.resume(call), CallProgress::Suspended),
+                    matches!(p.resume(call).unwrap(), CallProgress::Suspended),
                     "{mode}: spin returned"
                 );
                 let n = counter(p, *i);
@@ -79,7 +79,7 @@ fn spinning_guests_share_one_thread_and_can_be_killed() {
         thread.join().unwrap();
         for (p, _, call) in procs.iter_mut() {
             assert!(p.interrupt_handle().kill());
-            match p.resume(call) {
+            match p.resume(call).unwrap() {
                 CallProgress::Done(Err(e)) => {
                     assert_eq!(carat_vm::VmError::from(e).trap(), Some(Trap::Interrupted))
                 }
@@ -100,7 +100,7 @@ fn a_suspended_call_finishes_with_the_right_result() {
     let (stop, thread) = ticker(vec![p.interrupt_handle()]);
     let mut suspensions = 0;
     let result = loop {
-        match p.resume(&mut call) {
+        match p.resume(&mut call).unwrap() {
             CallProgress::Suspended | CallProgress::Sleeping(_) => suspensions += 1,
             CallProgress::Done(result) => break result,
         }
@@ -127,7 +127,10 @@ fn dropping_a_suspended_call_leaves_the_process_usable() {
     for _ in 0..3 {
         let mut call = p.start_call(spin, &[]).unwrap();
         p.interrupt_handle().request_yield();
-        assert!(matches!(p.resume(&mut call), CallProgress::Suspended));
+        assert!(matches!(
+            p.resume(&mut call).unwrap(),
+            CallProgress::Suspended
+        ));
         drop(call);
     }
     let handle = p.interrupt_handle();

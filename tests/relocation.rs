@@ -6,20 +6,24 @@
 use carat_vm::launch::{LaunchOptions, LaunchReport, launch};
 use carat_vm::{Mode, Val, Vm, VmConfig};
 
+/// A CARAT-mode VM whose moves poison the ranges they leave, so a
+/// pointer left unpatched reads garbage rather than the old bytes.
 fn carat(relocate_every: Option<u64>) -> Vm {
     Vm::new(VmConfig {
         mode: Mode::Carat,
         relocate_every,
+        poison_moves: true,
         ..VmConfig::default()
     })
     .unwrap()
 }
 
-/// A CARAT-mode VM whose arena holds `arena_size` bytes.
+/// As `carat`, with an arena of `arena_size` bytes.
 fn carat_in(arena_size: usize) -> Vm {
     Vm::new(VmConfig {
         mode: Mode::Carat,
         arena_size,
+        poison_moves: true,
         ..VmConfig::default()
     })
     .unwrap()
@@ -85,7 +89,7 @@ fn funcrefs_held_by_the_host_survive_moves() {
         process.invoke(instance, "take_back", &[]).unwrap(),
         vec![Val::I32(11)]
     );
-    let CallProgress::Done(result) = process.resume(&mut waiting) else {
+    let CallProgress::Done(result) = process.resume(&mut waiting).unwrap() else {
         panic!("the call runs to its end");
     };
     assert_eq!(result.unwrap(), vec![Val::I32(11)]);
@@ -227,6 +231,7 @@ fn compaction_moves_memories_down_into_holes() {
                 instance,
                 defined: 0,
             }))
+            .unwrap()
             .0
     };
     // Keep the process whose memory is highest; the others exit.
@@ -265,4 +270,60 @@ fn compaction_moves_memories_down_into_holes() {
     assert_eq!(moved, vec![Val::I64(2 << 16)]);
     assert_eq!(guest.invoke(instance, "probe", &[]).unwrap(), probe);
     assert_eq!(probe, vec![Val::I64(i64::from_le_bytes(*b"kept acr"))]);
+}
+
+/// A host call that parks its guest (a yield, a WASI sleep) must find the
+/// guest through its store when it resumes, never through the vmctx it
+/// was entered with: while the guest is parked every region moves, and
+/// the ranges they leave are poisoned at once (as if another process's
+/// memory had taken them). The funcref the host call returns afterwards
+/// is encoded through the store, and the guest calls it.
+#[test]
+fn host_calls_that_park_survive_their_vmctx_moving() {
+    use carat_vm::{CallProgress, FuncType, ValType, WasiConfig};
+
+    let vm = carat(None);
+    let module = vm
+        .compile_file("tests/programs/park_funcref.wat".as_ref())
+        .unwrap();
+    let mut process = vm.new_process().unwrap();
+    process.define_func(
+        "host",
+        "park",
+        FuncType::new([ValType::FuncRef], [ValType::FuncRef]),
+        |caller, args, results| {
+            assert!(caller.yield_now(), "a resumable call can park");
+            results[0] = args[0];
+            Ok(())
+        },
+    );
+    process.add_wasi(WasiConfig::default()).unwrap();
+    let instance = process.instantiate(&module).unwrap();
+    for (export, parked, expected) in [("park", "Suspended", 7), ("sleep", "Sleeping", 48)] {
+        let func = process.func(instance, export).unwrap();
+        let mut call = process.start_call(func, &[]).unwrap();
+        let progress = process.resume(&mut call).unwrap();
+        assert!(
+            format!("{progress:?}").starts_with(parked),
+            "{export}: {progress:?}"
+        );
+        let moves = vm.stats().relocations;
+        for _ in 0..3 {
+            assert!(
+                process.store().relocate_all(),
+                "{export}: every region moves"
+            );
+        }
+        assert!(vm.stats().relocations >= moves + 3);
+        let result = loop {
+            match process.resume(&mut call).unwrap() {
+                CallProgress::Done(result) => break result,
+                CallProgress::Sleeping(until) => {
+                    std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()))
+                }
+                CallProgress::Suspended => {}
+            }
+        };
+        assert_eq!(result.unwrap(), vec![Val::I32(expected)], "{export}");
+    }
 }

@@ -27,7 +27,7 @@ fn run(depth: i32, rewrite: bool) -> (i32, usize) {
         "park",
         FuncType::new([], []),
         move |caller, _, _| {
-            let own = caller.instance().expect("called from wasm").vmctx() as u64;
+            let own = caller.vmctx().expect("called from wasm") as u64;
             let frames = caller.wasm_frames();
             seen2.store(frames.len(), Ordering::SeqCst);
             for frame in &frames {

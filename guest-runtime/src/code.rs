@@ -7,12 +7,43 @@
 //! from a crash elsewhere, and the frame walker can find a frame's stack
 //! map by return address. The registry is read under a lock that is only
 //! written when code is loaded or dropped, never while guest code that
-//! could fault holds it.
+//! could fault holds it. A [`LoadedModule`] is a compiled module with its
+//! code placed this way, shared by every instance of it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use carat_jit::{CodeImage, FloatLibcall, StackMap, Trap, TrapSite};
+use carat_jit::{CodeImage, CompiledModule, FloatLibcall, StackMap, Trap, TrapSite};
+
+/// A compiled module with its code placed in executable memory.
+#[derive(Debug)]
+pub struct LoadedModule {
+    pub compiled: CompiledModule,
+    code: CodeMemory,
+}
+
+impl LoadedModule {
+    pub fn new(compiled: CompiledModule) -> Result<Arc<Self>, CodeError> {
+        crate::signals::install();
+        let code = CodeMemory::new(&compiled.image)?;
+        Ok(Arc::new(LoadedModule { compiled, code }))
+    }
+
+    pub(crate) fn function_address(&self, defined_index: usize) -> *const u8 {
+        self.code
+            .address(self.compiled.image.functions[defined_index].start)
+    }
+
+    pub(crate) fn entry_trampoline(&self, type_index: u32) -> *const u8 {
+        self.code
+            .address(self.compiled.image.entry_trampolines[type_index as usize])
+    }
+
+    pub(crate) fn host_trampoline(&self, type_index: u32) -> *const u8 {
+        self.code
+            .address(self.compiled.image.host_trampolines[type_index as usize])
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {

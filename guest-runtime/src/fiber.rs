@@ -22,6 +22,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use carat_jit::Trap;
 
+use crate::mappings::MapGrant;
 use crate::vmctx::VMStoreContext;
 
 /// Where a store's context is now, or `None` once the store is gone.
@@ -60,11 +61,53 @@ pub mod interrupt {
 /// Where the running fiber's yielder is published once it starts.
 type YielderCell = Cell<*const Yielder<(), ()>>;
 
+/// How the signal handler tells a fault of the running guest's own heap
+/// (which becomes a trap) from any other fault (which must crash): its
+/// store answers, for an address, whether it lies in one of the store's
+/// memory reservations. It reads the store without locks or allocation.
+#[derive(Clone, Copy, Debug)]
+pub struct FaultCheck {
+    pub(crate) data: *const (),
+    pub(crate) check: unsafe fn(*const (), usize) -> bool,
+}
+
+impl FaultCheck {
+    /// A check that claims no address: every fault at a heap access
+    /// crashes.
+    pub fn none() -> Self {
+        unsafe fn never(_: *const (), _: usize) -> bool {
+            false
+        }
+        FaultCheck {
+            data: std::ptr::null(),
+            check: never,
+        }
+    }
+
+    /// Whether `address` lies in a memory reservation of the running
+    /// store.
+    ///
+    /// # Safety
+    /// Only while the store this check was made for is live and runs a
+    /// guest on this thread (so nothing changes it).
+    pub(crate) unsafe fn claims(&self, address: usize) -> bool {
+        // SAFETY: per the contract.
+        unsafe { (self.check)(self.data, address) }
+    }
+}
+
+/// The fiber running on this thread, as the signal handler needs it.
+#[derive(Clone, Copy)]
+pub(crate) struct ActiveFiber {
+    pub(crate) handler: CoroutineTrapHandler<FiberResult>,
+    pub(crate) faults: FaultCheck,
+}
+
 thread_local! {
-    static ACTIVE: Cell<Option<CoroutineTrapHandler<FiberResult>>> = const { Cell::new(None) };
+    static ACTIVE: Cell<Option<ActiveFiber>> = const { Cell::new(None) };
     static YIELDER: Cell<*const YielderCell> = const { Cell::new(std::ptr::null()) };
     static WAKE_AT: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
-    static STACK_POOL: RefCell<Vec<(usize, DefaultStack)>> = const { RefCell::new(Vec::new()) };
+    static STACK_POOL: RefCell<Vec<(usize, GrantedStack)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether the code running now is on a fiber that can be suspended.
@@ -76,19 +119,14 @@ pub fn can_suspend() -> bool {
 
 /// Suspends the running fiber until `deadline`: its scheduler may run
 /// others meanwhile. Returns false (without waiting) if the fiber cannot be
-/// suspended. Host functions call this to block without holding a worker;
-/// they must hold no locks or thread-bound values across it.
-pub fn sleep_until(deadline: std::time::Instant) -> bool {
+/// suspended. Host functions reach this through `Caller::sleep_until`,
+/// whose `&mut self` proves they hold no view of guest memory across it;
+/// they must hold no locks or thread-bound values either.
+pub(crate) fn sleep_until(deadline: std::time::Instant) -> bool {
     if !can_suspend() {
         return false;
     }
     WAKE_AT.with(|w| w.set(Some(deadline)));
-    suspend_current()
-}
-
-/// Gives up the CPU if the running fiber can be suspended (its scheduler
-/// runs others first); returns whether it did.
-pub fn yield_now() -> bool {
     suspend_current()
 }
 
@@ -113,27 +151,34 @@ pub(crate) fn suspend_current() -> bool {
     true
 }
 
-/// The trap handler of the innermost fiber running on this thread.
-pub(crate) fn active_fiber() -> Option<CoroutineTrapHandler<FiberResult>> {
+/// The innermost fiber running on this thread.
+pub(crate) fn active_fiber() -> Option<ActiveFiber> {
     ACTIVE.with(|a| a.get())
 }
 
 /// Most stacks kept per thread for reuse.
 const POOL_LIMIT: usize = 16;
 
-fn take_stack(size: usize) -> std::io::Result<DefaultStack> {
+/// Mappings one stack takes: its usable part and its guard page.
+const MAPPINGS_PER_STACK: usize = 2;
+
+/// A fiber stack with the mappings it holds.
+type GrantedStack = (DefaultStack, MapGrant);
+
+fn take_stack(size: usize) -> std::io::Result<GrantedStack> {
     let pooled = STACK_POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let i = pool.iter().position(|(s, _)| *s == size)?;
         Some(pool.swap_remove(i).1)
     });
-    match pooled {
-        Some(stack) => Ok(stack),
-        None => DefaultStack::new(size),
+    if let Some(stack) = pooled {
+        return Ok(stack);
     }
+    let grant = crate::mappings::acquire(MAPPINGS_PER_STACK).map_err(std::io::Error::other)?;
+    Ok((DefaultStack::new(size)?, grant))
 }
 
-fn return_stack(size: usize, stack: DefaultStack) {
+fn return_stack(size: usize, stack: GrantedStack) {
     STACK_POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         if pool.len() < POOL_LIMIT {
@@ -146,16 +191,17 @@ fn return_stack(size: usize, stack: DefaultStack) {
 /// Returns the trap that ended it, if one did.
 ///
 /// # Safety
-/// `home` must hold the live store context of the code `f` runs.
-/// `f` must leave the fiber only by returning or through a trap raised by
+/// `home` must hold the live store context of the code `f` runs, and
+/// `faults` answer for its live store. `f` must leave the fiber only by returning or through a trap raised by
 /// JIT code; it must not hold values with destructors across JIT code.
 pub unsafe fn run_on_fiber(
     home: &ContextHome,
+    faults: FaultCheck,
     max_wasm_stack: usize,
     f: impl FnOnce(),
 ) -> Result<FiberResult, std::io::Error> {
     let size = max_wasm_stack + HOST_STACK_RESERVE;
-    let stack = take_stack(size)?;
+    let (stack, grant) = take_stack(size)?;
     let limit = stack.limit().get() + HOST_STACK_RESERVE;
     // SAFETY: the coroutine is resumed to completion below, before any data
     // `f` borrows can go away; it never suspends (no yielder is published).
@@ -166,12 +212,13 @@ pub unsafe fn run_on_fiber(
         })
     };
     // SAFETY: the caller guarantees the context is live.
-    let result = unsafe { resume_as_current(&mut coroutine, home, limit, std::ptr::null()) };
+    let result =
+        unsafe { resume_as_current(&mut coroutine, home, faults, limit, std::ptr::null()) };
     let result = match result {
         CoroutineResult::Return(result) => result,
         CoroutineResult::Yield(()) => unreachable!("guest fibers never yield"),
     };
-    return_stack(size, coroutine.into_stack());
+    return_stack(size, (coroutine.into_stack(), grant));
     Ok(result)
 }
 
@@ -188,12 +235,17 @@ pub unsafe fn run_on_fiber(
 unsafe fn resume_as_current(
     coroutine: &mut Coroutine<(), (), FiberResult, DefaultStack>,
     home: &ContextHome,
+    faults: FaultCheck,
     limit: usize,
     yielder: *const YielderCell,
 ) -> CoroutineResult<(), FiberResult> {
     // SAFETY: per the contract.
     let previous_limit = unsafe { std::mem::replace(&mut (*context_now(home)).stack_limit, limit) };
-    let previous = ACTIVE.with(|a| a.replace(Some(coroutine.trap_handler())));
+    let active = ActiveFiber {
+        handler: coroutine.trap_handler(),
+        faults,
+    };
+    let previous = ACTIVE.with(|a| a.replace(Some(active)));
     let previous_yielder = YIELDER.with(|y| y.replace(yielder));
     let result = coroutine.resume(());
     YIELDER.with(|y| y.set(previous_yielder));
@@ -209,8 +261,11 @@ unsafe fn resume_as_current(
 pub struct Fiber {
     /// Always `Some` until the fiber drops.
     coroutine: Option<Coroutine<(), (), FiberResult, DefaultStack>>,
+    /// The mappings its stack holds.
+    grant: Option<MapGrant>,
     yielder: Box<YielderCell>,
     home: ContextHome,
+    faults: FaultCheck,
     limit: usize,
     size: usize,
 }
@@ -229,16 +284,18 @@ impl Fiber {
     /// Prepares `body` to run on a fiber of its own.
     ///
     /// # Safety
-    /// The store context in `home` must stay live while the fiber does, and
+    /// The store context in `home` must stay live while the fiber does,
+    /// the store `faults` answers for must be live at every resume, and
     /// `body` must own everything it uses (it may be suspended and never
     /// resumed).
     pub unsafe fn new(
         home: ContextHome,
+        faults: FaultCheck,
         max_wasm_stack: usize,
         body: impl FnOnce() + 'static,
     ) -> std::io::Result<Fiber> {
         let size = max_wasm_stack + HOST_STACK_RESERVE;
-        let stack = take_stack(size)?;
+        let (stack, grant) = take_stack(size)?;
         let limit = stack.limit().get() + HOST_STACK_RESERVE;
         let yielder: Box<YielderCell> = Box::new(Cell::new(std::ptr::null()));
         let publish: *const YielderCell = &*yielder;
@@ -251,8 +308,10 @@ impl Fiber {
         });
         Ok(Fiber {
             coroutine: Some(coroutine),
+            grant: Some(grant),
             yielder,
             home,
+            faults,
             limit,
             size,
         })
@@ -262,14 +321,26 @@ impl Fiber {
     pub fn resume(&mut self) -> FiberState {
         let coroutine = self.coroutine.as_mut().expect("live until dropped");
         // SAFETY: `new`'s contract keeps the store context live.
-        let result =
-            unsafe { resume_as_current(coroutine, &self.home, self.limit, &*self.yielder) };
+        let result = unsafe {
+            resume_as_current(
+                coroutine,
+                &self.home,
+                self.faults,
+                self.limit,
+                &*self.yielder,
+            )
+        };
         let wake_at = WAKE_AT.with(|w| w.take());
         match (result, wake_at) {
             (CoroutineResult::Return(result), _) => FiberState::Finished(result),
             (CoroutineResult::Yield(()), Some(deadline)) => FiberState::Sleeping(deadline),
             (CoroutineResult::Yield(()), None) => FiberState::Suspended,
         }
+    }
+
+    /// Whether it has been resumed at least once.
+    pub fn is_started(&self) -> bool {
+        self.coroutine.as_ref().is_some_and(|c| c.started())
     }
 
     pub fn is_finished(&self) -> bool {
@@ -279,16 +350,61 @@ impl Fiber {
 
 impl Drop for Fiber {
     fn drop(&mut self) {
-        let Some(mut coroutine) = self.coroutine.take() else {
+        let (Some(mut coroutine), Some(grant)) = (self.coroutine.take(), self.grant.take()) else {
             return;
         };
-        if coroutine.started() && !coroutine.done() {
+        if !coroutine.started() {
+            // Never resumed: dropping the body is all there is to do (it
+            // owns plain addresses only).
+            coroutine.force_unwind();
+        } else if !coroutine.done() {
             // SAFETY: a suspended guest's stack holds JIT frames (nothing to
-            // drop) and the poll path's host frames, which own nothing; the
-            // body's captures leak rather than run destructors on a stack
-            // that is being discarded.
+            // drop) and the host frames of a poll or host call, which own
+            // nothing that must be dropped; the body's captures leak rather
+            // than run destructors on a stack that is being discarded.
             unsafe { coroutine.force_reset() };
         }
-        return_stack(self.size, coroutine.into_stack());
+        return_stack(self.size, (coroutine.into_stack(), grant));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn home() -> ContextHome {
+        let context = Box::leak(Box::new(VMStoreContext {
+            interrupt: Default::default(),
+            stack_limit: 0,
+            fuel: 0,
+            last_exit_fp: 0,
+        }));
+        std::sync::Arc::new(std::sync::Mutex::new(Some(context as *mut _ as usize)))
+    }
+
+    #[test]
+    fn a_fiber_that_never_ran_drops_cleanly() {
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        // SAFETY: the context is leaked, so it outlives the fiber; the body
+        // owns what it uses.
+        let fiber = unsafe {
+            Fiber::new(home(), FaultCheck::none(), 64 * 1024, move || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
+        }
+        .unwrap();
+        drop(fiber);
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_finished_fiber_drops_cleanly() {
+        // SAFETY: as above.
+        let mut fiber =
+            unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, || {}) }.unwrap();
+        assert_eq!(fiber.resume(), FiberState::Finished(Ok(())));
+        assert!(fiber.is_finished());
+        drop(fiber);
     }
 }

@@ -2,23 +2,34 @@
 //!
 //! Wasm calls a host function through its module's host trampoline, which
 //! spills the arguments into an array and calls [`host_call_shim`]. The
-//! shim decodes the values, runs the closure with a [`Caller`] that gives
-//! checked access to the calling instance's memory, and encodes the
-//! results. A closure that fails (or asks the guest to exit) makes the shim
-//! return non-zero; the error waits in a thread-local slot while the
-//! trampoline raises the `HostCall` trap, and the runtime picks it up when
-//! the fiber ends. Panics are caught here: they must never unwind into JIT
-//! frames.
+//! shim resolves the caller's vmctx to its store and instance *once*, on
+//! entry, decodes the values, runs the closure with a [`Caller`] that
+//! holds that pair, and encodes the results through the store. A closure
+//! that fails (or asks the guest to exit) makes the shim return non-zero;
+//! the error waits in a thread-local slot while the trampoline raises the
+//! `HostCall` trap, and the runtime picks it up when the fiber ends.
+//! Panics are caught here: they must never unwind into JIT frames.
+//!
+//! A host function may park its guest (`Caller::yield_now`,
+//! `Caller::sleep_until`). While it is parked the store may relocate every
+//! region, the caller's vmctx included, and the range the vmctx left may
+//! be handed to another process. So nothing here reads the vmctx after
+//! the entry, and a [`Caller`] holds no arena pointer at all: it reaches
+//! memory through the store each time, and the views it lends borrow it,
+//! so none can be alive across the `&mut self` of a park.
 
 use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
 
 use carat_jit::{FuncType, Trap, abi};
 
-use crate::instance::{Instance, StoreInner};
+use crate::handles::InstanceId;
 use crate::memory_view::MemoryView;
+use crate::store::StoreInner;
 use crate::values::Val;
-use crate::vmctx::VMHostFuncContext;
+use crate::vmctx::{VMContextHeader, VMHostFuncHeader};
 
 /// Why a host function stopped the guest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,68 +54,143 @@ pub struct HostFunc {
     pub func: HostFnBox,
 }
 
-/// The instance that called a host function.
-pub struct Caller<'a> {
-    instance: Option<&'a mut Instance>,
+/// What a host function's funcref record points at: the header JIT code
+/// reads, then the function.
+#[repr(C)]
+pub(crate) struct HostFuncContext {
+    header: VMHostFuncHeader,
+    pub(crate) func: HostFunc,
 }
 
-impl<'a> Caller<'a> {
-    /// # Safety
-    /// `vmctx` must be null or the vmctx of a live instance that nothing
-    /// else accesses for `'a`.
-    pub(crate) unsafe fn from_vmctx(vmctx: *mut u8) -> Self {
-        if vmctx.is_null() {
-            return Caller { instance: None };
-        }
-        // SAFETY: per the contract vmctx is a live wasm vmctx; its header
-        // holds the magic and a pointer to its Instance.
-        unsafe {
-            let magic = *(vmctx.add(abi::vmctx::MAGIC as usize) as *const u64);
-            if magic != abi::vmctx::MAGIC_VALUE {
-                return Caller { instance: None };
-            }
-            let instance = *(vmctx.add(abi::vmctx::INSTANCE as usize) as *const *mut Instance);
-            Caller {
-                instance: Some(&mut *instance),
-            }
-        }
+impl HostFuncContext {
+    pub(crate) fn new(func: HostFunc) -> Box<Self> {
+        Box::new(HostFuncContext {
+            header: VMHostFuncHeader {
+                host_call: host_call_shim,
+                magic: abi::host_func::MAGIC_VALUE,
+            },
+            func,
+        })
     }
+}
 
-    /// The store of the instance whose vmctx is `vmctx`, if it is one.
+/// The instance that called a host function, as its store and index.
+///
+/// It holds no address in the arena, so it stays valid while its guest
+/// parks and its regions move. Everything it lends (a memory view) borrows
+/// it mutably, and parking takes `&mut self`, so no view can be held
+/// across a park.
+pub struct Caller<'a> {
+    /// `None` when the host itself calls the function.
+    store: Option<NonNull<StoreInner>>,
+    instance: InstanceId,
+    _call: PhantomData<&'a mut ()>,
+}
+
+impl Caller<'_> {
+    /// Resolves a caller's vmctx to its store and instance.
     ///
     /// # Safety
-    /// As for [`Caller::from_vmctx`]; the store must not be reached
-    /// otherwise while the reference lives.
-    pub(crate) unsafe fn store_of<'s>(vmctx: *mut u8) -> Option<&'s StoreInner> {
-        // SAFETY: per the contract.
-        let caller = unsafe { Caller::from_vmctx(vmctx) };
-        let store = caller.instance?.store_ptr();
-        // SAFETY: an instance's store outlives it.
-        Some(unsafe { &*store })
+    /// `vmctx` must be null or the current vmctx of a live instance whose
+    /// guest is inside the host call this caller is for.
+    unsafe fn from_vmctx(vmctx: *mut u8) -> Self {
+        let none = Caller::none();
+        if vmctx.is_null() {
+            return none;
+        }
+        // SAFETY: per the contract, a live vmctx starts with its header.
+        let header = unsafe { &*vmctx.cast::<VMContextHeader>() };
+        if header.magic != abi::vmctx::MAGIC_VALUE {
+            return none;
+        }
+        Caller {
+            store: NonNull::new(header.store.cast::<StoreInner>()),
+            instance: InstanceId(header.instance_id),
+            _call: PhantomData,
+        }
     }
 
     /// A caller-less context, for calls the host makes itself.
     pub fn none() -> Caller<'static> {
-        Caller { instance: None }
+        Caller {
+            store: None,
+            instance: InstanceId(0),
+            _call: PhantomData,
+        }
+    }
+
+    /// The caller's store, for as long as `self` is borrowed.
+    fn store(&mut self) -> Option<&mut StoreInner> {
+        // SAFETY: the store outlives the host call, whose guest is stopped
+        // in this very call, and no other reference to it is live: the
+        // entry into wasm holds none (see `store`), and this borrow ends
+        // before anything can park.
+        self.store.map(|mut store| unsafe { store.as_mut() })
+    }
+
+    /// Shared access to the store, for encoding values.
+    fn store_ref(&self) -> Option<&StoreInner> {
+        // SAFETY: as in `store`.
+        self.store.map(|store| unsafe { &*store.as_ptr() })
+    }
+
+    /// The calling instance; `None` when the host called.
+    pub fn instance_id(&self) -> Option<InstanceId> {
+        self.store.map(|_| self.instance)
+    }
+
+    /// The id of the caller's store (process); `None` when the host called.
+    pub fn store_id(&self) -> Option<u64> {
+        self.store_ref().map(|store| store.id)
     }
 
     /// The caller's memory 0, if it has one.
     pub fn memory(&mut self) -> Option<MemoryView<'_>> {
-        self.instance.as_mut()?.memory_view(0)
+        let instance = self.instance;
+        self.store()?.instances[instance.0 as usize].memory_view(0)
     }
 
-    pub fn instance(&mut self) -> Option<&mut Instance> {
-        self.instance.as_deref_mut()
+    /// Where the caller's vmctx is now. It moves whenever the caller
+    /// parks: an address kept across a park is stale.
+    pub fn vmctx(&mut self) -> Option<*mut u8> {
+        let instance = self.instance;
+        Some(self.store()?.instances[instance.0 as usize].vmctx())
+    }
+
+    /// Compacts the caller's store (`carat.compact`): moves its memories
+    /// to the lowest free ranges that hold them. Returns the bytes moved.
+    pub fn compact_store(&mut self) -> u64 {
+        let Some(store) = self.store() else {
+            return 0;
+        };
+        // The host trampoline recorded the guest's exit just before this
+        // call, so its frames are described.
+        let exit = store.last_exit_fp();
+        store.compact(Some(exit))
     }
 
     /// The caller's parked wasm frames, innermost first.
     pub fn wasm_frames(&mut self) -> Vec<crate::frames::WasmFrame> {
-        let Some(instance) = self.instance.as_deref() else {
+        let Some(store) = self.store() else {
             return Vec::new();
         };
         // SAFETY: the caller is parked in this host call, which it entered
         // through a host trampoline that recorded its exit.
-        unsafe { crate::frames::walk(instance.last_exit_fp()) }
+        unsafe { crate::frames::walk(store.last_exit_fp()) }
+    }
+
+    /// Gives up the CPU if the caller runs on a fiber that can be
+    /// suspended (its scheduler runs others first); returns whether it
+    /// did. Its regions may move meanwhile.
+    pub fn yield_now(&mut self) -> bool {
+        crate::fiber::suspend_current()
+    }
+
+    /// Parks the caller until `deadline` (its scheduler may run others
+    /// meanwhile); false, without waiting, when it cannot be suspended.
+    /// Its regions may move meanwhile.
+    pub fn sleep_until(&mut self, deadline: std::time::Instant) -> bool {
+        crate::fiber::sleep_until(deadline)
     }
 }
 
@@ -117,78 +203,108 @@ pub(crate) fn take_pending_error() -> Option<HostError> {
     PENDING.with(|p| p.borrow_mut().take())
 }
 
+/// Runs `func` for `caller` on arguments and results in slot encoding.
+fn run_host_func(
+    func: &HostFunc,
+    caller: &mut Caller<'_>,
+    slots: &mut [u64],
+) -> Result<(), HostError> {
+    let args: Vec<Val> = func
+        .ty
+        .params
+        .iter()
+        .zip(slots.iter())
+        .map(|(ty, slot)| match caller.store_ref() {
+            Some(store) => store.val_of(*ty, *slot),
+            None => Val::from_slot(*ty, *slot),
+        })
+        .collect();
+    let mut results: Vec<Val> = func
+        .ty
+        .results
+        .iter()
+        .map(|t| Val::default_for(*t))
+        .collect();
+    (func.func)(caller, &args, &mut results)?;
+    // The guest may have parked and moved: the store, not the vmctx the
+    // call came in with, encodes the results.
+    let mut encoded = Vec::with_capacity(results.len());
+    for (result, ty) in results.iter().zip(&func.ty.results) {
+        if result.ty() != *ty {
+            return Err(HostError::Failed(format!(
+                "host function returned {} where its signature says {ty}",
+                result.ty()
+            )));
+        }
+        encoded.push(match caller.store_ref() {
+            Some(store) => store
+                .slot_of(result)
+                .map_err(|e| HostError::Failed(e.to_string()))?,
+            None => result.to_slot(),
+        });
+    }
+    for (slot, value) in slots.iter_mut().zip(encoded) {
+        *slot = value;
+    }
+    Ok(())
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(message), _) => format!("host function panicked: {message}"),
+        (None, Some(message)) => format!("host function panicked: {message}"),
+        (None, None) => "host function panicked".into(),
+    }
+}
+
 /// The host entry that host trampolines call.
 ///
 /// # Safety
-/// `ctx` must be a live VMHostFuncContext, `caller_vmctx` null or a live
-/// vmctx, and `values` an array of at least max(params, results) slots.
-pub(crate) unsafe extern "C" fn host_call_shim(
-    ctx: *mut VMHostFuncContext,
+/// `ctx` must be a live host function context, `caller_vmctx` null or the
+/// vmctx of the live wasm caller, and `values` an array of at least
+/// max(params, results) slots.
+unsafe extern "C" fn host_call_shim(
+    ctx: *mut VMHostFuncHeader,
     caller_vmctx: *mut u8,
     values: *mut u64,
 ) -> u32 {
-    // SAFETY: per the contract above.
-    let (func, slots) = unsafe {
-        let func = &(*ctx).func;
-        let len = func.ty.params.len().max(func.ty.results.len());
-        (func, std::slice::from_raw_parts_mut(values, len))
-    };
-    // SAFETY: per the contract, caller_vmctx is null or live; the store is
-    // only read, to name funcrefs, before the caller is handed out and
-    // after it is gone.
-    let store = || unsafe { Caller::store_of(caller_vmctx) };
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let args: Vec<Val> = {
-            let store = store();
-            func.ty
-                .params
-                .iter()
-                .zip(slots.iter())
-                .map(|(ty, slot)| match store {
-                    Some(store) => store.val_of(*ty, *slot),
-                    None => Val::from_slot(*ty, *slot),
-                })
-                .collect()
-        };
-        let mut results: Vec<Val> = func
-            .ty
-            .results
-            .iter()
-            .map(|t| Val::default_for(*t))
-            .collect();
-        {
-            // SAFETY: per the contract, caller_vmctx is null or live.
-            let mut caller = unsafe { Caller::from_vmctx(caller_vmctx) };
-            (func.func)(&mut caller, &args, &mut results)?;
-        }
-        let store = store();
-        let mut encoded = Vec::with_capacity(results.len());
-        for (result, ty) in results.iter().zip(&func.ty.results) {
-            if result.ty() != *ty {
-                return Err(HostError::Failed(format!(
-                    "host function returned {} where its signature says {ty}",
-                    result.ty()
-                )));
-            }
-            encoded.push(match store {
-                Some(store) => store
-                    .slot_of(result)
-                    .map_err(|e| HostError::Failed(e.to_string()))?,
-                None => result.to_slot(),
-            });
-        }
-        Ok(encoded)
-    }));
+    // SAFETY: per the contract: every host function context starts with
+    // its header, and lives (boxed in its store) while the store does.
+    let func = unsafe { &(*ctx.cast::<HostFuncContext>()).func };
+    let len = func.ty.params.len().max(func.ty.results.len());
+    // SAFETY: per the contract, `values` holds `len` slots, on the
+    // caller's stack, which does not move.
+    let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
+    // SAFETY: per the contract. This is the only read of the vmctx.
+    let mut caller = unsafe { Caller::from_vmctx(caller_vmctx) };
+    let outcome = catch_unwind(AssertUnwindSafe(|| run_host_func(func, &mut caller, slots)));
     let error = match outcome {
-        Ok(Ok(results)) => {
-            for (slot, result) in slots.iter_mut().zip(results) {
-                *slot = result;
-            }
-            return 0;
-        }
+        Ok(Ok(())) => return 0,
         Ok(Err(error)) => error,
-        Err(_) => HostError::Failed("host function panicked".into()),
+        Err(payload) => HostError::Failed(panic_message(&*payload)),
     };
     PENDING.with(|p| *p.borrow_mut() = Some(error));
     1
+}
+
+/// Runs host function `func` for the host itself (no wasm caller).
+pub(crate) fn call_from_host(func: &HostFunc, args: &[Val]) -> Result<Vec<Val>, HostError> {
+    let mut results: Vec<Val> = func
+        .ty
+        .results
+        .iter()
+        .map(|t| Val::default_for(*t))
+        .collect();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        (func.func)(&mut Caller::none(), args, &mut results)
+    }));
+    match outcome {
+        Ok(Ok(())) => Ok(results),
+        Ok(Err(error)) => Err(error),
+        Err(payload) => Err(HostError::Failed(panic_message(&*payload))),
+    }
 }

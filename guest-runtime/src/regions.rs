@@ -39,6 +39,16 @@ pub enum AllocError {
         requested: u64,
         limit: u64,
     },
+    #[error(
+        "a {kind} of {requested} bytes would take the process past its memory budget \
+         of {budget} bytes ({in_use} in use)"
+    )]
+    BudgetExceeded {
+        kind: RegionKind,
+        requested: u64,
+        in_use: u64,
+        budget: u64,
+    },
     #[error("the system refused memory for a {kind}: {reason}")]
     System { kind: RegionKind, reason: String },
 }
@@ -51,6 +61,15 @@ pub trait Region: Send {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The address range the region owns, which a stray access may fault
+    /// in: its bytes, or for a paging-mode memory its whole reservation,
+    /// guard included. The signal handler turns a fault into a trap only
+    /// inside the running store's reservations.
+    fn reservation(&self) -> std::ops::Range<usize> {
+        let base = self.base() as usize;
+        base..base + self.len()
+    }
+
     /// Makes the region `new_len` bytes long without moving it. Returns
     /// false, changing nothing, when the bytes after it are not available.
     fn grow_in_place(&mut self, new_len: usize) -> bool;
@@ -79,9 +98,10 @@ pub trait RegionProvider: Send + Sync {
     /// How JIT code must guard accesses to linear memories from here.
     fn strategy(&self) -> MemoryStrategy;
 
-    /// The counters relocation reports to, if this provider's regions
-    /// can move (CARAT's arena); `None` turns relocation off.
-    fn relocation_counters(&self) -> Option<std::sync::Arc<crate::relocate::RelocationCounters>> {
+    /// Where relocation reports and what decides when regions move, if
+    /// this provider's regions can move (CARAT's arena); `None` turns
+    /// relocation off.
+    fn relocation(&self) -> Option<crate::relocate::Relocation> {
         None
     }
 
@@ -104,11 +124,23 @@ pub struct HeapRegion {
 }
 
 impl HeapRegion {
-    pub fn new(len: usize) -> Self {
-        HeapRegion {
-            memory: vec![0u64; len.div_ceil(8).max(1)].into_boxed_slice(),
-            len,
+    /// A zeroed region of `len` bytes; an error, not an abort, when the
+    /// host heap cannot hold it. Large ones come from the kernel's zero
+    /// pages (calloc), so their untouched parts cost no memory.
+    pub fn new(kind: RegionKind, len: usize) -> Result<Self, AllocError> {
+        let words = len.div_ceil(8).max(1);
+        let refused = |reason: String| AllocError::System { kind, reason };
+        let layout = std::alloc::Layout::array::<u64>(words).map_err(|e| refused(e.to_string()))?;
+        // SAFETY: the layout has a non-zero size.
+        let pointer = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<u64>();
+        if pointer.is_null() {
+            return Err(refused(format!("the host heap has no {len} bytes")));
         }
+        // SAFETY: allocated by the global allocator with the layout a
+        // boxed slice of `words` u64s has, and zeroed, which is a valid
+        // u64 each.
+        let memory = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(pointer, words)) };
+        Ok(HeapRegion { memory, len })
     }
 }
 

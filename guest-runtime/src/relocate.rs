@@ -34,8 +34,54 @@
 //! `host`); JIT code reloads memory bases after every call and keeps the
 //! vmctx and funcrefs in stack-map slots, so what is patched here is what
 //! the guest uses when it resumes.
+//!
+//! *When* regions move is the supervisor's decision, not the runtime's: a
+//! store consults its backend's [`RelocationPolicy`] at the three points
+//! where a move can happen (a growth that finds no room, a poll, a park)
+//! and carries out what it says here.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use carat_jit::ValType;
+use carat_jit::abi::{self, WASM_PAGE_SIZE};
+
+use crate::handles::Entity;
+use crate::instance::Instance;
+use crate::regions::Region;
+use crate::store::{StoreInner, lock_parked};
+
+/// When a store's regions move. The supervisor implements it; the store
+/// asks it at growth, at polls and at parks.
+pub trait RelocationPolicy: Send + Sync + std::fmt::Debug {
+    /// Growth: the room to leave after a memory of `len` bytes, which may
+    /// grow to `max` bytes, when it moves (because growth found the bytes
+    /// after it taken, or by compaction or stress). The default leaves
+    /// as much again, so repeated growth moves it a logarithmic number of
+    /// times.
+    fn growth_headroom(&self, len: usize, max: usize) -> usize {
+        len.min(max.saturating_sub(len))
+    }
+
+    /// Polls: move every region of a store at every this many of its
+    /// polls (0: never). The stress schedule tests use.
+    fn stress_every(&self) -> u64 {
+        0
+    }
+
+    /// Parks: whether a store whose call just parked should compact its
+    /// memories now (move them to the lowest free ranges that hold them).
+    fn compact_at_park(&self) -> bool {
+        false
+    }
+}
+
+/// What a backend whose regions can move gives its stores.
+#[derive(Clone, Debug)]
+pub struct Relocation {
+    pub counters: Arc<RelocationCounters>,
+    pub policy: Arc<dyn RelocationPolicy>,
+}
 
 /// Relocation figures, as `--stats` reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -143,6 +189,267 @@ pub enum RegionRef {
     Memory(crate::Entity),
     /// A defined table's elements.
     Table(crate::Entity),
+}
+
+/// Where a moving region goes.
+#[derive(Clone, Copy, Debug)]
+enum Placement {
+    /// Anywhere it fits with `headroom` after it, at `new_len` bytes.
+    Anywhere { new_len: usize, headroom: usize },
+    /// Only lower in the arena than it is now, at its length.
+    Lower { headroom: usize },
+}
+
+impl Instance {
+    /// Patches every pointer this instance holds into a region that moved:
+    /// its vmctx's store-context pointer, funcref records, import records,
+    /// memory and table bases and funcref globals, and its funcref tables'
+    /// elements. Returns how many it patched.
+    ///
+    /// # Safety
+    /// The store's guests must be stopped (no JIT code of the store
+    /// runs), so these words change under nobody's feet.
+    unsafe fn patch_escapes(&self, moved: &Move) -> u64 {
+        let info = self.module_info();
+        let layout = self.layout();
+        let vmctx = self.vmctx();
+        let at = |offset: u32| vmctx.wrapping_add(offset as usize).cast::<u64>();
+        let mut locations = vec![at(abi::vmctx::STORE_CONTEXT as u32)];
+        for index in 0..info.functions.len() as u32 {
+            locations.push(at(layout.funcref(index) + abi::funcref::VMCTX as u32));
+        }
+        for i in 0..info.num_imported_memories {
+            locations.push(at(layout.memory_import(i)));
+        }
+        for i in 0..info.num_imported_tables {
+            locations.push(at(layout.table_import(i)));
+        }
+        for i in 0..info.num_imported_globals {
+            locations.push(at(layout.global_import(i)));
+        }
+        for defined in 0..self.memories.len() as u32 {
+            locations.push(at(layout.memory_def(defined) + abi::memory::BASE as u32));
+        }
+        for defined in 0..self.tables.len() as u32 {
+            locations.push(at(layout.table_def(defined) + abi::table::BASE as u32));
+        }
+        let defined_globals = info.num_imported_globals as usize..info.globals.len();
+        for (defined, global) in info.globals[defined_globals].iter().enumerate() {
+            if global.content == ValType::FuncRef {
+                locations.push(self.global_def(defined as u32));
+            }
+        }
+        let mut patched = 0;
+        for location in locations {
+            // SAFETY: each is a pointer field of this live vmctx.
+            patched += u64::from(unsafe { moved.patch(location) });
+        }
+        for (defined, table) in self.tables.iter().enumerate() {
+            if table.element != ValType::FuncRef {
+                continue;
+            }
+            // SAFETY: the definition is live; its base holds `len` elements,
+            // each null or a pointer to a funcref record.
+            unsafe {
+                let def = self.table_def(defined as u32);
+                let (base, len) = ((*def).base, (*def).len as usize);
+                for i in 0..len {
+                    patched += u64::from(moved.patch(base.add(i)));
+                }
+            }
+        }
+        patched
+    }
+}
+
+impl StoreInner {
+    pub(crate) fn region_refs(&self) -> Vec<RegionRef> {
+        let mut regions = vec![RegionRef::Context];
+        for instance in &self.instances {
+            regions.push(RegionRef::Vmctx(instance.id));
+            let entity = |defined: usize| Entity {
+                instance: instance.id,
+                defined: defined as u32,
+            };
+            regions.extend((0..instance.memories.len()).map(|d| RegionRef::Memory(entity(d))));
+            regions.extend((0..instance.tables.len()).map(|d| RegionRef::Table(entity(d))));
+        }
+        regions
+    }
+
+    /// Whether `region` names a region of this store.
+    pub(crate) fn has_region(&self, region: RegionRef) -> bool {
+        let instance = |id: crate::InstanceId| self.instances.get(id.0 as usize);
+        match region {
+            RegionRef::Context => true,
+            RegionRef::Vmctx(id) => instance(id).is_some(),
+            RegionRef::Memory(m) => {
+                instance(m.instance).is_some_and(|i| (m.defined as usize) < i.memories.len())
+            }
+            RegionRef::Table(t) => {
+                instance(t.instance).is_some_and(|i| (t.defined as usize) < i.tables.len())
+            }
+        }
+    }
+
+    pub(crate) fn region(&mut self, region: RegionRef) -> &mut Box<dyn Region> {
+        match region {
+            RegionRef::Context => &mut self.context,
+            RegionRef::Vmctx(id) => &mut self.instances[id.0 as usize].vmctx,
+            RegionRef::Memory(m) => {
+                &mut self.instances[m.instance.0 as usize].memories[m.defined as usize].region
+            }
+            RegionRef::Table(t) => {
+                &mut self.instances[t.instance.0 as usize].tables[t.defined as usize].region
+            }
+        }
+    }
+
+    /// Moves `region` to a fresh range of `new_len` bytes (with `headroom`
+    /// to grow into) and patches every pointer into it: the escapes (see
+    /// above) and the stack-map slots of the frames parked below
+    /// `running_exit` (the exit record of this store's guest running now,
+    /// inside a libcall, if any) and below every suspended call's exit.
+    pub(crate) fn relocate(
+        &mut self,
+        region: RegionRef,
+        new_len: usize,
+        headroom: usize,
+        running_exit: Option<usize>,
+    ) -> bool {
+        self.move_region(
+            region,
+            Placement::Anywhere { new_len, headroom },
+            running_exit,
+        )
+    }
+
+    /// Moves `region` as `placement` says and patches every pointer into
+    /// it; false, changing nothing, when it cannot move.
+    fn move_region(
+        &mut self,
+        region: RegionRef,
+        placement: Placement,
+        running_exit: Option<usize>,
+    ) -> bool {
+        let Some(counters) = self.relocation.as_ref().map(|r| r.counters.clone()) else {
+            return false;
+        };
+        // Interrupt handles write the context's first word under this lock.
+        let home = self.home.clone();
+        let mut home =
+            (region == RegionRef::Context).then(|| home.lock().unwrap_or_else(|e| e.into_inner()));
+        let moving = self.region(region);
+        let len = moving.len();
+        let moved_from = match placement {
+            Placement::Anywhere { new_len, headroom } => moving.relocate(new_len, headroom),
+            Placement::Lower { headroom } => moving.compact(headroom),
+        };
+        let Some(old) = moved_from else {
+            return false;
+        };
+        let moved = Move {
+            old,
+            len: len.max(1),
+            new: moving.base() as usize,
+        };
+        let mut escapes = 0;
+        if let Some(home) = home.as_mut() {
+            **home = Some(moved.new);
+            escapes += 1;
+        }
+        for instance in &self.instances {
+            // SAFETY: every instance of the store is live and stopped.
+            escapes += unsafe { instance.patch_escapes(&moved) };
+        }
+        // Stack-map slots hold vmctx pointers and funcrefs (pointers into
+        // vmctxs) only: no other region's move can concern a frame.
+        let frames = if matches!(region, RegionRef::Vmctx(_)) {
+            let parked: Vec<usize> = lock_parked(&self.parked).iter().map(|p| p.1).collect();
+            // SAFETY: the guest running now is stopped in the libcall whose
+            // exit record the caller passed; the others are parked in theirs.
+            unsafe { moved.patch_frames(running_exit.into_iter().chain(parked)) }
+        } else {
+            0
+        };
+        counters.add(RelocationStats {
+            relocations: 1,
+            bytes_moved: len as u64,
+            escapes_patched: escapes,
+            frames_patched: frames,
+        });
+        true
+    }
+
+    pub(crate) fn relocate_all(&mut self, running_exit: Option<usize>) -> bool {
+        self.region_refs().into_iter().all(|region| {
+            let (len, headroom) = self.growth_room(region);
+            self.relocate(region, len, headroom, running_exit)
+        })
+    }
+
+    /// Moves this store's memories to the lowest free ranges below them
+    /// that hold them with their growth room: what compaction does to one
+    /// process. Returns the bytes moved.
+    pub(crate) fn compact(&mut self, running_exit: Option<usize>) -> u64 {
+        let mut moved = 0;
+        for region in self.region_refs() {
+            if !matches!(region, RegionRef::Memory(_)) {
+                continue;
+            }
+            let (len, headroom) = self.growth_room(region);
+            if self.move_region(region, Placement::Lower { headroom }, running_exit) {
+                moved += len as u64;
+            }
+        }
+        moved
+    }
+
+    /// The room to leave after a memory of `len` bytes that may grow to
+    /// `max` bytes, when it moves: the policy's answer.
+    pub(crate) fn growth_headroom(&self, len: usize, max: usize) -> usize {
+        self.relocation
+            .as_ref()
+            .map_or(0, |r| r.policy.growth_headroom(len, max))
+    }
+
+    /// A region's length, and the room to leave after it when it moves: a
+    /// memory keeps the room its policy asks for, so that moving it does
+    /// not make its next growth move it again.
+    pub(crate) fn growth_room(&mut self, region: RegionRef) -> (usize, usize) {
+        let len = self.region(region).len();
+        let headroom = match region {
+            RegionRef::Memory(m) => {
+                let memory = &self.instances[m.instance.0 as usize].memories[m.defined as usize];
+                self.growth_headroom(len, (memory.max_pages * WASM_PAGE_SIZE) as usize)
+            }
+            _ => 0,
+        };
+        (len, headroom)
+    }
+
+    /// At a poll: counts down the stress schedule, and moves every region
+    /// when it runs out. `exit` is the running guest's exit record.
+    pub(crate) fn stress_poll(&mut self, exit: usize) {
+        let every = self
+            .relocation
+            .as_ref()
+            .map_or(0, |r| r.policy.stress_every());
+        if every == 0 {
+            return;
+        }
+        self.polls_until_relocation = self.polls_until_relocation.saturating_sub(1);
+        if self.polls_until_relocation == 0 {
+            self.polls_until_relocation = every;
+            self.relocate_all(Some(exit));
+        }
+        // SAFETY: the context as it is now, after any move.
+        unsafe {
+            (*self.context_ptr())
+                .interrupt
+                .fetch_or(crate::fiber::interrupt::RELOCATE, Ordering::AcqRel)
+        };
+    }
 }
 
 #[cfg(test)]

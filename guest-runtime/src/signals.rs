@@ -1,18 +1,30 @@
 //! The process-wide handler that turns faults in JIT code into traps.
 //!
-//! Explicit traps in JIT code are `ud2` (SIGILL), integer division faults
-//! are SIGFPE, and in paging mode a stray access is SIGSEGV or SIGBUS. The
-//! handler looks the faulting PC up in the code registry; if it is a trap
-//! site and the stack pointer lies on the current thread's active fiber,
-//! it redirects the context so that the fiber returns the trap (see
-//! `fiber`). Anything else is passed to the handler that was installed
-//! before ours, so a genuine crash in host code still crashes as it would
-//! have.
+//! Explicit traps in JIT code are `ud2` (SIGILL) and integer division
+//! faults are SIGFPE: the faulting PC alone says which trap it is. In
+//! paging mode a stray heap access is SIGSEGV or SIGBUS, and there the PC
+//! is not enough: a heap-access instruction that faults on an address
+//! nowhere near the guest's memories means the VM itself is broken (a bad
+//! base pointer, a runtime bug), and must crash rather than be reported as
+//! the guest's `out of bounds memory access`. So a fault becomes a trap
+//! only when all of these hold:
 //!
-//! The handler takes the code registry's read lock, which no thread holds
-//! while running guest code, and allocates nothing.
+//! - the PC is a trap site of loaded JIT code (the code registry);
+//! - the stack pointer lies on the fiber running on this thread;
+//! - for SIGSEGV and SIGBUS: the site is a heap access, and the faulting
+//!   address (`si_addr`) lies inside a memory reservation of the store
+//!   that fiber runs (its [`FaultCheck`](crate::fiber::FaultCheck)), as
+//!   wasmtime checks it.
+//!
+//! The handler then redirects the context so that the fiber returns the
+//! trap (see `fiber`). Anything else is passed to the handler that was
+//! installed before ours, so a genuine crash still crashes as it would
+//! have. The handler takes the code registry's read lock, which no thread
+//! holds while running guest code, and allocates nothing.
 
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
+
+use carat_jit::Trap;
 
 use crate::code;
 use crate::fiber::{TrapInfo, active_fiber};
@@ -20,27 +32,35 @@ use crate::fiber::{TrapInfo, active_fiber};
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
 static INSTALL: Once = Once::new();
-static mut PREVIOUS: [libc::sigaction; 4] = [const { unsafe_zeroed_sigaction() }; 4];
 
-const fn unsafe_zeroed_sigaction() -> libc::sigaction {
-    // SAFETY: sigaction is a plain C struct for which all-zero is valid
-    // (SIG_DFL, empty mask, no flags).
-    unsafe { std::mem::MaybeUninit::zeroed().assume_init() }
-}
+/// The dispositions ours replaced, in `SIGNALS` order: written once,
+/// before our handler is installed, and only read after.
+static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
 
 /// Installs the handler once per process.
 pub fn install() {
     INSTALL.call_once(|| {
-        for (i, signal) in SIGNALS.iter().enumerate() {
-            // SAFETY: we install a handler with the documented signature and
-            // record the previous one before any signal can reach ours.
+        // SAFETY: all-zero is a valid sigaction (SIG_DFL, no flags).
+        let mut previous: [libc::sigaction; 4] = unsafe { std::mem::zeroed() };
+        for (signal, slot) in SIGNALS.iter().zip(previous.iter_mut()) {
+            // SAFETY: reads the current disposition into a valid struct.
+            if unsafe { libc::sigaction(*signal, std::ptr::null(), slot) } != 0 {
+                panic!(
+                    "cannot read the signal disposition: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        // Recorded before ours goes in, so the handler always finds them.
+        let _ = PREVIOUS.set(previous);
+        for signal in SIGNALS {
+            // SAFETY: a handler with the documented SA_SIGINFO signature.
             unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
                 action.sa_sigaction = handler as *const () as usize;
                 action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
                 libc::sigemptyset(&mut action.sa_mask);
-                let previous = (&raw mut PREVIOUS).cast::<libc::sigaction>().add(i);
-                if libc::sigaction(*signal, &action, previous) != 0 {
+                if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
                     panic!(
                         "cannot install the trap handler: {}",
                         std::io::Error::last_os_error()
@@ -134,13 +154,18 @@ unsafe extern "C" fn handler(
     let (pc, sp) = unsafe { pc_and_sp(context) };
     if let Some(trap) = code::trap_at(pc)
         && let Some(fiber) = active_fiber()
-        && fiber.stack_ptr_in_bounds(sp)
+        && fiber.handler.stack_ptr_in_bounds(sp)
+        // SAFETY: the kernel hands SA_SIGINFO handlers a valid siginfo; the
+        // fiber's store is live and runs on this thread (it faulted).
+        && unsafe { fault_is_the_guests(signal, info, trap, fiber.faults) }
     {
         // SAFETY: the faulting code is JIT code on this fiber's stack; JIT
         // frames own nothing that needs dropping, so abandoning them is
         // sound, and we install exactly the registers corosensei returns.
         unsafe {
-            let regs = fiber.setup_trap_handler(move || Err(TrapInfo { trap, pc }));
+            let regs = fiber
+                .handler
+                .setup_trap_handler(move || Err(TrapInfo { trap, pc }));
             redirect(context, regs);
         }
         return;
@@ -149,19 +174,41 @@ unsafe extern "C" fn handler(
     unsafe { forward(signal, info, context) };
 }
 
+/// Whether a signal at a trap site of the running guest is that guest's
+/// trap: an explicit trap instruction always is; a memory fault only at a
+/// heap access whose address lies in the guest's own reservations.
+///
+/// # Safety
+/// `info` must be the siginfo the kernel passed to `handler`, and `faults`
+/// answer for a store that is live and running on this thread.
+unsafe fn fault_is_the_guests(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    trap: Trap,
+    faults: crate::fiber::FaultCheck,
+) -> bool {
+    if signal != libc::SIGSEGV && signal != libc::SIGBUS {
+        return true;
+    }
+    // SAFETY: per the contract; si_addr is set for SIGSEGV and SIGBUS.
+    let address = unsafe { (*info).si_addr() } as usize;
+    // SAFETY: per the contract.
+    trap == Trap::MemoryOutOfBounds && unsafe { faults.claims(address) }
+}
+
 /// # Safety
 /// The arguments must be the ones the kernel passed to `handler`.
 unsafe fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     let Some(i) = SIGNALS.iter().position(|s| *s == signal) else {
         return;
     };
-    // SAFETY: PREVIOUS is written once, before our handler is installed.
-    let previous = unsafe {
-        (&raw const PREVIOUS)
-            .cast::<libc::sigaction>()
-            .add(i)
-            .read()
-    };
+    // Set before our handler went in (an atomic read, signal-safe); the
+    // default disposition if somehow not.
+    let previous = PREVIOUS.get().map_or_else(
+        // SAFETY: all-zero is a valid sigaction: SIG_DFL.
+        || unsafe { std::mem::zeroed() },
+        |all| all[i],
+    );
     if previous.sa_flags & libc::SA_SIGINFO != 0 {
         let f: unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
             // SAFETY: SA_SIGINFO means sa_sigaction holds this signature.

@@ -4,6 +4,11 @@
 //! at the bottom hold every field's `offset_of!` to the JIT's constant, so
 //! a change on one side that is not made on the other fails the build's
 //! tests instead of corrupting memory.
+//!
+//! This module depends on nothing else in the runtime: the header names
+//! the libcall table and the owning store by opaque pointers, and a host
+//! function's context starts with a [`VMHostFuncHeader`] that `host`
+//! extends. The modules that own those types cast them back.
 
 use std::sync::atomic::AtomicU64;
 
@@ -55,21 +60,26 @@ pub struct VMFuncRef {
 #[derive(Debug)]
 pub struct VMContextHeader {
     pub store_context: *mut VMStoreContext,
-    pub libcalls: *const crate::libcalls::LibcallTable,
-    pub instance: *mut crate::instance::Instance,
+    /// The `libcalls::LibcallTable`.
+    pub libcalls: *const (),
+    /// The `store::StoreInner` the instance belongs to.
+    pub store: *mut (),
     pub magic: u64,
+    /// The instance's index in its store.
+    pub instance_id: u32,
+    pub _pad: u32,
 }
 
 /// The signature of a host function's entry, as host trampolines call it.
-pub type HostCall = unsafe extern "C" fn(*mut VMHostFuncContext, *mut u8, *mut u64) -> u32;
+pub type HostCall = unsafe extern "C" fn(*mut VMHostFuncHeader, *mut u8, *mut u64) -> u32;
 
-/// The "vmctx" of a host function.
+/// The start of every host function's "vmctx": what JIT code reads. The
+/// function itself follows it (see `host::HostFuncContext`).
 #[repr(C)]
-pub struct VMHostFuncContext {
+#[derive(Debug)]
+pub struct VMHostFuncHeader {
     pub host_call: HostCall,
     pub magic: u64,
-    /// The function itself; opaque to JIT code.
-    pub func: crate::host::HostFunc,
 }
 
 #[cfg(test)]
@@ -105,8 +115,12 @@ mod tests {
             v::STORE_CONTEXT as usize
         );
         assert_eq!(offset_of!(VMContextHeader, libcalls), v::LIBCALLS as usize);
-        assert_eq!(offset_of!(VMContextHeader, instance), v::INSTANCE as usize);
+        assert_eq!(offset_of!(VMContextHeader, store), v::STORE as usize);
         assert_eq!(offset_of!(VMContextHeader, magic), v::MAGIC as usize);
+        assert_eq!(
+            offset_of!(VMContextHeader, instance_id),
+            v::INSTANCE_ID as usize
+        );
         assert_eq!(size_of::<VMContextHeader>(), v::HEADER_SIZE as usize);
     }
 
@@ -143,9 +157,9 @@ mod tests {
     fn host_func_context_matches_jit_abi() {
         use abi::host_func as h;
         assert_eq!(
-            offset_of!(VMHostFuncContext, host_call),
+            offset_of!(VMHostFuncHeader, host_call),
             h::HOST_CALL as usize
         );
-        assert_eq!(offset_of!(VMHostFuncContext, magic), h::MAGIC as usize);
+        assert_eq!(offset_of!(VMHostFuncHeader, magic), h::MAGIC as usize);
     }
 }

@@ -42,6 +42,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use carat_guest_runtime::{AllocError, Region, RegionKind};
 
+use crate::residency::{self, Pagemap, Residency};
+
 /// Granularity of control blocks and tables.
 const SMALL_ALIGN: usize = 64;
 /// Granularity of linear memories and stacks: a wasm page.
@@ -282,10 +284,40 @@ fn granularity(kind: RegionKind) -> usize {
 struct ArenaInner {
     map: memmap2::MmapMut,
     state: Mutex<AllocationMap>,
-    /// The machine has no swap: an arena page the kernel does not hold
-    /// resident has never been written (see `residency`).
-    no_swap: bool,
+    /// Which pages hold data, for sparse copies (see `residency`).
+    residency: Arc<dyn Residency>,
+    /// Fill every range a move leaves with [`POISON`] (tests).
+    poison_moves: bool,
 }
+
+/// How an arena is set up.
+#[derive(Clone, Debug)]
+pub struct ArenaOptions {
+    /// Advise transparent huge pages for the whole arena.
+    pub huge_pages: bool,
+    /// Fill every range a move leaves with [`POISON`] at once, so that a
+    /// pointer relocation failed to patch reads garbage (a non-canonical
+    /// address, a wrong magic) instead of the old, still-correct bytes.
+    /// For tests; it costs a write of every byte moved.
+    pub poison_moves: bool,
+    /// Where the arena learns which pages hold data (the kernel's page
+    /// map; tests substitute their own).
+    pub residency: Arc<dyn Residency>,
+}
+
+impl Default for ArenaOptions {
+    fn default() -> Self {
+        ArenaOptions {
+            huge_pages: false,
+            poison_moves: false,
+            residency: Arc::new(Pagemap::open()),
+        }
+    }
+}
+
+/// The byte moved-from ranges are filled with when poisoning: as a
+/// pointer, 0xa5a5_a5a5_a5a5_a5a5 is non-canonical and faults at once.
+pub const POISON: u8 = 0xa5;
 
 /// Move destinations at least this large are backed with huge pages.
 const HUGE_PAGE_THRESHOLD: usize = 16 << 20;
@@ -340,14 +372,6 @@ impl Drop for StaleBytes<'_> {
     }
 }
 
-fn machine_has_no_swap() -> bool {
-    // SAFETY: sysinfo fills the struct it is given.
-    unsafe {
-        let mut info: libc::sysinfo = std::mem::zeroed();
-        libc::sysinfo(&mut info) == 0 && info.totalswap == 0
-    }
-}
-
 // SAFETY: the mapping is only written through regions, each owned by one
 // handle; the allocation map is behind a mutex.
 unsafe impl Send for ArenaInner {}
@@ -372,12 +396,23 @@ impl std::fmt::Debug for Arena {
 impl Arena {
     /// Reserves an arena of `capacity` bytes (rounded up to 64 KiB).
     pub fn new(capacity: usize, huge_pages: bool) -> std::io::Result<Arena> {
+        Arena::with_options(
+            capacity,
+            ArenaOptions {
+                huge_pages,
+                ..ArenaOptions::default()
+            },
+        )
+    }
+
+    /// Reserves an arena of `capacity` bytes (rounded up to 64 KiB).
+    pub fn with_options(capacity: usize, options: ArenaOptions) -> std::io::Result<Arena> {
         let capacity = capacity.max(LARGE_ALIGN).next_multiple_of(LARGE_ALIGN);
         let map = memmap2::MmapOptions::new()
             .len(capacity)
             .no_reserve_swap()
             .map_anon()?;
-        if huge_pages {
+        if options.huge_pages {
             map.advise(memmap2::Advice::HugePage)?;
         }
         let mut state = AllocationMap::default();
@@ -387,7 +422,8 @@ impl Arena {
             inner: Arc::new(ArenaInner {
                 map,
                 state: Mutex::new(state),
-                no_swap: machine_has_no_swap(),
+                residency: options.residency,
+                poison_moves: options.poison_moves,
             }),
         })
     }
@@ -533,6 +569,13 @@ impl Arena {
         // never backed, or past its end) are cleared here, large spans by
         // handing them back: a sparse memory stays sparse.
         drop(stale);
+        if self.inner.poison_moves {
+            for &(at, n) in &runs {
+                // SAFETY: the old range is still allocated to the caller,
+                // who holds its only handle and has copied it away.
+                unsafe { std::ptr::write_bytes(self.base().add(at), POISON, n) };
+            }
+        }
         // The old range keeps its pages, listed as stale: only the pages
         // the copy read can hold anything but zero.
         let mut state = self.state();
@@ -570,29 +613,17 @@ impl Arena {
         }
     }
 
-    /// The runs of `from..from + len` that may hold non-zero bytes: all of
-    /// it for small ranges or with swap (see `residency`), else the
-    /// unaligned edges and the runs of resident pages.
+    /// The runs of `from..from + len` (offsets) that may hold non-zero
+    /// bytes: all of it for small ranges, else what `residency` says.
     fn resident_runs(&self, from: usize, len: usize) -> Vec<(usize, usize)> {
-        let Some(resident) = self.residency(from, len) else {
+        if len < SPARSE_COPY_THRESHOLD {
             return vec![(from, len)];
-        };
-        let pages_from = from.next_multiple_of(PAGE);
-        let pages_end = pages_from + resident.len() * PAGE;
-        let mut runs = vec![(from, pages_from - from)];
-        let mut page = 0;
-        while page < resident.len() {
-            if resident[page] & 1 == 0 {
-                page += 1;
-                continue;
-            }
-            let run = resident[page..].iter().take_while(|r| *r & 1 != 0).count();
-            runs.push((pages_from + page * PAGE, run * PAGE));
-            page += run;
         }
-        runs.push((pages_end, from + len - pages_end));
-        runs.retain(|&(_, n)| n > 0);
-        runs
+        let base = self.base() as usize;
+        residency::data_runs(&*self.inner.residency, base + from, len)
+            .into_iter()
+            .map(|(at, n)| (at - base, n))
+            .collect()
     }
 
     /// Copies `runs` (see `resident_runs`) of `from..from + len` to `to`,
@@ -633,31 +664,6 @@ impl Arena {
             // the caller; these advices never change its contents.
             unsafe { libc::madvise(self.base().add(start).cast(), end - start, advice) };
         }
-    }
-
-    /// One byte per whole page of `from..from + len` (from the first page
-    /// boundary), bit 0 set where the page is resident; `None` when that
-    /// cannot tell which pages are zero (small ranges, swap, an error).
-    /// Without swap, a page `mincore` calls non-resident in this private
-    /// anonymous mapping has never been written; with swap it might be
-    /// swapped out.
-    fn residency(&self, from: usize, len: usize) -> Option<Vec<u8>> {
-        let pages_from = from.next_multiple_of(PAGE);
-        let pages_end = (from + len) / PAGE * PAGE;
-        if len < SPARSE_COPY_THRESHOLD || !self.inner.no_swap || pages_end <= pages_from {
-            return None;
-        }
-        let mut resident = vec![0u8; (pages_end - pages_from) / PAGE];
-        // SAFETY: a page-aligned range inside the mapping and a vector of
-        // one byte per page.
-        let status = unsafe {
-            libc::mincore(
-                self.base().add(pages_from).cast(),
-                pages_end - pages_from,
-                resident.as_mut_ptr(),
-            )
-        };
-        (status == 0).then_some(resident)
     }
 
     fn free(&self, offset: usize) {
@@ -769,6 +775,7 @@ impl Drop for ArenaRegion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::residency::PageState;
 
     fn arena(size: usize) -> Arena {
         Arena::new(size, false).expect("arena")
@@ -1067,9 +1074,6 @@ mod tests {
     #[test]
     fn sparse_memories_stay_sparse_through_moves() {
         let arena = arena(1 << 30);
-        if !arena.inner.no_swap {
-            return; // with swap every page is copied; nothing to check
-        }
         let len = 64 << 20;
         let mut region = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
         for page in [0, 100, 10_000] {
@@ -1078,9 +1082,13 @@ mod tests {
         }
         for _ in 0..8 {
             region.relocate(len, len).unwrap();
-            let resident = arena.residency(region.offset(), len).unwrap();
-            let pages = resident.iter().filter(|r| **r & 1 != 0).count();
-            assert!(pages <= 3, "{pages} pages resident after a move");
+            let states = arena
+                .inner
+                .residency
+                .pages(region.base() as usize, len / PAGE)
+                .unwrap();
+            let pages = states.iter().filter(|s| s.holds_data()).count();
+            assert!(pages <= 3, "{pages} pages hold data after a move");
             // SAFETY: inside the region.
             assert_eq!(unsafe { *region.base().add(10_000 * PAGE + 5) }, 7);
         }
@@ -1088,6 +1096,90 @@ mod tests {
             arena.stats().stale_bytes > 0,
             "the moves went through stale ranges"
         );
+    }
+
+    /// The kernel's page map, except that every resident page reads as
+    /// swapped out: what a move sees on a machine that swapped the whole
+    /// arena out.
+    #[derive(Debug)]
+    struct SwappedOut(Pagemap);
+
+    impl Residency for SwappedOut {
+        fn pages(&self, address: usize, pages: usize) -> Option<Vec<PageState>> {
+            let states = self.0.pages(address, pages)?;
+            Some(
+                states
+                    .into_iter()
+                    .map(|s| match s {
+                        PageState::Resident => PageState::Swapped,
+                        other => other,
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    /// A page the kernel swapped out is not resident, but it holds data:
+    /// a move must copy it like a resident one.
+    #[test]
+    fn moves_carry_swapped_out_pages() {
+        let arena = Arena::with_options(
+            1 << 30,
+            ArenaOptions {
+                residency: Arc::new(SwappedOut(Pagemap::open())),
+                ..ArenaOptions::default()
+            },
+        )
+        .unwrap();
+        let len = 8 << 20;
+        let mut region = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
+        let pages = [0, 1, 700, 2047];
+        for (i, page) in pages.iter().enumerate() {
+            // SAFETY: inside the region.
+            unsafe { *region.base().add(page * PAGE + i) = 0x40 + i as u8 };
+        }
+        for _ in 0..3 {
+            region.relocate(len, len).unwrap();
+            for (i, page) in pages.iter().enumerate() {
+                // SAFETY: inside the region.
+                let byte = unsafe { *region.base().add(page * PAGE + i) };
+                assert_eq!(byte, 0x40 + i as u8, "page {page} lost in the move");
+            }
+        }
+    }
+
+    /// With poisoning on, the range a move leaves holds the poison byte at
+    /// once (so a pointer left unpatched reads garbage), and the stale
+    /// poison never reaches the next region placed there.
+    #[test]
+    fn poisoned_moves_leave_poison_and_hand_out_zeros() {
+        let arena = Arena::with_options(
+            1 << 28,
+            ArenaOptions {
+                poison_moves: true,
+                ..ArenaOptions::default()
+            },
+        )
+        .unwrap();
+        let mut region = arena.allocate(RegionKind::ControlBlock, 256, 256).unwrap();
+        // SAFETY: inside the region.
+        unsafe { std::ptr::write_bytes(region.base(), 7, 256) };
+        let old = region.base();
+        region.relocate(256, 0).unwrap();
+        // SAFETY: the old range lies in the arena's mapping; it is stale.
+        let left = unsafe { std::slice::from_raw_parts(old, 256) };
+        assert!(left.iter().all(|b| *b == POISON));
+        // SAFETY: inside the region.
+        let moved = unsafe { std::slice::from_raw_parts(region.base(), 256) };
+        assert!(moved.iter().all(|b| *b == 7));
+        let next = (0..64)
+            .map(|_| arena.allocate(RegionKind::ControlBlock, 256, 256).unwrap())
+            .collect::<Vec<_>>();
+        for r in &next {
+            // SAFETY: inside the region.
+            let bytes = unsafe { std::slice::from_raw_parts(r.base(), 256) };
+            assert!(bytes.iter().all(|b| *b == 0));
+        }
     }
 
     #[test]

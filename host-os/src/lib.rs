@@ -8,33 +8,39 @@
 
 pub mod arena;
 pub mod paging;
+pub mod policy;
+pub mod residency;
 pub mod scheduler;
 pub mod wasi;
 
-use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider};
+use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider, Relocation};
 use carat_jit::MemoryStrategy;
 
-pub use arena::{Arena, ArenaRegion, ArenaStats, RegionRecord};
+pub use arena::{Arena, ArenaOptions, ArenaRegion, ArenaStats, RegionRecord};
 pub use paging::PagingBackend;
 
 /// CARAT mode's backend: every region, of every kind, from the arena.
 #[derive(Clone, Debug)]
 pub struct CaratBackend {
     arena: Arena,
-    relocations: std::sync::Arc<carat_guest_runtime::relocate::RelocationCounters>,
+    relocation: Relocation,
 }
 
 impl CaratBackend {
-    pub fn new(arena: Arena) -> Self {
+    /// The backend over `arena`, moving regions as `policy` says.
+    pub fn new(arena: Arena, policy: policy::CaratPolicy) -> Self {
         CaratBackend {
             arena,
-            relocations: Default::default(),
+            relocation: Relocation {
+                counters: Default::default(),
+                policy: std::sync::Arc::new(policy),
+            },
         }
     }
 
     /// What relocation has done in this arena.
-    pub fn relocations(&self) -> carat_guest_runtime::relocate::RelocationStats {
-        self.relocations.snapshot()
+    pub fn relocations(&self) -> carat_guest_runtime::RelocationStats {
+        self.relocation.counters.snapshot()
     }
 
     pub fn arena(&self) -> &Arena {
@@ -56,9 +62,7 @@ impl RegionProvider for CaratBackend {
         Ok(Box::new(self.arena.allocate(kind, len, max_len)?))
     }
 
-    fn relocation_counters(
-        &self,
-    ) -> Option<std::sync::Arc<carat_guest_runtime::relocate::RelocationCounters>> {
-        Some(self.relocations.clone())
+    fn relocation(&self) -> Option<Relocation> {
+        Some(self.relocation.clone())
     }
 }

@@ -76,7 +76,7 @@ impl RegionProvider for PagingBackend {
         _max_len: usize,
     ) -> Result<Box<dyn Region>, AllocError> {
         if kind != RegionKind::LinearMemory {
-            return Ok(Box::new(HeapRegion::new(len)));
+            return Ok(Box::new(HeapRegion::new(kind, len)?));
         }
         if len as u64 > WASM32_SPAN {
             return Err(AllocError::LimitExceeded {
@@ -89,6 +89,11 @@ impl RegionProvider for PagingBackend {
             kind,
             reason: e.to_string(),
         };
+        // The reservation and its accessible prefix: two mappings.
+        let grant = carat_guest_runtime::mappings::acquire(2).map_err(|e| AllocError::System {
+            kind,
+            reason: e.to_string(),
+        })?;
         let reservation = region::alloc(
             (WASM32_SPAN + GUARD_BYTES) as usize,
             region::Protection::NONE,
@@ -98,6 +103,7 @@ impl RegionProvider for PagingBackend {
             reservation,
             len: 0,
             counters: self.counters.clone(),
+            _grant: grant,
         };
         self.counters.reservations.fetch_add(1, Ordering::Relaxed);
         if !memory.grow_in_place(len) {
@@ -115,6 +121,8 @@ struct ReservedMemory {
     reservation: region::Allocation,
     len: usize,
     counters: Arc<Counters>,
+    /// The mappings it holds, from the host's budget.
+    _grant: carat_guest_runtime::mappings::MapGrant,
 }
 
 impl Region for ReservedMemory {
@@ -124,6 +132,11 @@ impl Region for ReservedMemory {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    fn reservation(&self) -> std::ops::Range<usize> {
+        let base = self.base() as usize;
+        base..base + (WASM32_SPAN + GUARD_BYTES) as usize
     }
 
     fn grow_in_place(&mut self, new_len: usize) -> bool {

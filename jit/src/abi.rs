@@ -41,13 +41,17 @@ pub mod vmctx {
     pub const STORE_CONTEXT: i32 = 0;
     /// `*const LibcallTable`: the runtime functions JIT code may call.
     pub const LIBCALLS: i32 = 8;
-    /// `*mut c_void`: the host-side instance; opaque to JIT code.
-    pub const INSTANCE: i32 = 16;
+    /// `*mut c_void`: the host-side store (process) the instance belongs
+    /// to; opaque to JIT code. Stores live on the host heap and never move.
+    pub const STORE: i32 = 16;
     /// `u64`: a magic number that identifies a wasm vmctx (against a host
     /// function context) when the runtime walks frames.
     pub const MAGIC: i32 = 24;
+    /// `u32`: the instance's index among its store's instances; with
+    /// `STORE`, what libcalls and host calls resolve a vmctx to.
+    pub const INSTANCE_ID: i32 = 32;
     /// Size of the fixed header.
-    pub const HEADER_SIZE: u32 = 32;
+    pub const HEADER_SIZE: u32 = 40;
     /// The value stored at `MAGIC`.
     pub const MAGIC_VALUE: u64 = u64::from_le_bytes(*b"caratvmx");
 }
@@ -115,57 +119,125 @@ pub mod host_func {
     pub const MAGIC_VALUE: u64 = u64::from_le_bytes(*b"carathst");
 }
 
-/// Runtime functions callable from JIT code, by index into the
-/// `LibcallTable` that `vmctx::LIBCALLS` points at. JIT code reaches each
-/// through a per-module trampoline that records `LAST_EXIT_FP` first, so
-/// every call out of wasm is a walkable safepoint. Every one takes the
-/// caller's vmctx first. Those returning a status return 0 for success and
-/// 1 for the trap named in [`Libcall::trap`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Libcall {
-    /// `(vmctx, memory: u32, delta_pages: u32) -> i32` old size or -1.
-    MemoryGrow,
-    /// `(vmctx, memory: u32, data: u32, dst: u32, src: u32, len: u32) -> u32`.
-    MemoryInit,
-    /// `(vmctx, data: u32)`.
-    DataDrop,
-    /// `(vmctx, dst: *mut u8, src: *const u8, len: u64)`: memmove of a range
-    /// the JIT has already guarded.
-    MemoryCopy,
-    /// `(vmctx, dst: *mut u8, byte: u32, len: u64)`: memset of a guarded range.
-    MemoryFill,
-    /// `(vmctx, table: u32, init: u64, delta: u32) -> i32` old size or -1.
-    TableGrow,
-    /// `(vmctx, table: u32, dst: u32, value: u64, len: u32) -> u32`.
-    TableFill,
-    /// `(vmctx, dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32`.
-    TableCopy,
-    /// `(vmctx, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32`.
-    TableInit,
-    /// `(vmctx, elem: u32)`.
-    ElemDrop,
-    /// `(vmctx) -> u32`: the slow path of a poll. Returns 0 to go on, 1 to
-    /// stop for an interrupt, 2 to stop because the fuel is used up.
-    PollSlow,
+/// Every runtime function JIT code may call, in `LibcallTable` order:
+/// its field name in the runtime's table, its [`Libcall`] variant, and its
+/// parameters after the caller's vmctx (which every one takes first) and
+/// result, in [`LibcallType`] words (`u32`, `u64`, `ptr`, or `()` for no
+/// result).
+///
+/// This list is the one definition of the libcall ABI: the [`Libcall`]
+/// enum, the translator's signatures and the runtime's table of function
+/// pointers are all generated from it, so their order and their
+/// signatures cannot drift apart. Those returning a status return 0 for
+/// success and 1 for the trap the JIT code raises after the call.
+#[macro_export]
+macro_rules! foreach_libcall {
+    ($mac:ident) => {
+        $mac! {
+            /// memory.grow: the old size in pages, or -1.
+            memory_grow MemoryGrow (memory: u32, delta_pages: u32) -> u32;
+            /// memory.init: a status.
+            memory_init MemoryInit (memory: u32, data: u32, dst: u32, src: u32, len: u32) -> u32;
+            /// data.drop.
+            data_drop DataDrop (data: u32) -> ();
+            /// memmove of two ranges the JIT code has already guarded.
+            memory_copy MemoryCopy (dst: ptr, src: ptr, len: u64) -> ();
+            /// memset of a range the JIT code has already guarded.
+            memory_fill MemoryFill (dst: ptr, byte: u32, len: u64) -> ();
+            /// table.grow: the old length, or -1.
+            table_grow TableGrow (table: u32, init: u64, delta: u32) -> u32;
+            /// table.fill: a status.
+            table_fill TableFill (table: u32, dst: u32, value: u64, len: u32) -> u32;
+            /// table.copy: a status.
+            table_copy TableCopy (dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32;
+            /// table.init: a status.
+            table_init TableInit (table: u32, element: u32, dst: u32, src: u32, len: u32) -> u32;
+            /// elem.drop.
+            elem_drop ElemDrop (element: u32) -> ();
+            /// The slow path of a poll: 0 to go on, 1 to stop for an
+            /// interrupt, 2 to stop because the fuel is used up.
+            poll_slow PollSlow () -> u32;
+        }
+    };
 }
 
-impl Libcall {
-    /// Every libcall, in table order.
-    pub const ALL: [Libcall; 11] = [
-        Libcall::MemoryGrow,
-        Libcall::MemoryInit,
-        Libcall::DataDrop,
-        Libcall::MemoryCopy,
-        Libcall::MemoryFill,
-        Libcall::TableGrow,
-        Libcall::TableFill,
-        Libcall::TableCopy,
-        Libcall::TableInit,
-        Libcall::ElemDrop,
-        Libcall::PollSlow,
-    ];
+/// The words a libcall's parameters and result are made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LibcallType {
+    U32,
+    U64,
+    /// A host address (8 bytes).
+    Ptr,
+}
 
+/// Maps a type word of [`foreach_libcall!`] to a [`LibcallType`].
+#[macro_export]
+#[doc(hidden)]
+macro_rules! libcall_type {
+    (u32) => {
+        Some($crate::abi::LibcallType::U32)
+    };
+    (u64) => {
+        Some($crate::abi::LibcallType::U64)
+    };
+    (ptr) => {
+        Some($crate::abi::LibcallType::Ptr)
+    };
+    (()) => {
+        None
+    };
+}
+
+macro_rules! define_libcall_enum {
+    ($($(#[$doc:meta])* $name:ident $variant:ident ($($arg:ident: $ty:tt),*) -> $ret:tt;)*) => {
+        /// Runtime functions callable from JIT code, by index into the
+        /// `LibcallTable` that `vmctx::LIBCALLS` points at; see
+        /// [`foreach_libcall!`]. JIT code reaches each through a
+        /// per-module trampoline that records `LAST_EXIT_FP` first, so
+        /// every call out of wasm is a walkable safepoint.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum Libcall {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Libcall {
+            /// Every libcall, in table order.
+            pub const ALL: &'static [Libcall] = &[$(Libcall::$variant,)*];
+
+            /// The runtime's name for it (its field in the table).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Libcall::$variant => stringify!($name),)*
+                }
+            }
+
+            /// Its parameters after the vmctx.
+            pub fn params(self) -> &'static [LibcallType] {
+                match self {
+                    $(Libcall::$variant => {
+                        const PARAMS: &[LibcallType] = &[$(match libcall_type!($ty) {
+                            Some(t) => t,
+                            None => panic!(concat!("libcall parameter `", stringify!($arg), "` has no type")),
+                        },)*];
+                        PARAMS
+                    })*
+                }
+            }
+
+            /// Its result, if it has one.
+            pub fn result(self) -> Option<LibcallType> {
+                match self {
+                    $(Libcall::$variant => libcall_type!($ret),)*
+                }
+            }
+        }
+    };
+}
+
+foreach_libcall!(define_libcall_enum);
+
+impl Libcall {
     /// Offset of this libcall's pointer in the `LibcallTable`.
     pub fn table_offset(self) -> i32 {
         (self as u32 * POINTER_SIZE) as i32
@@ -385,5 +457,12 @@ mod tests {
         for (i, call) in Libcall::ALL.iter().enumerate() {
             assert_eq!(call.table_offset(), i as i32 * 8);
         }
+        assert_eq!(Libcall::PollSlow.params(), &[]);
+        assert_eq!(Libcall::PollSlow.result(), Some(LibcallType::U32));
+        assert_eq!(
+            Libcall::MemoryCopy.params(),
+            &[LibcallType::Ptr, LibcallType::Ptr, LibcallType::U64]
+        );
+        assert_eq!(Libcall::DataDrop.result(), None);
     }
 }

@@ -350,7 +350,7 @@ impl Compiler {
                 trampolines.push(self.emit(&mut ctx, translate::FunctionStats::default())?);
             }
         }
-        for call in abi::Libcall::ALL {
+        for &call in abi::Libcall::ALL {
             ctx.clear();
             ctx.func = trampolines::libcall_trampoline(
                 call,

@@ -264,30 +264,15 @@ fn link_entry_points(
     Ok(())
 }
 
-/// The arena fragmentation (see `Vm::fragmentation`) above which a
-/// process is compacted whenever it parks.
-pub const COMPACTION_THRESHOLD: f64 = 0.5;
-
 impl Task for ProcessTask {
     fn step(&mut self) -> Step {
         let Some(call) = self.call.as_mut() else {
             return Step::Finished;
         };
-        let progress = {
-            let mut process = lock(&self.process);
-            let progress = process.resume(call);
-            // Compaction, one parked process at a time: while the arena's
-            // free space is fragmented, each process that parks moves its
-            // memories down into the lowest ranges that hold them.
-            if matches!(
-                progress,
-                CallProgress::Suspended | CallProgress::Sleeping(_)
-            ) && process.vm().fragmentation() > COMPACTION_THRESHOLD
-            {
-                process.compact();
-            }
-            progress
-        };
+        // Compaction at parks is the relocation policy's, in the store.
+        let progress = lock(&self.process)
+            .resume(call)
+            .unwrap_or_else(|e| CallProgress::Done(Err(ExecError::Host(e.to_string()))));
         match progress {
             CallProgress::Suspended => Step::Yielded,
             CallProgress::Sleeping(until) => Step::Sleeping(until),

@@ -29,8 +29,9 @@ use carat_guest_runtime::regions::RegionProvider;
 use carat_guest_runtime::{HostFnBox, LoadedModule, Store, StoreLimits};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use carat_host_os::policy::CaratPolicy;
 use carat_host_os::wasi::WasiCtx;
-use carat_host_os::{Arena, CaratBackend, PagingBackend};
+use carat_host_os::{Arena, ArenaOptions, CaratBackend, PagingBackend};
 
 pub use carat_host_os::wasi::{Output, Preopen, WasiConfig};
 use carat_jit::{CompileConfig, CompileError, CompileStats, Compiler, SignatureRegistry};
@@ -100,6 +101,13 @@ pub struct VmConfig {
     /// Relocation stress: move every region of a process at every Nth
     /// poll (CARAT mode only; see `Vm::new`).
     pub relocate_every: Option<u64>,
+    /// Fill every range a move leaves with poison at once, so a pointer
+    /// relocation failed to patch shows (CARAT mode; for tests).
+    pub poison_moves: bool,
+    /// Every byte of guest state one process may hold (memories, tables,
+    /// control blocks); by default its largest memory plus
+    /// `carat_guest_runtime::handles::DEFAULT_STATE_ALLOWANCE`.
+    pub max_process_memory: Option<u64>,
 }
 
 impl Default for VmConfig {
@@ -114,6 +122,8 @@ impl Default for VmConfig {
             compile_threads: CompileConfig::default().threads,
             fuel: None,
             relocate_every: None,
+            poison_moves: false,
+            max_process_memory: None,
         }
     }
 }
@@ -242,11 +252,17 @@ impl Vm {
         }
         let (backend, provider): (Backend, Arc<dyn RegionProvider>) = match config.mode {
             Mode::Carat => {
+                let options = ArenaOptions {
+                    huge_pages: config.huge_pages,
+                    poison_moves: config.poison_moves,
+                    ..ArenaOptions::default()
+                };
                 let arena =
-                    Arena::new(config.arena_size, config.huge_pages).map_err(VmError::Arena)?;
+                    Arena::with_options(config.arena_size, options).map_err(VmError::Arena)?;
+                let policy = CaratPolicy::new(arena.clone(), config.relocate_every.unwrap_or(0));
                 (
                     Backend::Carat(arena.clone()),
-                    Arc::new(CaratBackend::new(arena)),
+                    Arc::new(CaratBackend::new(arena, policy)),
                 )
             }
             Mode::Paging => {
@@ -300,8 +316,8 @@ impl Vm {
         let relocations = self
             .inner
             .provider
-            .relocation_counters()
-            .map(|c| c.snapshot())
+            .relocation()
+            .map(|r| r.counters.snapshot())
             .unwrap_or_default();
         VmStats {
             mode: self.mode(),
@@ -381,17 +397,19 @@ impl Vm {
     ) -> Result<Process, VmError> {
         let config = &self.inner.config;
         let defaults = StoreLimits::default();
+        let max_memory = max_memory
+            .unwrap_or(defaults.max_memory_bytes)
+            .min(defaults.max_memory_bytes);
         let limits = StoreLimits {
-            max_memory_bytes: max_memory
-                .unwrap_or(defaults.max_memory_bytes)
-                .min(defaults.max_memory_bytes),
             max_wasm_stack: config.max_wasm_stack,
             max_table_elements: config.max_table_elements,
+            ..StoreLimits::with_max_memory(max_memory)
+        };
+        let limits = StoreLimits {
+            max_store_bytes: config.max_process_memory.unwrap_or(limits.max_store_bytes),
+            ..limits
         };
         let mut store = Store::new(self.inner.provider.clone(), limits)?;
-        if let Some(every) = config.relocate_every {
-            store.set_relocate_every(every);
-        }
         if config.fuel.is_some() {
             let fuel = fuel.unwrap_or(u64::MAX);
             store.set_fuel(i64::try_from(fuel).unwrap_or(i64::MAX));
@@ -560,13 +578,13 @@ impl Process {
             "compact",
             FuncType::new([], [I64]),
             |caller, _, results| {
-                let moved = caller.instance().map_or(0, |i| i.compact_store());
+                let moved = caller.compact_store();
                 results[0] = Val::I64(moved as i64);
                 Ok(())
             },
         );
-        self.define_func("carat", "yield", FuncType::new([], []), |_, _, _| {
-            carat_guest_runtime::fiber::yield_now();
+        self.define_func("carat", "yield", FuncType::new([], []), |caller, _, _| {
+            caller.yield_now();
             Ok(())
         });
         let pid = self.pid;
@@ -689,13 +707,14 @@ impl Process {
         Ok(self.store.start_call(func, args)?)
     }
 
-    /// Runs a started call until it returns, traps or yields.
-    pub fn resume(&mut self, call: &mut GuestCall) -> CallProgress {
-        let progress = self.store.resume_call(call);
+    /// Runs a started call until it returns, traps or parks. A call
+    /// another process started is refused.
+    pub fn resume(&mut self, call: &mut GuestCall) -> Result<CallProgress, VmError> {
+        let progress = self.store.resume_call(call)?;
         if let CallProgress::Done(Err(ExecError::Trap(_))) = &progress {
             self.count_trap();
         }
-        progress
+        Ok(progress)
     }
 
     /// Compaction of this process: its memories move to the lowest free

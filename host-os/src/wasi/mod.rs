@@ -16,7 +16,7 @@ mod fs;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use carat_guest_runtime::{GuestAddr, HostError, HostFnBox, MemoryView, OutOfBounds, Val};
+use carat_guest_runtime::{Caller, GuestAddr, HostError, HostFnBox, MemoryView, OutOfBounds, Val};
 use carat_jit::{FuncType, ValType};
 
 pub use fs::Preopen;
@@ -217,8 +217,8 @@ fn park_until_stdin_readable(ctx: &mut WasiCtx, deadline: Option<Instant>) -> Sy
 /// `wait`; says how a stdin wait ended. Stdin has no wake-up source in the
 /// scheduler, so it is polled with a backoff from 1 to 10 ms: each check
 /// costs one `poll` and the worker is free in between.
-fn wait_parked(wait: Wait) -> Woke {
-    use carat_guest_runtime::fiber::sleep_until;
+fn wait_parked(caller: &mut Caller<'_>, wait: Wait) -> Woke {
+    let mut sleep_until = |deadline| caller.sleep_until(deadline);
     match wait {
         Wait::Until(deadline) => {
             if !sleep_until(deadline) {
@@ -319,7 +319,7 @@ fn syscall(
                 // memory held (the memory may move while the process is
                 // parked): on a scheduled fiber it parks this process and frees
                 // the worker for others.
-                let woke = wait.map(wait_parked);
+                let woke = wait.map(|wait| wait_parked(caller, wait));
                 if code != RETRY_AFTER_WAIT {
                     results[0] = Val::I32(i32::from(code));
                     return Ok(());

@@ -71,26 +71,18 @@ pub fn wasm_signature(ty: &FuncType, call_conv: CallConv) -> Signature {
     sig
 }
 
-/// The signature of a libcall, as the runtime defines it.
+/// The signature of a libcall, as `abi::foreach_libcall!` defines it.
 pub fn libcall_signature(call: Libcall, call_conv: CallConv) -> Signature {
-    let mut sig = Signature::new(call_conv);
-    let (params, returns): (&[Type], &[Type]) = match call {
-        Libcall::MemoryGrow => (&[I32, I32], &[I32]),
-        Libcall::MemoryInit => (&[I32, I32, I32, I32, I32], &[I32]),
-        Libcall::DataDrop => (&[I32], &[]),
-        Libcall::MemoryCopy => (&[I64, I64, I64], &[]),
-        Libcall::MemoryFill => (&[I64, I32, I64], &[]),
-        Libcall::TableGrow => (&[I32, I64, I32], &[I32]),
-        Libcall::TableFill => (&[I32, I32, I64, I32], &[I32]),
-        Libcall::TableCopy => (&[I32, I32, I32, I32, I32], &[I32]),
-        Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[I32]),
-        Libcall::ElemDrop => (&[I32], &[]),
-        Libcall::PollSlow => (&[], &[I32]),
+    let clif = |t: abi::LibcallType| match t {
+        abi::LibcallType::U32 => I32,
+        abi::LibcallType::U64 | abi::LibcallType::Ptr => I64,
     };
+    let mut sig = Signature::new(call_conv);
     sig.params.push(AbiParam::new(I64));
-    sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+    sig.params
+        .extend(call.params().iter().map(|t| AbiParam::new(clif(*t))));
     sig.returns
-        .extend(returns.iter().map(|t| AbiParam::new(*t)));
+        .extend(call.result().map(|t| AbiParam::new(clif(t))));
     sig
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The cases are data, in `tests/cli_cases.toml`: the arguments of one run,
 //! its expected exit status, the text its stdout must end with, and text
-//! its stderr must contain.
+//! its stderr must contain, and the environment it runs with.
 
 use std::process::Command;
 
@@ -19,6 +19,8 @@ struct Case {
     status: i32,
     stdout: String,
     stderr: String,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
 }
 
 #[test]
@@ -30,6 +32,7 @@ fn command_line_contract() {
     for case in &cases.case {
         let output = Command::new(env!("CARGO_BIN_EXE_carat-vm"))
             .args(&case.args)
+            .envs(&case.env)
             .output()
             .expect("runs");
         let stdout = String::from_utf8_lossy(&output.stdout);

@@ -216,3 +216,40 @@ fn a_process_reading_stdin_does_not_hold_the_worker() {
     assert!(rest.contains(&"reader: exit 0".to_string()), "{rest:?}");
     assert!(rest.contains(&"computer: exit 0".to_string()), "{rest:?}");
 }
+
+/// A provider's entry point that spins, made to by two attackers, on one
+/// worker: the spinning call shares its client's time slices (the
+/// neighbour that computes and the honest clients run meanwhile) and is
+/// killed at the provider's `call_timeout`; its client's import fails,
+/// and the provider goes on serving the others, who all finish.
+#[test]
+fn a_spinning_entry_point_is_preempted_and_killed() {
+    let start = std::time::Instant::now();
+    let report = carat_vm::launch::launch(
+        "tests/launch/spinning_provider.toml".as_ref(),
+        Default::default(),
+    )
+    .unwrap();
+    let elapsed = start.elapsed();
+    let ending = |name: &str| {
+        report
+            .endings
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.to_string())
+            .unwrap_or_else(|| panic!("no {name}: {:?}", report.endings))
+    };
+    for attacker in ["attacker.0", "attacker.1"] {
+        let ended = ending(attacker);
+        assert!(
+            ended.contains("ran past its call_timeout of 300ms and was killed"),
+            "{attacker}: {ended}"
+        );
+    }
+    for i in 0..6 {
+        assert_eq!(ending(&format!("client.{i}")), "exit 0");
+    }
+    assert_eq!(ending("neighbour"), "exit 0");
+    assert_eq!(ending("spin"), "exit 0");
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+}

@@ -172,6 +172,7 @@ fn launch_with(manifest: &str, relocate_every: Option<u64>) -> LaunchReport {
         LaunchOptions {
             mode: Some(Mode::Carat),
             relocate_every,
+            poison_moves: true,
         },
     )
     .unwrap_or_else(|e| panic!("{manifest}: {e}"))

@@ -179,6 +179,29 @@ impl Caller<'_> {
         unsafe { crate::frames::walk(store.last_exit_fp()) }
     }
 
+    /// Passes every interrupt of the caller's store (a scheduler's yield
+    /// request, a kill) on to `target` as well, until the guard drops:
+    /// for a host call that runs a call of another store on the caller's
+    /// behalf, so that the callee shares the caller's time slice and dies
+    /// with it.
+    pub fn forward_interrupts(&mut self, target: crate::InterruptHandle) -> ForwardGuard {
+        let Some(store) = self.store() else {
+            return ForwardGuard {
+                forward: None,
+                previous: None,
+            };
+        };
+        let forward = store.forward.clone();
+        let previous = forward
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(target);
+        ForwardGuard {
+            forward: Some(forward),
+            previous,
+        }
+    }
+
     /// Gives up the CPU if the caller runs on a fiber that can be
     /// suspended (its scheduler runs others first); returns whether it
     /// did. Its regions may move meanwhile.
@@ -191,6 +214,20 @@ impl Caller<'_> {
     /// Its regions may move meanwhile.
     pub fn sleep_until(&mut self, deadline: std::time::Instant) -> bool {
         crate::fiber::sleep_until(deadline)
+    }
+}
+
+/// Ends an interrupt forwarding (see `Caller::forward_interrupts`).
+pub struct ForwardGuard {
+    forward: Option<crate::store::Forward>,
+    previous: Option<crate::InterruptHandle>,
+}
+
+impl Drop for ForwardGuard {
+    fn drop(&mut self) {
+        if let Some(forward) = &self.forward {
+            *forward.lock().unwrap_or_else(|e| e.into_inner()) = self.previous.take();
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! which keeps a quarter of the cap (at least 8,192) for the host itself.
 //! Running out fails the one spawn or call that asked, with an error
 //! that says so, and the host allocator never meets the kernel's cap.
+//! `CARAT_MAP_BUDGET=N` sets a smaller budget (tests use it to reach the
+//! limit quickly); it is never raised past the kernel's cap.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +24,11 @@ fn budget() -> usize {
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
             .unwrap_or(65_530);
-        cap.saturating_sub(HOST_RESERVE_MIN.max(cap / 4))
+        let budget = cap.saturating_sub(HOST_RESERVE_MIN.max(cap / 4));
+        std::env::var("CARAT_MAP_BUDGET")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .map_or(budget, |asked| asked.min(budget))
     })
 }
 

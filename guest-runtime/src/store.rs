@@ -69,6 +69,10 @@ pub(crate) struct StoreInner {
     /// is, for fibers and [`InterruptHandle`]s; cleared when the store
     /// drops, updated when it moves.
     pub(crate) home: ContextHome,
+    /// Where interrupts of this store are passed on to as well, while one
+    /// of its host calls runs a call of another store on its behalf (see
+    /// `Caller::forward_interrupts`).
+    pub(crate) forward: Forward,
     /// How regions move; `None` when the backend cannot move them.
     pub(crate) relocation: Option<Relocation>,
     pub(crate) parked: ParkedCalls,
@@ -107,26 +111,54 @@ impl Drop for Store {
     }
 }
 
+/// Where a store's interrupts are passed on to; see `StoreInner::forward`.
+pub(crate) type Forward = Arc<Mutex<Option<InterruptHandle>>>;
+
 /// Asks a store's running guest to stop or yield at its next poll. Safe to
 /// use from any thread, and after the store has gone (it then does nothing).
+/// While the store's guest waits in a call into another store (an entry
+/// point of another process), the request reaches that call too, so a
+/// scheduler's time slice and a kill hold across processes.
 #[derive(Clone, Debug)]
 pub struct InterruptHandle {
     word: ContextHome,
+    forward: Forward,
 }
 
 impl InterruptHandle {
+    /// A handle that reaches no store.
+    pub fn none() -> Self {
+        InterruptHandle {
+            word: Arc::new(Mutex::new(None)),
+            forward: Arc::default(),
+        }
+    }
+
     fn set(&self, reason: u64) -> bool {
-        let word = self.word.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(address) = *word else {
-            return false;
+        let set = {
+            let word = self.word.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(address) = *word {
+                // SAFETY: the address is the store context's interrupt
+                // word; the store clears it (under this lock) before the
+                // context goes away, and moves the context only under it.
+                unsafe {
+                    (*(address as *const std::sync::atomic::AtomicU64))
+                        .fetch_or(reason, Ordering::AcqRel)
+                };
+            }
+            word.is_some()
         };
-        // SAFETY: the address is the store context's interrupt word; the
-        // store clears it (under this lock) before the context goes away,
-        // and moves the context only under it.
-        unsafe {
-            (*(address as *const std::sync::atomic::AtomicU64)).fetch_or(reason, Ordering::AcqRel)
-        };
-        true
+        // Forwarding chains follow calls into providers listed earlier, so
+        // they never cycle.
+        let next = self
+            .forward
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(next) = next {
+            next.set(reason);
+        }
+        set
     }
 
     /// Asks the guest to suspend (resumable calls only); false if the
@@ -180,6 +212,7 @@ impl Store {
             instances: Vec::new(),
             host_funcs: Vec::new(),
             home,
+            forward: Arc::default(),
             parked: Arc::default(),
             next_call: 0,
             polls_until_relocation: stress_every,
@@ -311,6 +344,7 @@ impl Store {
     pub fn interrupt_handle(&self) -> InterruptHandle {
         InterruptHandle {
             word: self.inner().home.clone(),
+            forward: self.inner().forward.clone(),
         }
     }
 

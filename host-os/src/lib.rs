@@ -5,10 +5,18 @@
 //! In CARAT mode every region comes from the one arena and JIT code guards
 //! each access inline ([`MemoryStrategy::Guarded`]); the paging baseline
 //! ([`PagingBackend`]) gives each memory its own guarded reservation.
+//!
+//! Supervisor policy lives here too, and the runtime only carries it
+//! out: when regions move (`policy`), which syscalls a process gets and
+//! what they do (`wasi`, `carat_abi`), which imports its capabilities
+//! grant and how a call into another process's entry point runs
+//! (`process`), and how processes share the CPU (`scheduler`).
 
 pub mod arena;
+pub mod carat_abi;
 pub mod paging;
 pub mod policy;
+pub mod process;
 pub mod residency;
 pub mod scheduler;
 pub mod wasi;
@@ -17,6 +25,36 @@ use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider, Reloca
 use carat_jit::MemoryStrategy;
 
 pub use arena::{Arena, ArenaOptions, ArenaRegion, ArenaStats, RegionRecord};
+
+/// A syscall: its name in its import module, its signature, and the host
+/// function that runs it. WASI, the carat ABI and entry points are lists
+/// of these.
+pub struct Syscall {
+    pub name: &'static str,
+    pub ty: carat_jit::FuncType,
+    pub call: carat_guest_runtime::HostFnBox,
+}
+
+impl Syscall {
+    pub fn new(
+        name: &'static str,
+        ty: carat_jit::FuncType,
+        call: impl Fn(
+            &mut carat_guest_runtime::Caller<'_>,
+            &[carat_guest_runtime::Val],
+            &mut [carat_guest_runtime::Val],
+        ) -> Result<(), carat_guest_runtime::HostError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Syscall {
+            name,
+            ty,
+            call: Box::new(call),
+        }
+    }
+}
 pub use paging::PagingBackend;
 
 /// CARAT mode's backend: every region, of every kind, from the arena.

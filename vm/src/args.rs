@@ -93,6 +93,31 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size `{text}`: too large"))
 }
 
+/// Parses a duration such as `250ms`, `2s`, `1.5s`, `3m`, `500us` or
+/// `100ns`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.' && c != '_')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("invalid duration `{text}`: expected a number with a unit"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "ns" => 1e-9,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("invalid duration `{text}`: unknown unit `{other}`")),
+    };
+    std::time::Duration::try_from_secs_f64(number * seconds)
+        .map_err(|_| format!("invalid duration `{text}`: out of range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +167,18 @@ mod tests {
         assert_eq!(parse_size("65536"), Ok(65536));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn durations_take_units() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("3m"), Ok(Duration::from_secs(180)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("1 fortnight").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1e999s").is_err());
     }
 }

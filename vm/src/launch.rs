@@ -4,19 +4,27 @@
 //! all copies), gated by its capabilities, then all run together on the
 //! supervisor's worker threads, time-sliced at polls (see
 //! `carat_host_os::scheduler`). A process that traps, runs out of fuel or
-//! exits is reported on its own; the others go on.
+//! exits is reported on its own; the others go on. So is one whose spawn
+//! fails (an uncreatable stdout file, a refused import, a limit that runs
+//! out): it is reported failed with the reason, and the launch goes on.
+//!
+//! This file reads the manifest and spawns; the policy it applies
+//! (capabilities, entry points, the carat ABI, when regions move) is the
+//! supervisor's, in `carat_host_os`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
+use carat_host_os::carat_abi::{Supervisor, spawn_errno};
+use carat_host_os::process::{self as policy, Provider, ProviderSpec};
 use carat_host_os::scheduler::{self, SchedulerConfig, Step, Task};
 use serde::Deserialize;
 
 use crate::{
     CallProgress, ExecError, GuestCall, InterruptHandle, Mode, Module, Output, Process, Vm,
-    VmConfig, VmError, WasiConfig, args::parse_size,
+    VmConfig, VmError, WasiConfig, args::parse_duration, args::parse_size,
 };
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +67,10 @@ pub struct ProcessSpec {
     pub capabilities: Vec<String>,
     #[serde(default)]
     pub entry_points: Vec<String>,
+    /// The longest one call into an entry point of this process may run
+    /// (its own running time); past it the call is killed and the client's
+    /// import fails. Unlimited when absent.
+    pub call_timeout: Option<String>,
     #[serde(default = "inherit")]
     pub stdout: String,
 }
@@ -138,8 +150,9 @@ struct ProcessTask {
     /// Its spec's index in the manifest and its copy number: the order it
     /// is reported in.
     order: (usize, u32),
-    /// Shared with the processes that call its entry points.
-    process: Arc<Mutex<Process>>,
+    /// Shared with the processes that call its entry points; `None` when
+    /// its spawn failed before there was a process.
+    process: Option<Arc<Mutex<Process>>>,
     interrupt: InterruptHandle,
     call: Option<GuestCall>,
     ending: Option<Ending>,
@@ -156,9 +169,21 @@ impl ProcessTask {
             name,
             order,
             interrupt: process.interrupt_handle(),
-            process: Arc::new(Mutex::new(process)),
+            process: Some(Arc::new(Mutex::new(process))),
             call,
             ending,
+        }
+    }
+
+    /// A process whose spawn failed: reported with `reason`, never run.
+    fn failed((name, order): (String, (usize, u32)), reason: String) -> Self {
+        ProcessTask {
+            name,
+            order,
+            process: None,
+            interrupt: InterruptHandle::none(),
+            call: None,
+            ending: Some(Ending::Failed(reason)),
         }
     }
 }
@@ -169,110 +194,23 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A process whose declared entry points others may import. What
-/// linking needs is read once, when the provider is spawned, so a client
-/// can be linked (by `carat.spawn`) while the provider itself runs.
-struct Provider {
-    process: Arc<Mutex<Process>>,
-    mailbox: Arc<Mutex<crate::Mailbox>>,
-    /// Each declared entry point, if the provider exports it as a function.
-    entry_points: HashMap<String, Result<(crate::Func, crate::FuncType), String>>,
-}
-
-impl Provider {
-    fn new(
-        process: &Arc<Mutex<Process>>,
-        instance: crate::InstanceId,
-        declared: &[String],
-    ) -> Self {
-        let guard = lock(process);
-        let entry_points = declared
-            .iter()
-            .map(|name| {
-                let entry = guard
-                    .func(instance, name)
-                    .map(|f| (f, guard.func_type(f).clone()))
-                    .map_err(|e| e.to_string());
-                (name.clone(), entry)
-            })
-            .collect();
-        Provider {
-            process: process.clone(),
-            mailbox: guard.mailbox(),
-            entry_points,
-        }
-    }
-}
-
-/// Resolves a client's `process:NAME` imports to calls into NAME's entry
-/// points. A call runs the entry point in the callee's context, with
-/// scalars passed by value and the caller's last `carat.send` buffer as
-/// the callee's `carat.receive` (and back for the reply); calls into one
-/// callee are serialised by its lock, which its own task holds only while
-/// it runs.
-fn link_entry_points(
-    client: &mut Process,
-    module: &Module,
-    providers: &HashMap<String, Provider>,
-) -> Result<(), String> {
-    for import in &module.info().imports {
-        let Some(callee) = import.module.strip_prefix("process:") else {
-            continue;
-        };
-        let provider = providers.get(callee).ok_or_else(|| {
-            format!(
-                "import `{}::{}`: no process `{callee}` with entry points comes before it",
-                import.module, import.name
-            )
-        })?;
-        let (func, ty) = match provider.entry_points.get(&import.name) {
-            None => {
-                return Err(format!(
-                    "import `{}::{}`: `{callee}` does not declare `{}` an entry point",
-                    import.module, import.name, import.name
-                ));
-            }
-            Some(Err(e)) => return Err(format!("entry point `{callee}::{}`: {e}", import.name)),
-            Some(Ok((func, ty))) => (*func, ty.clone()),
-        };
-        let target = provider.process.clone();
-        let callee_mailbox = provider.mailbox.clone();
-        let client_mailbox = client.mailbox();
-        let callee = callee.to_string();
-        client.define_func(&import.module, &import.name, ty, move |_, args, results| {
-            let request = std::mem::take(&mut crate::Mailbox::lock(&client_mailbox).outbox);
-            // The callee's lock serialises calls into it, mailbox included.
-            let (outcome, reply) = {
-                let mut target = lock(&target);
-                crate::Mailbox::lock(&callee_mailbox).inbox = request;
-                let outcome = target.call(func, args);
-                let reply = std::mem::take(&mut crate::Mailbox::lock(&callee_mailbox).outbox);
-                (outcome, reply)
-            };
-            crate::Mailbox::lock(&client_mailbox).inbox = reply;
-            match outcome {
-                Ok(values) => {
-                    results.copy_from_slice(&values);
-                    Ok(())
-                }
-                Err(e) => Err(crate::HostError::Failed(format!(
-                    "entry point of `{callee}`: {e}"
-                ))),
-            }
-        });
-    }
-    Ok(())
-}
-
 impl Task for ProcessTask {
     fn step(&mut self) -> Step {
-        let Some(call) = self.call.as_mut() else {
+        let (Some(call), Some(process)) = (self.call.as_mut(), self.process.as_ref()) else {
             return Step::Finished;
         };
+        // A client running one of this process's entry points holds it:
+        // try again later rather than hold the worker.
+        let mut process = match process.try_lock() {
+            Ok(process) => process,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Step::Yielded,
+        };
         // Compaction at parks is the relocation policy's, in the store.
-        let progress = lock(&self.process)
+        let progress = process
             .resume(call)
             .unwrap_or_else(|e| CallProgress::Done(Err(ExecError::Host(e.to_string()))));
+        drop(process);
         match progress {
             CallProgress::Suspended => Step::Yielded,
             CallProgress::Sleeping(until) => Step::Sleeping(until),
@@ -292,30 +230,6 @@ impl Task for ProcessTask {
     fn interrupt_handle(&self) -> InterruptHandle {
         self.interrupt.clone()
     }
-}
-
-/// The capability an import's module needs.
-fn capability_for(module: &str) -> Option<&str> {
-    match module {
-        crate::WASI_MODULE => Some("wasi"),
-        "carat" => Some("carat"),
-        m if m.starts_with("process:") => Some(m),
-        _ => None,
-    }
-}
-
-fn check_capabilities(spec: &ProcessSpec, module: &Module) -> Result<(), String> {
-    for import in &module.info().imports {
-        let granted = capability_for(&import.module)
-            .is_some_and(|needed| spec.capabilities.iter().any(|c| c == needed));
-        if !granted {
-            return Err(format!(
-                "import `{}::{}` is not granted by its capabilities {:?}",
-                import.module, import.name, spec.capabilities
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn output(spec: &ProcessSpec, base: &Path, copy: Option<u32>) -> Output {
@@ -353,11 +267,12 @@ struct Launcher {
     base: PathBuf,
     specs: Vec<ProcessSpec>,
     /// Per spec: its module, whether its capabilities refuse it, its
-    /// memory limit.
+    /// memory limit, the timeout of calls into its entry points.
     modules: Vec<Module>,
     refused: Vec<Option<String>>,
     max_memory: Vec<Option<u64>>,
-    providers: Mutex<HashMap<String, Provider>>,
+    call_timeouts: Vec<Option<Duration>>,
+    providers: Mutex<HashMap<String, Provider<Process>>>,
     spawner: scheduler::Spawner<ProcessTask>,
     /// Per spec: the copy number the next spawned process gets.
     next_copy: Mutex<Vec<u32>>,
@@ -367,48 +282,91 @@ struct Launcher {
     this: std::sync::Weak<Launcher>,
 }
 
-/// Why `carat.spawn` did not start a process, as a negative WASI errno.
-mod spawn_errno {
-    pub const ACCES: i32 = -2;
-    pub const AGAIN: i32 = -6;
-    pub const FAULT: i32 = -21;
-    pub const NOENT: i32 = -44;
-    pub const NOMEM: i32 = -48;
-    pub const PERM: i32 = -63;
+/// The carat ABI's supervisor in a launch: the VM's counters, and
+/// `carat.spawn` through the launcher.
+struct LaunchSupervisor {
+    launcher: std::sync::Weak<Launcher>,
+}
+
+impl Supervisor for LaunchSupervisor {
+    fn stat(&self, which: i32) -> i64 {
+        self.launcher.upgrade().map_or(-1, |l| l.vm.stat(which))
+    }
+
+    fn spawn(&self, name: &str) -> Option<i32> {
+        let launcher = self.launcher.upgrade()?;
+        Some(launcher.spawn_by_name(name))
+    }
+
+    fn can_spawn(&self) -> bool {
+        true
+    }
 }
 
 impl Launcher {
-    /// Spawns copy `copy` of spec `index`: a task that runs its `_start`,
-    /// or one already ended when its capabilities refuse it or its
-    /// instantiation stops.
-    fn spawn(&self, index: usize, copy: u32) -> Result<ProcessTask, LaunchError> {
+    /// The name copy `copy` of spec `index` is reported under.
+    fn process_name(&self, index: usize, copy: u32) -> String {
         let spec = &self.specs[index];
-        let module = &self.modules[index];
-        let name = if spec.count != 1 || copy > 0 {
+        if spec.count != 1 || copy > 0 {
             format!("{}.{copy}", spec.name)
         } else {
             spec.name.clone()
-        };
+        }
+    }
+
+    /// Spawns copy `copy` of spec `index`: a task that runs its `_start`,
+    /// or one already ended when its spawn fails (a limit runs out, its
+    /// capabilities refuse it, its stdout cannot be created, an import
+    /// does not link) or its instantiation stops. Nothing here fails the
+    /// launch.
+    fn spawn(&self, index: usize, copy: u32) -> ProcessTask {
+        let name = self.process_name(index, copy);
         let start = Instant::now();
-        let fail = |source| LaunchError::Process {
-            process: name.clone(),
-            source,
-        };
         let id = (name.clone(), (index, copy));
-        let mut process = self
-            .vm
-            .new_process_with(self.max_memory[index], (spec.fuel > 0).then_some(spec.fuel))
-            .map_err(fail)?;
+        let spec = &self.specs[index];
+        let fuel = (spec.fuel > 0).then_some(spec.fuel);
+        let mut process = match self.vm.new_process_with(self.max_memory[index], fuel) {
+            Ok(process) => process,
+            Err(e) => return ProcessTask::failed(id, e.to_string()),
+        };
+        let output_copy = (name != spec.name).then_some(copy);
+        let (instance, call, ending) = match self.prepare(&mut process, index, &name, output_copy) {
+            Ok((instance, Some(call))) => (Some(instance), Some(call), None),
+            Ok((instance, None)) => (Some(instance), None, Some(Ending::Exited(0))),
+            Err(ending) => (None, None, Some(ending)),
+        };
+        let task = ProcessTask::new(id, process, call, ending);
+        if let (Some(instance), Some(shared)) = (instance, &task.process)
+            && !spec.entry_points.is_empty()
+        {
+            self.add_provider(index, shared, instance);
+        }
+        lock(&self.spawn_times).push(start.elapsed());
+        task
+    }
+
+    /// Gives a new process its syscalls and imports and instantiates it:
+    /// its instance and its `_start` call (if it exports one), or how it
+    /// ended.
+    fn prepare(
+        &self,
+        process: &mut Process,
+        index: usize,
+        name: &str,
+        output_copy: Option<u32>,
+    ) -> Result<(crate::InstanceId, Option<GuestCall>), Ending> {
+        let spec = &self.specs[index];
+        let module = &self.modules[index];
         if let Some(message) = &self.refused[index] {
-            let ending = Some(Ending::Failed(message.clone()));
-            return Ok(ProcessTask::new(id, process, None, ending));
+            return Err(Ending::Failed(message.clone()));
         }
         if spec.capabilities.iter().any(|c| c == "carat") {
-            process.add_carat_abi();
-            self.add_spawn(&mut process);
+            process.add_carat_abi_with(Arc::new(LaunchSupervisor {
+                launcher: self.this.clone(),
+            }));
         }
         if spec.capabilities.iter().any(|c| c == "wasi") {
-            let mut args = vec![name.clone()];
+            let mut args = vec![name.to_string()];
             args.extend(spec.args.iter().cloned());
             process
                 .add_wasi(WasiConfig {
@@ -419,71 +377,69 @@ impl Launcher {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
                     preopens: Vec::new(),
-                    stdout: output(spec, &self.base, (name != spec.name).then_some(copy)),
+                    stdout: output(spec, &self.base, output_copy),
                 })
-                .map_err(fail)?;
+                .map_err(|e| Ending::Failed(e.to_string()))?;
         }
-        let linked = link_entry_points(&mut process, module, &lock(&self.providers));
-        if let Err(message) = linked {
-            let ending = Some(Ending::Failed(message));
-            return Ok(ProcessTask::new(id, process, None, ending));
+        let linked = policy::link_entry_points(
+            &module.info().imports,
+            &lock(&self.providers),
+            &process.mailbox(),
+        )
+        .map_err(Ending::Failed)?;
+        for import in linked {
+            process.define_boxed(&import.module, &import.name, import.ty, import.call);
         }
-        let (instance, call, ending) = match process.instantiate(module) {
-            Ok(instance) => match process.func(instance, "_start") {
-                Ok(start_fn) => {
-                    let call = process.start_call(start_fn, &[]).map_err(fail)?;
-                    (Some(instance), Some(call), None)
-                }
-                Err(_) => (Some(instance), None, Some(Ending::Exited(0))),
-            },
-            Err(e) => (None, None, Some(ending_of(e))),
+        let instance = process.instantiate(module).map_err(ending_of)?;
+        let call = match process.func(instance, "_start") {
+            Ok(start) => Some(
+                process
+                    .start_call(start, &[])
+                    .map_err(|e| Ending::Failed(e.to_string()))?,
+            ),
+            Err(_) => None,
         };
-        let task = ProcessTask::new(id, process, call, ending);
-        if let Some(instance) = instance
-            && !spec.entry_points.is_empty()
-        {
-            let provider = Provider::new(&task.process, instance, &spec.entry_points);
-            lock(&self.providers).insert(spec.name.clone(), provider);
-        }
-        lock(&self.spawn_times).push(start.elapsed());
-        Ok(task)
+        Ok((instance, call))
     }
 
-    /// `carat.spawn(name_ptr, name_len) -> i32`: starts another copy of
-    /// the manifest's process NAME, which runs beside its spawner with
-    /// NAME's module, arguments, limits and capabilities. Returns the new
-    /// process's id, or a negative WASI errno: NOENT (no such process),
-    /// PERM (NAME declares entry points, so it is a singleton), FAULT (bad
-    /// name range), AGAIN (the launch's process limit is reached), ACCES
-    /// (NAME's capabilities refuse its imports; it is reported as
-    /// failed), NOMEM (no room for it).
-    fn add_spawn(&self, process: &mut Process) {
-        use crate::ValType::I32;
-        let launcher = self.this.clone();
-        process.define_func(
-            "carat",
-            "spawn",
-            crate::FuncType::new([I32, I32], [I32]),
-            move |caller, args, results| {
-                let (crate::Val::I32(ptr), crate::Val::I32(len)) = (args[0], args[1]) else {
-                    unreachable!("typed")
-                };
-                let name = caller.memory().and_then(|m| {
-                    m.slice(crate::GuestAddr(ptr as u32), u64::from(len as u32))
-                        .ok()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
-                });
-                let code = match (name, launcher.upgrade()) {
-                    (None, _) => spawn_errno::FAULT,
-                    (Some(_), None) => spawn_errno::AGAIN,
-                    (Some(name), Some(launcher)) => launcher.spawn_by_name(&name),
-                };
-                results[0] = crate::Val::I32(code);
-                Ok(())
-            },
-        );
+    /// Makes a provider's declared entry points linkable by the processes
+    /// spawned after it. What linking needs is read now, so a client can
+    /// be linked while the provider runs.
+    fn add_provider(
+        &self,
+        index: usize,
+        shared: &Arc<Mutex<Process>>,
+        instance: crate::InstanceId,
+    ) {
+        let spec = &self.specs[index];
+        let process = lock(shared);
+        let entry_points = spec
+            .entry_points
+            .iter()
+            .map(|name| {
+                let entry = process
+                    .func(instance, name)
+                    .map(|f| (f, process.func_type(f).clone()))
+                    .map_err(|e| e.to_string());
+                (name.clone(), entry)
+            })
+            .collect();
+        let provider = Provider::new(ProviderSpec {
+            name: spec.name.clone(),
+            process: shared.clone(),
+            mailbox: process.mailbox(),
+            interrupt: process.interrupt_handle(),
+            call_timeout: self.call_timeouts[index],
+            entry_points,
+        });
+        drop(process);
+        lock(&self.providers).insert(spec.name.clone(), provider);
     }
 
+    /// `carat.spawn`: starts another copy of the manifest's process NAME,
+    /// which runs beside its spawner with NAME's module, arguments, limits
+    /// and capabilities. Returns the new process's id, or a negative
+    /// errno (see `carat_abi::spawn_errno`).
     fn spawn_by_name(&self, name: &str) -> i32 {
         let Some(index) = self.specs.iter().position(|s| s.name == name) else {
             return spawn_errno::NOENT;
@@ -504,18 +460,16 @@ impl Launcher {
             next[index] += 1;
             next[index] - 1
         };
-        match self.spawn(index, copy) {
-            Ok(task) => {
-                let code = if self.refused[index].is_some() {
-                    spawn_errno::ACCES
-                } else {
-                    lock(&task.process).pid() as i32
-                };
-                self.spawner.spawn(task);
-                code
-            }
-            Err(_) => spawn_errno::NOMEM,
-        }
+        let task = self.spawn(index, copy);
+        let code = match (&task.process, &task.ending) {
+            _ if self.refused[index].is_some() => spawn_errno::ACCES,
+            (None, _) => spawn_errno::NOMEM,
+            (Some(_), Some(Ending::Failed(_))) if task.call.is_none() => spawn_errno::NOMEM,
+            (Some(process), _) => lock(process).pid() as i32,
+        };
+        // Even a failed spawn is reported with its reason.
+        self.spawner.spawn(task);
+        code
     }
 }
 
@@ -527,6 +481,69 @@ pub struct LaunchOptions {
     /// Relocation stress: every region of a process moves at every Nth
     /// poll.
     pub relocate_every: Option<u64>,
+    /// Poison every range a move leaves (tests).
+    pub poison_moves: bool,
+}
+
+/// Longest process name.
+const MAX_NAME: usize = 128;
+
+/// Checks a process name: printable, without the characters the launch
+/// gives meaning to (`.` before a copy number, `:` in `process:NAME`).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a process name is empty".into());
+    }
+    if name.len() > MAX_NAME {
+        return Err(format!(
+            "process name `{}…` is longer than {MAX_NAME} bytes",
+            &name[..name.floor_char_boundary(32)]
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || *c == '.' || *c == ':')
+    {
+        return Err(format!(
+            "process name {name:?} contains {c:?}; names may not hold `.`, `:`, blanks or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what the manifest says before anything is spawned.
+fn check_manifest(manifest: &Manifest, max_processes: u64) -> Result<(), String> {
+    let mut names = std::collections::HashSet::new();
+    let mut total: u64 = 0;
+    for spec in &manifest.process {
+        check_name(&spec.name)?;
+        if !names.insert(spec.name.as_str()) {
+            return Err(format!("process name `{}` is used twice", spec.name));
+        }
+        if !spec.entry_points.is_empty() && spec.count != 1 {
+            return Err(format!(
+                "process `{}` declares entry points, so its count must be 1",
+                spec.name
+            ));
+        }
+        if let Some(capability) = spec
+            .capabilities
+            .iter()
+            .find(|c| !policy::is_known_capability(c))
+        {
+            return Err(format!(
+                "process `{}`: unknown capability `{capability}`",
+                spec.name
+            ));
+        }
+        total += u64::from(spec.count);
+    }
+    if total > max_processes {
+        return Err(format!(
+            "the manifest starts {total} processes, more than [vm] max_processes = {max_processes}"
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a manifest, spawns its processes and runs them all to the end,
@@ -545,32 +562,12 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
         path: path.display().to_string(),
         message,
     };
-    let mut names = std::collections::HashSet::new();
-    for spec in &manifest.process {
-        if !names.insert(spec.name.as_str()) {
-            return Err(bad(format!("process name `{}` is used twice", spec.name)));
-        }
-        if !spec.entry_points.is_empty() && spec.count != 1 {
-            return Err(bad(format!(
-                "process `{}` declares entry points, so its count must be 1",
-                spec.name
-            )));
-        }
-        for capability in &spec.capabilities {
-            if !(capability == "wasi"
-                || capability == "carat"
-                || capability.starts_with("process:"))
-            {
-                return Err(bad(format!(
-                    "process `{}`: unknown capability `{capability}`",
-                    spec.name
-                )));
-            }
-        }
-    }
+    let max_processes = manifest.vm.max_processes.unwrap_or(DEFAULT_MAX_PROCESSES);
+    check_manifest(&manifest, max_processes).map_err(bad)?;
     let mut config = VmConfig {
         mode: options.mode.or(manifest.vm.mode).unwrap_or_default(),
         relocate_every: options.relocate_every,
+        poison_moves: options.poison_moves,
         fuel: manifest
             .process
             .iter()
@@ -591,6 +588,7 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
     let mut modules = Vec::new();
     let mut refused = Vec::new();
     let mut max_memory = Vec::new();
+    let mut call_timeouts = Vec::new();
     for spec in &manifest.process {
         let module_path = base.join(&spec.module);
         let module = match compiled.get(&module_path) {
@@ -607,14 +605,21 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
             }
         };
         // A spawn the capabilities refuse fails that process, not the launch.
-        refused.push(check_capabilities(spec, &module).err());
+        refused.push(policy::check_capabilities(&module.info().imports, &spec.capabilities).err());
         modules.push(module);
         max_memory.push(
             spec.max_memory
                 .as_deref()
                 .map(parse_size)
                 .transpose()
-                .map_err(bad)?,
+                .map_err(|e| bad(format!("process `{}`: max_memory: {e}", spec.name)))?,
+        );
+        call_timeouts.push(
+            spec.call_timeout
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| bad(format!("process `{}`: call_timeout: {e}", spec.name)))?,
         );
     }
     let launcher = Arc::new_cyclic(|this| Launcher {
@@ -625,10 +630,11 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
         modules,
         refused,
         max_memory,
+        call_timeouts,
         providers: Mutex::default(),
         spawner: scheduler::Spawner::default(),
         spawned: Default::default(),
-        max_processes: manifest.vm.max_processes.unwrap_or(DEFAULT_MAX_PROCESSES),
+        max_processes,
         spawn_times: Mutex::default(),
         this: this.clone(),
     });
@@ -638,7 +644,7 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
             launcher
                 .spawned
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tasks.push(launcher.spawn(index, copy)?);
+            tasks.push(launcher.spawn(index, copy));
         }
     }
 

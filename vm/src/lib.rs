@@ -162,8 +162,7 @@ pub enum VmError {
     RelocationNeedsCarat,
 }
 
-/// The import module name of WASI preview1.
-pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+pub use carat_host_os::process::WASI_MODULE;
 
 impl VmError {
     /// The trap that stopped a guest, if this error is one.
@@ -310,6 +309,20 @@ impl Vm {
         }
     }
 
+    /// VM counter `which`, as the carat ABI's `stats` reads it: 0
+    /// processes spawned, 1 relocations, 2 arena peak bytes, 3 traps; -1
+    /// for any other.
+    pub fn stat(&self, which: i32) -> i64 {
+        let stats = self.stats();
+        match which {
+            0 => stats.processes_spawned as i64,
+            1 => stats.relocations as i64,
+            2 => stats.arena_peak_bytes as i64,
+            3 => stats.traps as i64,
+            _ => -1,
+        }
+    }
+
     pub fn stats(&self) -> VmStats {
         let c = &self.inner.counters;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -451,26 +464,7 @@ pub struct Process {
     mailbox: Arc<Mutex<Mailbox>>,
 }
 
-/// The buffers a process exchanges with another through the supervisor:
-/// what it last `carat.send`s, and what it may `carat.receive` (the
-/// request of the entry-point call it is serving, or the reply to the one
-/// it made).
-#[derive(Debug, Default)]
-pub struct Mailbox {
-    pub inbox: Vec<u8>,
-    pub outbox: Vec<u8>,
-}
-
-impl Mailbox {
-    /// Locks a process's mailbox; a panic while it was held leaves plain
-    /// byte buffers behind, which stay usable.
-    pub fn lock(mailbox: &Mutex<Mailbox>) -> std::sync::MutexGuard<'_, Mailbox> {
-        mailbox.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The largest buffer `carat.send` copies.
-pub const MAX_MESSAGE: u32 = 16 << 20;
+pub use carat_host_os::carat_abi::{MAX_MESSAGE, Mailbox, Supervisor};
 
 impl Process {
     pub fn vm(&self) -> &Vm {
@@ -492,10 +486,7 @@ impl Process {
         + Sync
         + 'static,
     ) {
-        let type_id = self.vm.signature_id(&ty);
-        let boxed: HostFnBox = Box::new(func);
-        let func = self.store.host_func(ty, type_id, boxed);
-        self.define(module, name, Extern::Func(func));
+        self.define_boxed(module, name, ty, Box::new(func));
     }
 
     /// This process's id: unique within its VM.
@@ -508,122 +499,41 @@ impl Process {
         self.mailbox.clone()
     }
 
-    /// Makes the carat ABI importable as `carat`: `yield()` gives up the
-    /// CPU to other processes, `getpid() -> i32` is the process id, and
-    /// `stats(which: i32) -> i64` reads a VM counter (0 processes spawned,
-    /// 1 relocations, 2 arena peak bytes, 3 traps; -1 for others).
-    /// `send(ptr, len) -> i32` copies a buffer out of this process for the
-    /// next entry-point call it makes (or as the reply of the one it
-    /// serves), and `receive(ptr, max) -> i32` copies in the request it
-    /// serves (or the reply it got), returning the full length; both return
-    /// -21 (EFAULT) for a range outside the caller's memory and -22 for a
-    /// buffer over MAX_MESSAGE. `compact() -> i64` moves the process's
-    /// memories to the lowest free ranges that hold them (CARAT mode) and
-    /// returns the bytes moved. One process never touches another's memory:
-    /// the supervisor copies between them.
+    /// Makes the carat ABI importable as `carat` (see
+    /// `carat_host_os::carat_abi`), with this VM's counters and no
+    /// `spawn`.
     pub fn add_carat_abi(&mut self) {
-        use ValType::{I32, I64};
-        let mailbox = self.mailbox.clone();
-        self.define_func(
-            "carat",
-            "send",
-            FuncType::new([I32, I32], [I32]),
-            move |caller, args, results| {
-                let (Val::I32(ptr), Val::I32(len)) = (args[0], args[1]) else {
-                    unreachable!("typed")
-                };
-                results[0] = Val::I32(if len as u32 > MAX_MESSAGE {
-                    -22
-                } else {
-                    match caller.memory().map(|m| {
-                        m.slice(GuestAddr(ptr as u32), u64::from(len as u32))
-                            .map(<[u8]>::to_vec)
-                    }) {
-                        Some(Ok(bytes)) => {
-                            Mailbox::lock(&mailbox).outbox = bytes;
-                            0
-                        }
-                        _ => -21,
-                    }
-                });
-                Ok(())
-            },
-        );
-        let mailbox = self.mailbox.clone();
-        self.define_func(
-            "carat",
-            "receive",
-            FuncType::new([I32, I32], [I32]),
-            move |caller, args, results| {
-                let (Val::I32(ptr), Val::I32(max)) = (args[0], args[1]) else {
-                    unreachable!("typed")
-                };
-                let inbox = std::mem::take(&mut Mailbox::lock(&mailbox).inbox);
-                let n = inbox.len().min(max.max(0) as usize);
-                results[0] = Val::I32(
-                    match caller
-                        .memory()
-                        .map(|mut m| m.write_bytes(GuestAddr(ptr as u32), &inbox[..n]))
-                    {
-                        Some(Ok(())) => inbox.len() as i32,
-                        _ => -21,
-                    },
-                );
-                Mailbox::lock(&mailbox).inbox = inbox;
-                Ok(())
-            },
-        );
-        self.define_func(
-            "carat",
-            "compact",
-            FuncType::new([], [I64]),
-            |caller, _, results| {
-                let moved = caller.compact_store();
-                results[0] = Val::I64(moved as i64);
-                Ok(())
-            },
-        );
-        self.define_func("carat", "yield", FuncType::new([], []), |caller, _, _| {
-            caller.yield_now();
-            Ok(())
+        let supervisor = Arc::new(VmSupervisor {
+            vm: self.vm.clone(),
         });
-        let pid = self.pid;
-        self.define_func(
-            "carat",
-            "getpid",
-            FuncType::new([], [I32]),
-            move |_, _, results| {
-                results[0] = Val::I32(pid as i32);
-                Ok(())
-            },
-        );
-        let vm = self.vm.clone();
-        self.define_func(
-            "carat",
-            "stats",
-            FuncType::new([I32], [I64]),
-            move |_, args, results| {
-                let stats = vm.stats();
-                let value = match args[0] {
-                    Val::I32(0) => stats.processes_spawned as i64,
-                    Val::I32(1) => stats.relocations as i64,
-                    Val::I32(2) => stats.arena_peak_bytes as i64,
-                    Val::I32(3) => stats.traps as i64,
-                    _ => -1,
-                };
-                results[0] = Val::I64(value);
-                Ok(())
-            },
-        );
+        self.add_carat_abi_with(supervisor);
+    }
+
+    /// Makes the carat ABI importable as `carat`, answered by
+    /// `supervisor` (which may offer `spawn`).
+    pub fn add_carat_abi_with(&mut self, supervisor: Arc<dyn Supervisor>) {
+        let process = carat_host_os::carat_abi::CaratProcess {
+            pid: self.pid,
+            mailbox: self.mailbox.clone(),
+            supervisor,
+        };
+        for syscall in carat_host_os::carat_abi::syscalls(process) {
+            self.define_boxed("carat", syscall.name, syscall.ty, syscall.call);
+        }
+    }
+
+    /// Makes `func` importable as `module::name`.
+    pub fn define_boxed(&mut self, module: &str, name: &str, ty: FuncType, func: HostFnBox) {
+        let type_id = self.vm.signature_id(&ty);
+        let func = self.store.host_func(ty, type_id, func);
+        self.define(module, name, Extern::Func(func));
     }
 
     /// Makes WASI preview1 importable as `wasi_snapshot_preview1`.
     pub fn add_wasi(&mut self, config: WasiConfig) -> Result<(), VmError> {
         let ctx = WasiCtx::new(config).map_err(VmError::Wasi)?;
         for syscall in carat_host_os::wasi::syscalls(ctx) {
-            let type_id = self.vm.signature_id(&syscall.ty);
-            let func = self.store.host_func(syscall.ty, type_id, syscall.call);
-            self.define(WASI_MODULE, syscall.name, Extern::Func(func));
+            self.define_boxed(WASI_MODULE, syscall.name, syscall.ty, syscall.call);
         }
         Ok(())
     }
@@ -739,5 +649,39 @@ impl Process {
     ) -> Result<Vec<Val>, VmError> {
         let func = self.func(instance, name)?;
         self.call(func, args)
+    }
+}
+
+/// The carat ABI's supervisor outside `launch`: the VM's counters, no
+/// spawning.
+struct VmSupervisor {
+    vm: Vm,
+}
+
+impl Supervisor for VmSupervisor {
+    fn stat(&self, which: i32) -> i64 {
+        self.vm.stat(which)
+    }
+
+    fn spawn(&self, _: &str) -> Option<i32> {
+        None
+    }
+
+    fn can_spawn(&self) -> bool {
+        false
+    }
+}
+
+impl carat_host_os::process::Callee for Process {
+    fn start_call(&mut self, func: Func, args: &[Val]) -> Result<GuestCall, ExecError> {
+        self.store.start_call(func, args)
+    }
+
+    fn resume_call(&mut self, call: &mut GuestCall) -> Result<CallProgress, ExecError> {
+        let progress = self.store.resume_call(call)?;
+        if let CallProgress::Done(Err(ExecError::Trap(_))) = &progress {
+            self.count_trap();
+        }
+        Ok(progress)
     }
 }

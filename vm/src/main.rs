@@ -40,6 +40,9 @@ enum Command {
         /// patching every pointer into it, at every Nth poll.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         relocate_every: Option<u64>,
+        /// Fill every range a move leaves with poison (for tests).
+        #[arg(long, hide = true)]
+        poison_moves: bool,
         /// Scripts to run.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -55,6 +58,10 @@ struct LaunchArgs {
     /// patching every pointer into it, at every Nth poll.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     relocate_every: Option<u64>,
+    /// Fill every range a move leaves with poison at once, so a pointer
+    /// relocation failed to patch shows (for tests).
+    #[arg(long, hide = true)]
+    poison_moves: bool,
     /// Print counters on stderr at exit, as text or one JSON object.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     stats: Option<StatsFormat>,
@@ -81,6 +88,10 @@ struct RunArgs {
     /// patching every pointer into it, at every Nth poll.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     relocate_every: Option<u64>,
+    /// Fill every range a move leaves with poison at once, so a pointer
+    /// relocation failed to patch shows (for tests).
+    #[arg(long, hide = true)]
+    poison_moves: bool,
     /// Print counters on stderr at exit, as text or one JSON object.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     stats: Option<StatsFormat>,
@@ -111,8 +122,9 @@ fn main() -> ExitCode {
         Command::Wast {
             mode,
             relocate_every,
+            poison_moves,
             files,
-        } => wast(mode, relocate_every, &files),
+        } => wast(mode, relocate_every, poison_moves, &files),
         Command::Launch(launch_args) => launch(launch_args),
     };
     match result {
@@ -134,6 +146,7 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
         max_memory: run_args.max_memory,
         fuel: run_args.fuel,
         relocate_every: run_args.relocate_every,
+        poison_moves: run_args.poison_moves,
         ..VmConfig::default()
     })?;
     let result = run_guest(&vm, &run_args);
@@ -251,6 +264,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
         carat_vm::launch::LaunchOptions {
             mode: launch_args.mode,
             relocate_every: launch_args.relocate_every,
+            poison_moves: launch_args.poison_moves,
         },
     )?;
     print_endings(&report.endings);
@@ -311,10 +325,16 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-fn wast(mode: Mode, relocate_every: Option<u64>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn wast(
+    mode: Mode,
+    relocate_every: Option<u64>,
+    poison_moves: bool,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
     let vm = Vm::new(VmConfig {
         mode,
         relocate_every,
+        poison_moves,
         ..VmConfig::default()
     })?;
     let mut total = carat_vm::wast::WastReport::default();

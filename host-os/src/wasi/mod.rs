@@ -16,7 +16,9 @@ mod fs;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use carat_guest_runtime::{Caller, GuestAddr, HostError, HostFnBox, MemoryView, OutOfBounds, Val};
+use carat_guest_runtime::{Caller, GuestAddr, HostError, MemoryView, OutOfBounds, Val};
+
+pub use crate::Syscall;
 use carat_jit::{FuncType, ValType};
 
 pub use fs::Preopen;
@@ -261,13 +263,6 @@ impl WasiCtx {
             woke: None,
         })
     }
-}
-
-/// A syscall: its name, its signature, and the function that runs it.
-pub struct Syscall {
-    pub name: &'static str,
-    pub ty: FuncType,
-    pub call: HostFnBox,
 }
 
 type Handler = fn(&mut WasiCtx, &mut MemoryView<'_>, &[Val]) -> SysResult;

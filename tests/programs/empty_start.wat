@@ -1,0 +1,2 @@
+;; Starts and exits at once.
+(module (func (export "_start")))

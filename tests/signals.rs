@@ -1,0 +1,69 @@
+//! The fault handler: a memory fault at a heap-access instruction becomes
+//! the guest's `out of bounds memory access` only when the faulting
+//! address lies inside the running store's own memory reservations. Any
+//! other fault, even at the same instruction, is the VM's bug, and must
+//! crash the host as it would have without carat-vm, not pass for a trap.
+//!
+//! The crash runs in a child process (this test binary again, told so by
+//! an environment variable), whose death by SIGSEGV the parent checks.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use carat_vm::{Mode, Trap, Val, Vm, VmConfig};
+
+const CHILD: &str = "CARAT_SIGNALS_CHILD";
+
+const GUEST: &[u8] =
+    br#"(module (memory 1) (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))"#;
+
+/// Runs a paging-mode load through a memory base pointed somewhere wild.
+fn load_through_a_corrupt_base() {
+    let vm = Vm::new(VmConfig {
+        mode: Mode::Paging,
+        ..VmConfig::default()
+    })
+    .unwrap();
+    let module = vm.compile_any(GUEST).unwrap();
+    let mut process = vm.new_process().unwrap();
+    let instance = process.instantiate(&module).unwrap();
+    // A fault inside the guest's reservation is its trap.
+    let out_of_bounds = process.invoke(instance, "load", &[Val::I32(70_000)]);
+    assert_eq!(
+        out_of_bounds.unwrap_err().trap(),
+        Some(Trap::MemoryOutOfBounds)
+    );
+    let store = process.store();
+    let own = store.instance(instance);
+    let base_field = own.module().compiled.layout.memory_def(0) as usize;
+    // SAFETY: the first word of the memory definition inside the live
+    // vmctx; no guest runs. This is the corruption under test.
+    unsafe { *own.vmctx().add(base_field).cast::<usize>() = 0x10_000 };
+    let result = process.invoke(instance, "load", &[Val::I32(4)]);
+    // Reaching here means the wild fault passed for a guest trap.
+    println!("the wild fault came back as {result:?}");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_wild_fault_at_a_heap_access_crashes_instead_of_trapping() {
+    if std::env::var_os(CHILD).is_some() {
+        load_through_a_corrupt_base();
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_wild_fault_at_a_heap_access_crashes_instead_of_trapping",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGSEGV),
+        "{:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

@@ -1,7 +1,11 @@
 //! Compile throughput: MiB of wasm per second and functions per second,
 //! for the largest module of the spec testsuite and for generated modules
 //! of 5,000 to 40,000 functions (which also shows that compile time grows
-//! linearly with module size). Run with `cargo bench --bench compile`.
+//! linearly with module size). Then compile scaling within one function:
+//! 1,000 to 100,000 memory accesses, locals and nested blocks, in both
+//! modes, with the time per unit at each size (flat when compile time is
+//! linear). Run with `cargo bench --bench compile` (add `scaling` to run
+//! only the second part).
 
 use std::time::{Duration, Instant};
 
@@ -91,7 +95,112 @@ fn measure(label: &str, bytes: &[u8], threads: usize) -> Duration {
     best
 }
 
+/// One function of `n` memory accesses: loads and stores off a few index
+/// values at many offsets, the shape of a large state machine's code.
+fn accesses(n: usize) -> String {
+    let mut body = String::new();
+    for i in 0..n {
+        let index = i % 3;
+        let offset = (i * 4) % 60_000;
+        if i % 4 == 3 {
+            body.push_str(&format!(
+                "(i32.store offset={offset} (local.get {index}) (local.get 3))\n"
+            ));
+        } else {
+            body.push_str(&format!(
+                "(local.set 3 (i32.add (local.get 3) (i32.load offset={offset} (local.get {index}))))\n"
+            ));
+        }
+    }
+    format!(
+        "(module (memory 1) (func (param i32 i32 i32) (result i32) (local i32)\n{body}(local.get 3)))"
+    )
+}
+
+/// One function of `n` locals, each set and read.
+fn locals(n: usize) -> String {
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!(
+            "(local.set {i} (i32.add (local.get {}) (i32.const {i})))\n",
+            i.saturating_sub(1)
+        ));
+    }
+    format!(
+        "(module (func (result i32) (local {})\n{body}(local.get {})))",
+        "i32 ".repeat(n),
+        n - 1
+    )
+}
+
+/// One function of `n` nested blocks, each branching out of itself.
+fn nested_blocks(n: usize) -> String {
+    let mut wat = String::from("(module (func (param i32) (result i32)\n");
+    for _ in 0..n {
+        wat.push_str("(block\n(br_if 0 (local.get 0))\n");
+    }
+    wat.push_str(&")".repeat(n));
+    wat.push_str("\n(local.get 0)))");
+    wat
+}
+
+/// Compile time of one generated function at sizes 1k..100k, per unit.
+fn scaling() {
+    use carat_jit::MemoryStrategy;
+    println!();
+    println!("compile scaling, one function (time per unit is flat when linear)");
+    type Shape = fn(usize) -> String;
+    // Wasm validation allows at most 50,000 locals per function.
+    let shapes: [(&str, Shape, usize); 3] = [
+        ("memory accesses", accesses, 100_000),
+        ("locals", locals, 50_000),
+        ("nested blocks", nested_blocks, 100_000),
+    ];
+    let strategies = [
+        ("carat", MemoryStrategy::Guarded),
+        (
+            "paging",
+            MemoryStrategy::Reserved {
+                guard_bytes: 2 << 30,
+            },
+        ),
+    ];
+    for (shape, generate, largest) in shapes {
+        for (mode, strategy) in strategies {
+            let compiler = Compiler::new(CompileConfig {
+                strategy,
+                threads: 1,
+                verify: false,
+                ..CompileConfig::default()
+            })
+            .unwrap();
+            let mut per_unit = Vec::new();
+            for n in [1_000, 10_000, largest] {
+                let bytes = wat::parse_str(generate(n)).expect("generated module parses");
+                let start = Instant::now();
+                compiler
+                    .compile(&bytes, &SignatureRegistry::default())
+                    .expect("compiles");
+                let secs = start.elapsed().as_secs_f64();
+                per_unit.push(secs * 1e6 / n as f64);
+                println!(
+                    "{shape:<16} {mode:<7} {n:>7} {secs:>9.3} s {:>8.2} us/unit",
+                    secs * 1e6 / n as f64
+                );
+            }
+            println!(
+                "{shape:<16} {mode:<7} per-unit time at {largest} / at 1000: {:.2}",
+                per_unit[2] / per_unit[0]
+            );
+        }
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "scaling") {
+        scaling();
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (name, bytes) = largest_spec_module();
     for threads in [1, cores] {
@@ -103,4 +212,5 @@ fn main() {
             measure(&format!("generated, {n} functions"), &module, threads);
         }
     }
+    scaling();
 }

@@ -70,13 +70,17 @@ fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
 
 /// How the corpus runs under carat-vm: the two modes, and CARAT mode
 /// with every region of the process moving at every Nth poll (100
-/// unless the program says otherwise).
+/// unless the program says otherwise), every range a move leaves
+/// poisoned at once so that a pointer left unpatched shows.
 fn configurations(p: &Program) -> [(&'static str, Vec<String>); 3] {
     let every = p.relocate_every.unwrap_or(100).to_string();
     [
         ("carat", vec![]),
         ("paging", vec![]),
-        ("carat", vec!["--relocate-every".into(), every]),
+        (
+            "carat",
+            vec!["--relocate-every".into(), every, "--poison-moves".into()],
+        ),
     ]
 }
 

@@ -22,7 +22,9 @@
 //! inline; rather than log each write, relocation reads the current value
 //! of every such location and moves it if it points into the old range.
 //! The locations are known exactly, so no value is ever mistaken for a
-//! pointer (externref tables and numeric globals are never looked at).
+//! pointer (externref tables and numeric globals are never looked at),
+//! and a move looks only at the locations that can point into a region
+//! of its kind (a memory's move reads memory bases, not table elements).
 //! The map is current by construction: it is computed from the store's
 //! layouts at the moment of the move.
 //!
@@ -200,49 +202,88 @@ enum Placement {
     Lower { headroom: usize },
 }
 
+/// Which kind of region moved: what can hold a pointer into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Moved {
+    /// The store context: each vmctx header's store-context pointer.
+    Context,
+    /// A vmctx: funcref records' vmctx fields, import records (other
+    /// instances' definitions and global slots live in vmctxs), funcref
+    /// globals, funcref table elements, and parked frames' slots.
+    Vmctx,
+    /// A memory's bytes: memory definitions' bases.
+    Memory,
+    /// A table's elements: table definitions' bases.
+    Table,
+}
+
+impl Moved {
+    fn of(region: RegionRef) -> Self {
+        match region {
+            RegionRef::Context => Moved::Context,
+            RegionRef::Vmctx(_) => Moved::Vmctx,
+            RegionRef::Memory(_) => Moved::Memory,
+            RegionRef::Table(_) => Moved::Table,
+        }
+    }
+}
+
 impl Instance {
-    /// Patches every pointer this instance holds into a region that moved:
-    /// its vmctx's store-context pointer, funcref records, import records,
-    /// memory and table bases and funcref globals, and its funcref tables'
-    /// elements. Returns how many it patched.
+    /// Patches every pointer this instance holds into a region of kind
+    /// `kind` that moved: of its vmctx's store-context pointer, funcref
+    /// records, import records, memory and table bases and funcref
+    /// globals, and its funcref tables' elements, those that can point
+    /// into such a region. Returns how many it patched.
     ///
     /// # Safety
     /// The store's guests must be stopped (no JIT code of the store
     /// runs), so these words change under nobody's feet.
-    unsafe fn patch_escapes(&self, moved: &Move) -> u64 {
+    unsafe fn patch_escapes(&self, moved: &Move, kind: Moved) -> u64 {
         let info = self.module_info();
         let layout = self.layout();
         let vmctx = self.vmctx();
         let at = |offset: u32| vmctx.wrapping_add(offset as usize).cast::<u64>();
-        let mut locations = vec![at(abi::vmctx::STORE_CONTEXT as u32)];
-        for index in 0..info.functions.len() as u32 {
-            locations.push(at(layout.funcref(index) + abi::funcref::VMCTX as u32));
-        }
-        for i in 0..info.num_imported_memories {
-            locations.push(at(layout.memory_import(i)));
-        }
-        for i in 0..info.num_imported_tables {
-            locations.push(at(layout.table_import(i)));
-        }
-        for i in 0..info.num_imported_globals {
-            locations.push(at(layout.global_import(i)));
-        }
-        for defined in 0..self.memories.len() as u32 {
-            locations.push(at(layout.memory_def(defined) + abi::memory::BASE as u32));
-        }
-        for defined in 0..self.tables.len() as u32 {
-            locations.push(at(layout.table_def(defined) + abi::table::BASE as u32));
-        }
-        let defined_globals = info.num_imported_globals as usize..info.globals.len();
-        for (defined, global) in info.globals[defined_globals].iter().enumerate() {
-            if global.content == ValType::FuncRef {
-                locations.push(self.global_def(defined as u32));
+        let mut locations = Vec::new();
+        match kind {
+            Moved::Context => locations.push(at(abi::vmctx::STORE_CONTEXT as u32)),
+            Moved::Vmctx => {
+                for index in 0..info.functions.len() as u32 {
+                    locations.push(at(layout.funcref(index) + abi::funcref::VMCTX as u32));
+                }
+                for i in 0..info.num_imported_memories {
+                    locations.push(at(layout.memory_import(i)));
+                }
+                for i in 0..info.num_imported_tables {
+                    locations.push(at(layout.table_import(i)));
+                }
+                for i in 0..info.num_imported_globals {
+                    locations.push(at(layout.global_import(i)));
+                }
+                let defined_globals = info.num_imported_globals as usize..info.globals.len();
+                for (defined, global) in info.globals[defined_globals].iter().enumerate() {
+                    if global.content == ValType::FuncRef {
+                        locations.push(self.global_def(defined as u32));
+                    }
+                }
+            }
+            Moved::Memory => {
+                for defined in 0..self.memories.len() as u32 {
+                    locations.push(at(layout.memory_def(defined) + abi::memory::BASE as u32));
+                }
+            }
+            Moved::Table => {
+                for defined in 0..self.tables.len() as u32 {
+                    locations.push(at(layout.table_def(defined) + abi::table::BASE as u32));
+                }
             }
         }
         let mut patched = 0;
         for location in locations {
             // SAFETY: each is a pointer field of this live vmctx.
             patched += u64::from(unsafe { moved.patch(location) });
+        }
+        if kind != Moved::Vmctx {
+            return patched;
         }
         for (defined, table) in self.tables.iter().enumerate() {
             if table.element != ValType::FuncRef {
@@ -360,7 +401,7 @@ impl StoreInner {
         }
         for instance in &self.instances {
             // SAFETY: every instance of the store is live and stopped.
-            escapes += unsafe { instance.patch_escapes(&moved) };
+            escapes += unsafe { instance.patch_escapes(&moved, Moved::of(region)) };
         }
         // Stack-map slots hold vmctx pointers and funcrefs (pointers into
         // vmctxs) only: no other region's move can concern a frame.

@@ -319,6 +319,9 @@ impl Default for ArenaOptions {
 /// pointer, 0xa5a5_a5a5_a5a5_a5a5 is non-canonical and faults at once.
 pub const POISON: u8 = 0xa5;
 
+/// How much of a moved-from linear memory poisoning fills.
+const POISON_MEMORY_SPAN: usize = 64 << 10;
+
 /// Move destinations at least this large are backed with huge pages.
 const HUGE_PAGE_THRESHOLD: usize = 16 << 20;
 
@@ -542,7 +545,7 @@ impl Arena {
         room: usize,
         below: Option<usize>,
     ) -> Option<usize> {
-        let (new_offset, stale) = {
+        let (new_offset, stale, record_kind) = {
             let mut state = self.state();
             let record = *state.regions.get(&offset).expect("live region");
             let rounded = new_len
@@ -557,7 +560,7 @@ impl Arena {
                     len: rounded,
                 },
             );
-            (new_offset, stale)
+            (new_offset, stale, record.kind)
         };
         let mut stale = self.stale_bytes(stale);
         let runs = self.resident_runs(offset, used);
@@ -570,7 +573,16 @@ impl Arena {
         // handing them back: a sparse memory stays sparse.
         drop(stale);
         if self.inner.poison_moves {
+            // Control blocks, tables and store contexts whole; a linear
+            // memory's first POISON_MEMORY_SPAN bytes (what a stale base
+            // plus a small offset reads), so stress runs over large
+            // memories do not double their copying.
+            let span = match record_kind {
+                RegionKind::LinearMemory => POISON_MEMORY_SPAN,
+                _ => usize::MAX,
+            };
             for &(at, n) in &runs {
+                let n = n.min(offset.saturating_add(span).saturating_sub(at));
                 // SAFETY: the old range is still allocated to the caller,
                 // who holds its only handle and has copied it away.
                 unsafe { std::ptr::write_bytes(self.base().add(at), POISON, n) };

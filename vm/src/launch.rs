@@ -85,9 +85,10 @@ fn inherit() -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("invalid manifest {path}: {message}")]
@@ -485,6 +486,9 @@ pub struct LaunchOptions {
     pub poison_moves: bool,
 }
 
+/// The largest manifest `launch` reads.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
 /// Longest process name.
 const MAX_NAME: usize = 128;
 
@@ -549,10 +553,11 @@ fn check_manifest(manifest: &Manifest, max_processes: u64) -> Result<(), String>
 /// Reads a manifest, spawns its processes and runs them all to the end,
 /// with the processes they spawn.
 pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, LaunchError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LaunchError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text =
+        crate::read_text_file(path, MAX_MANIFEST_BYTES).map_err(|source| LaunchError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| LaunchError::Manifest {
         path: path.display().to_string(),
         message: e.to_string(),

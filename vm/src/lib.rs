@@ -382,7 +382,7 @@ impl Vm {
     }
 
     pub fn compile_file(&self, path: &Path) -> Result<Module, VmError> {
-        let bytes = std::fs::read(path).map_err(|source| VmError::Read {
+        let bytes = read_file(path, MAX_MODULE_BYTES).map_err(|source| VmError::Read {
             path: path.display().to_string(),
             source,
         })?;
@@ -445,6 +445,33 @@ impl Vm {
     pub fn signature_id(&self, ty: &FuncType) -> u32 {
         self.inner.signatures.intern(ty)
     }
+}
+
+/// The largest module file `compile_file` reads.
+pub const MAX_MODULE_BYTES: u64 = 512 << 20;
+
+/// Reads a file of at most `limit` bytes; a longer one (or an endless
+/// one, such as `/dev/zero`) is an error once `limit` bytes are read,
+/// never a host that fills its memory.
+pub fn read_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than the limit of {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads a text file of at most `limit` bytes (see [`read_file`]).
+pub fn read_text_file(path: &Path, limit: u64) -> std::io::Result<String> {
+    String::from_utf8(read_file(path, limit)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 fn looks_like_text(bytes: &[u8]) -> bool {

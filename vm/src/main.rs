@@ -339,7 +339,7 @@ fn wast(
     })?;
     let mut total = carat_vm::wast::WastReport::default();
     for file in files {
-        let source = std::fs::read_to_string(file)
+        let source = carat_vm::read_text_file(file, carat_vm::MAX_MODULE_BYTES)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let report = carat_vm::wast::run_script(&vm, &file.display().to_string(), &source)?;
         for failure in &report.failures {

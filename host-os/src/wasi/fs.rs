@@ -58,6 +58,18 @@ const OFLAGS_DIRECTORY: u16 = 2;
 const OFLAGS_EXCL: u16 = 4;
 const OFLAGS_TRUNC: u16 = 8;
 const LOOKUP_SYMLINK_FOLLOW: u32 = 1;
+
+/// Most descriptors one process holds open (stdio and preopens included).
+pub const MAX_FDS: usize = 1024;
+
+/// Most iovecs one vectored call takes, as POSIX's IOV_MAX: the array is
+/// read into the host before the transfer, so it must be bounded.
+pub const IOV_MAX: u32 = 1024;
+
+/// Most bytes one vectored call moves: a larger request is answered with
+/// a short count (which callers loop on, as POSIX allows), so a single
+/// syscall never keeps its worker for long.
+pub const MAX_TRANSFER: u64 = 16 << 20;
 const RIGHT_FD_READ: u64 = 1 << 1;
 const RIGHT_FD_WRITE: u64 = 1 << 6;
 const RIGHT_FD_ALLOCATE: u64 = 1 << 8;
@@ -128,17 +140,25 @@ impl FdTable {
         }
     }
 
-    fn insert(&mut self, entry: Entry) -> u32 {
+    /// Adds an open entry; EMFILE past [`MAX_FDS`] open descriptors, so
+    /// one guest cannot take the host's descriptors from the others.
+    fn insert(&mut self, entry: Entry) -> SysResult<u32> {
         match self.entries.iter().position(Option::is_none) {
             Some(i) => {
                 self.entries[i] = Some(entry);
-                i as u32
+                Ok(i as u32)
             }
+            None if self.entries.len() >= MAX_FDS => Err(Errno(errno::MFILE)),
             None => {
                 self.entries.push(Some(entry));
-                (self.entries.len() - 1) as u32
+                Ok((self.entries.len() - 1) as u32)
             }
         }
+    }
+
+    /// Closes descriptor `fd`, if open.
+    fn remove(&mut self, fd: u32) -> Option<Entry> {
+        self.entries.get_mut(fd as usize).and_then(Option::take)
     }
 }
 
@@ -301,8 +321,12 @@ fn timespecs(atim: u64, mtim: u64, flags: u16) -> SysResult<[libc::timespec; 2]>
     ])
 }
 
-/// The iovecs at `iovs`: (address, length) pairs.
+/// The iovecs at `iovs`: (address, length) pairs; EINVAL for more than
+/// [`IOV_MAX`].
 fn iovecs(m: &MemoryView<'_>, iovs: GuestAddr, count: u32) -> SysResult<Vec<(GuestAddr, u32)>> {
+    if count > IOV_MAX {
+        return Err(Errno(errno::INVAL));
+    }
     (0..count)
         .map(|i| {
             let at = i
@@ -354,7 +378,8 @@ type Transfer =
     fn(&mut Entry, &mut MemoryView<'_>, GuestAddr, u32, Option<u64>) -> SysResult<usize>;
 
 /// fd_read, fd_pread, fd_write and fd_pwrite: moves bytes iovec by iovec
-/// until one comes up short, and stores the total at argument `out`.
+/// until one comes up short or [`MAX_TRANSFER`] bytes have moved, and
+/// stores the total at argument `out`.
 fn vectored(
     c: &mut WasiCtx,
     m: &mut MemoryView<'_>,
@@ -367,9 +392,10 @@ fn vectored(
     let entry = c.fds.get(arg_u32(a, 0))?;
     let mut total: u64 = 0;
     for (buf, len) in iovs {
+        let len = len.min((MAX_TRANSFER - total) as u32);
         let n = transfer(entry, m, buf, len, offset.map(|o| o + total))?;
         total += n as u64;
-        if n < len as usize {
+        if n < len as usize || total >= MAX_TRANSFER {
             break;
         }
     }
@@ -464,6 +490,9 @@ fn fd_readdir(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
 }
 
 fn path_open(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
+    // Where the new descriptor goes must be writable before anything is
+    // opened: a descriptor the guest cannot learn would stay open unseen.
+    m.range(addr(a, 8), 4)?;
     let dir = c.fds.dir(arg_u32(a, 0))?;
     let lookup = arg_u32(a, 1);
     let path = guest_path(m, addr(a, 2), arg_u32(a, 3))?;
@@ -518,8 +547,11 @@ fn path_open(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
     } else {
         Entry::File(file)
     };
-    let new = c.fds.insert(entry);
-    m.write_u32(addr(a, 8), new)?;
+    let new = c.fds.insert(entry)?;
+    if let Err(e) = m.write_u32(addr(a, 8), new) {
+        c.fds.remove(new);
+        return Err(e.into());
+    }
     Ok(())
 }
 
@@ -620,12 +652,40 @@ fn path_rename(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult 
     })
 }
 
+/// path_link. With the follow flag, a symlink source is resolved first,
+/// beneath its directory like every lookup (so it cannot reach outside
+/// the preopen), and the file it names is linked through its descriptor;
+/// without it, the symlink itself is linked.
 fn path_link(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
-    two_paths(c, m, a, (0, 2), (4, 5), |from_dir, from, to_dir, to| {
-        // SAFETY: linkat on parents we opened and NUL-terminated names; no
-        // AT_SYMLINK_FOLLOW, so a symlink is linked, not its target.
-        unsafe { libc::linkat(from_dir, from.as_ptr(), to_dir, to.as_ptr(), 0) }
-    })
+    if arg_u32(a, 1) & LOOKUP_SYMLINK_FOLLOW == 0 {
+        return two_paths(c, m, a, (0, 2), (4, 5), |from_dir, from, to_dir, to| {
+            // SAFETY: linkat on parents we opened and NUL-terminated names;
+            // no AT_SYMLINK_FOLLOW, so a symlink is linked, not its target.
+            unsafe { libc::linkat(from_dir, from.as_ptr(), to_dir, to.as_ptr(), 0) }
+        });
+    }
+    let dir = c.fds.dir(arg_u32(a, 0))?;
+    let path = guest_path(m, addr(a, 2), arg_u32(a, 3))?;
+    let source = open_beneath(dir, &path, libc::O_PATH, 0)?;
+    let (to_parent, to_name) = parent_of_arg(c, m, a, 4, 5)?;
+    // The unprivileged way to link a file by descriptor: its /proc link,
+    // followed (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
+    let by_descriptor = cstring(&format!("/proc/self/fd/{}", source.as_raw_fd()))?;
+    // SAFETY: linkat on a NUL-terminated /proc path, a parent we opened and
+    // a NUL-terminated name.
+    let linked = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            by_descriptor.as_ptr(),
+            to_parent.as_raw_fd(),
+            to_name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if linked != 0 {
+        return Err(last_error());
+    }
+    Ok(())
 }
 
 fn path_readlink(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {

@@ -177,11 +177,11 @@ impl FuncTranslator<'_, '_> {
             }
             Operator::LocalSet { local_index } => {
                 let v = self.pop();
-                self.b.def_var(self.locals[local_index as usize], v);
+                self.set_local(local_index, v);
             }
             Operator::LocalTee { local_index } => {
                 let v = *self.stack.last().expect("validated");
-                self.b.def_var(self.locals[local_index as usize], v);
+                self.set_local(local_index, v);
             }
             Operator::GlobalGet { global_index } => {
                 let content = self.env.info.globals[global_index as usize].content;

@@ -22,8 +22,12 @@
 //! (`offset + size`) no larger, cannot be out of bounds: the earlier guard
 //! trapped otherwise, and a bound never shrinks (memories only grow, and
 //! a move keeps their length), not even across calls. Its trap branch is
-//! dropped. It still masks its own address on the earlier guard's
-//! condition, so the Spectre argument above holds for it unchanged.
+//! dropped. It still masks its own address with a cmov on its own compare
+//! against the bound, so the Spectre argument above holds for it
+//! unchanged, and no value lives longer than the access that uses it
+//! (masking on the earlier guard's condition instead kept one condition
+//! live per guard across the whole block: thousands of overlapping live
+//! ranges, and register allocation quadratic in the block's accesses).
 //! Field accesses through one pointer hit this (a narrower field after a
 //! wider one, a load and then a store to the same address).
 
@@ -44,20 +48,21 @@ fn memory_index(arg: &MemArg) -> u32 {
     }
 }
 
+/// Memory accesses one CLIF block holds before straight-line code is
+/// split (see `split_long_block`).
+const ACCESSES_PER_BLOCK: u32 = 64;
+
 /// The guards passed so far in one basic block: for each (memory, 32-bit
-/// index value), the largest `offset + size` checked and the condition
-/// that check trapped on.
+/// index value), the largest `offset + size` checked. Constant time per
+/// access, so compilation stays linear in a block's accesses. It also
+/// counts the block's accesses.
 #[derive(Default)]
 pub(super) struct CheckedGuards {
     block: Option<Block>,
-    passed: Vec<PassedGuard>,
-}
-
-struct PassedGuard {
-    memory: u32,
-    index: Value,
-    end: u64,
-    out_of_bounds: Value,
+    passed: std::collections::HashMap<(u32, Value), u64>,
+    accesses: u32,
+    /// Where `split_long_block` stores, once it has.
+    force_slot: Option<cranelift_codegen::ir::StackSlot>,
 }
 
 impl CheckedGuards {
@@ -66,31 +71,106 @@ impl CheckedGuards {
         if self.block != block {
             self.block = block;
             self.passed.clear();
+            self.accesses = 0;
         }
     }
 
-    /// The condition of a passed guard that covers `end` bytes from
-    /// `index` in `memory`.
-    fn covering(&self, memory: u32, index: Value, end: u64) -> Option<Value> {
+    /// Whether a passed guard covers `end` bytes from `index` in `memory`.
+    fn covers(&self, memory: u32, index: Value, end: u64) -> bool {
         self.passed
-            .iter()
-            .find(|g| g.memory == memory && g.index == index && g.end >= end)
-            .map(|g| g.out_of_bounds)
+            .get(&(memory, index))
+            .is_some_and(|checked| *checked >= end)
     }
 
-    fn record(&mut self, memory: u32, index: Value, end: u64, out_of_bounds: Value) {
-        self.passed
-            .retain(|g| !(g.memory == memory && g.index == index && g.end <= end));
-        self.passed.push(PassedGuard {
-            memory,
-            index,
-            end,
-            out_of_bounds,
-        });
+    fn record(&mut self, memory: u32, index: Value, end: u64) {
+        let checked = self.passed.entry((memory, index)).or_insert(end);
+        *checked = (*checked).max(end);
     }
 }
 
 impl FuncTranslator<'_, '_> {
+    /// Ends a CLIF block that has grown long in straight-line code and
+    /// goes on in a fresh one, behind a compiler barrier, with memory 0's
+    /// base and bound reloaded.
+    ///
+    /// Why: Cranelift's optimiser places a pure value at its first use and
+    /// reuses an identical value or load from anywhere it dominates. In a
+    /// function of thousands of accesses that makes values live from far
+    /// before their use to far after: loaded values summed into a local
+    /// are all added up at the function's end, a guard's compare or an
+    /// address is reused from thousands of accesses back. Thousands of such
+    /// live ranges overlap, and register allocation costs quadratic time
+    /// (20,000 accesses took 10 s; 100,000 took eight minutes).
+    ///
+    /// So, every [`ACCESSES_PER_BLOCK`] accesses: the locals set since the
+    /// last split and the operand stack are combined into one stored word,
+    /// which forces their computation here (the store is a side effect and
+    /// must stay put); `sequence_point` (no machine code) ends redundant-
+    /// load elimination at the boundary; the reloaded bound makes every
+    /// later guard's values new ones; and additions of constants are
+    /// rematerialised per block. Nothing lives longer than a split's span
+    /// except the locals and stack values themselves.
+    fn split_long_block(&mut self) {
+        let mut forced: Option<Value> = None;
+        let dirty: Vec<u32> = self.dirty_locals.drain(..).collect();
+        let mut values: Vec<Value> = dirty
+            .iter()
+            .map(|&local| {
+                self.local_is_dirty[local as usize] = false;
+                self.b.use_var(self.locals[local as usize])
+            })
+            .collect();
+        values.extend(self.stack.iter().copied());
+        for value in values {
+            let word = self.as_word(value);
+            forced = Some(match forced {
+                Some(so_far) => self.b.ins().bor(so_far, word),
+                None => word,
+            });
+        }
+        if let Some(forced) = forced {
+            let slot = self.force_slot();
+            self.b.ins().stack_store(I64, forced, slot, 0);
+        }
+        self.b.ins().sequence_point();
+        let next = self.b.create_block();
+        self.b.ins().jump(next, &[]);
+        self.b.seal_block(next);
+        self.b.switch_to_block(next);
+        self.reload_memory_cache();
+        self.checked_guards.enter(Some(next));
+    }
+
+    /// `value`'s bits as an I64.
+    fn as_word(&mut self, value: Value) -> Value {
+        match self.b.func.dfg.value_type(value) {
+            I64 => value,
+            I32 => self.b.ins().uextend(I64, value),
+            F32 => {
+                let bits = self.b.ins().bitcast(I32, MemFlagsData::new(), value);
+                self.b.ins().uextend(I64, bits)
+            }
+            F64 => self.b.ins().bitcast(I64, MemFlagsData::new(), value),
+            other => unreachable!("wasm 2.0 without SIMD has no {other} values"),
+        }
+    }
+
+    /// The stack slot `split_long_block` stores into; never read.
+    fn force_slot(&mut self) -> cranelift_codegen::ir::StackSlot {
+        if let Some(slot) = self.checked_guards.force_slot {
+            return slot;
+        }
+        let slot = self
+            .b
+            .create_sized_stack_slot(cranelift_codegen::ir::StackSlotData::new(
+                cranelift_codegen::ir::StackSlotKind::ExplicitSlot,
+                8,
+                3,
+            ));
+        self.checked_guards.force_slot = Some(slot);
+        slot
+    }
+
     fn memory_base_and_bound(&mut self, memory: u32) -> (Value, Value) {
         if let (0, Some((base, bound))) = (memory, self.memory_cache) {
             return (self.b.use_var(base), self.b.use_var(bound));
@@ -135,6 +215,11 @@ impl FuncTranslator<'_, '_> {
     /// The address of a `size`-byte access at `index + offset`, and the flags
     /// the access carries.
     fn heap_address(&mut self, arg: &MemArg, size: u32) -> (Value, MemFlagsData) {
+        self.checked_guards.enter(self.b.current_block());
+        self.checked_guards.accesses += 1;
+        if self.checked_guards.accesses > ACCESSES_PER_BLOCK {
+            self.split_long_block();
+        }
         let memory = memory_index(arg);
         let index32 = self.pop();
         let index = self.b.ins().uextend(I64, index32);
@@ -148,30 +233,24 @@ impl FuncTranslator<'_, '_> {
         if needs_guard {
             let start = self.b.ins().iadd_imm_u(index, arg.offset as i64);
             let end = arg.offset + u64::from(size);
-            self.checked_guards.enter(self.b.current_block());
             // `local.get` may hand out a fresh alias of the same value.
             let index_key = self.b.func.dfg.resolve_aliases(index32);
             let (base, bound) = self.memory_base_and_bound(memory);
-            let out_of_bounds = match self.checked_guards.covering(memory, index_key, end) {
-                Some(covered) => {
-                    self.stats.guards_elided += 1;
-                    covered
-                }
-                None => {
-                    // `start + size > bound`, as `start > bound - size`:
-                    // the right side depends on the bound alone, so
-                    // Cranelift computes it once per loop rather than an
-                    // end per access. Signed, because a bound below `size`
-                    // makes it negative; `start` < 2^33 and the bound
-                    // <= 2^32, so nothing overflows.
-                    let limit = self.b.ins().iadd_imm_s(bound, -i64::from(size));
-                    let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
-                    self.trap_out_of_bounds(out_of_bounds);
-                    self.checked_guards
-                        .record(memory, index_key, end, out_of_bounds);
-                    out_of_bounds
-                }
-            };
+            // `start + size > bound`, as `start > bound - size`: the right
+            // side depends on the bound alone, so Cranelift computes it
+            // once per loop rather than an end per access. Signed, because
+            // a bound below `size` makes it negative; `start` < 2^33 and the
+            // bound <= 2^32, so nothing overflows.
+            let limit = self.b.ins().iadd_imm_s(bound, -i64::from(size));
+            let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
+            if self.checked_guards.covers(memory, index_key, end) {
+                // An earlier guard in this block trapped unless this access
+                // is in bounds: only the mask remains.
+                self.stats.guards_elided += 1;
+            } else {
+                self.trap_out_of_bounds(out_of_bounds);
+                self.checked_guards.record(memory, index_key, end);
+            }
             (
                 self.masked_address(base, start, out_of_bounds),
                 flags.with_notrap(),

@@ -184,6 +184,10 @@ pub struct FuncTranslator<'a, 'f> {
     b: FunctionBuilder<'f>,
     vmctx: Variable,
     locals: Vec<Variable>,
+    /// Locals set since the last split of a long block (see
+    /// `memory::split_long_block`), and which those are.
+    dirty_locals: Vec<u32>,
+    local_is_dirty: Vec<bool>,
     stack: Vec<Value>,
     frames: Vec<Frame>,
     reachable: bool,
@@ -283,7 +287,9 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             env,
             b,
             vmctx,
+            local_is_dirty: vec![false; locals.len()],
             locals,
+            dirty_locals: Vec::new(),
             stack: Vec::new(),
             frames: vec![Frame {
                 kind: FrameKind::Block,
@@ -347,7 +353,14 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         Err(CompileError::Unsupported(format!("{op:?}")))
     }
 
-    // ----- operand stack -----
+    // ----- locals and the operand stack -----
+
+    fn set_local(&mut self, index: u32, v: Value) {
+        self.b.def_var(self.locals[index as usize], v);
+        if !std::mem::replace(&mut self.local_is_dirty[index as usize], true) {
+            self.dirty_locals.push(index);
+        }
+    }
 
     fn push(&mut self, v: Value) {
         self.stack.push(v);

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use carat_vm::{Mode, Vm, VmConfig};
+use carat_vm::{Extern, InstanceId, Mode, Process, Val, Vm, VmConfig, VmError};
 
 /// Fuel per call, so generated loops end.
 pub const FUEL: u64 = 100_000;
@@ -33,4 +33,27 @@ pub fn vms() -> &'static [(&'static str, Vm); 3] {
             ("carat relocating", vm(Mode::Carat, Some(2))),
         ]
     })
+}
+
+/// Calls every exported function of `instance`, each with its parameter
+/// types' zero values; each call's outcome.
+#[allow(dead_code)] // the wasi target has no exports to call
+pub fn call_exports(
+    process: &mut Process,
+    instance: InstanceId,
+    exports: &[carat_jit::Export],
+) -> Vec<Result<Vec<Val>, VmError>> {
+    let mut outcomes = Vec::new();
+    for export in exports {
+        if let Some(Extern::Func(f)) = process.export(instance, &export.name) {
+            let args: Vec<Val> = process
+                .func_type(f)
+                .params
+                .iter()
+                .map(|t| Val::default_for(*t))
+                .collect();
+            outcomes.push(process.call(f, &args));
+        }
+    }
+    outcomes
 }

@@ -6,7 +6,6 @@
 
 mod common;
 
-use carat_vm::{Extern, Val};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -20,17 +19,6 @@ fuzz_target!(|bytes: &[u8]| {
         let Ok(instance) = process.instantiate(&module) else {
             continue;
         };
-        let exports = module.info().exports.clone();
-        for export in &exports {
-            if let Some(Extern::Func(f)) = process.export(instance, &export.name) {
-                let args: Vec<Val> = process
-                    .func_type(f)
-                    .params
-                    .iter()
-                    .map(|t| Val::default_for(*t))
-                    .collect();
-                let _ = process.call(f, &args);
-            }
-        }
+        common::call_exports(&mut process, instance, &module.info().exports);
     }
 });

@@ -7,9 +7,12 @@
 #![no_main]
 
 mod common;
+#[path = "../../tests/support/imports.rs"]
+mod imports;
 
 use arbitrary::{Arbitrary, Unstructured};
-use carat_vm::{Extern, Val, ValType};
+use carat_vm::Val;
+use imports::import_everything;
 use libfuzzer_sys::fuzz_target;
 
 fn config() -> wasm_smith::Config {
@@ -37,82 +40,23 @@ fn config() -> wasm_smith::Config {
     }
 }
 
-fn wat_type(ty: ValType) -> &'static str {
-    match ty {
-        ValType::I32 => "i32",
-        ValType::I64 => "i64",
-        ValType::F32 => "f32",
-        ValType::F64 => "f64",
-        ValType::FuncRef => "funcref",
-        ValType::ExternRef => "externref",
-    }
-}
-
-fn wat_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for byte in text.bytes() {
-        match byte {
-            b' '..=b'~' if byte != b'"' && byte != b'\\' => out.push(byte as char),
-            _ => out.push_str(&format!("\\{byte:02x}")),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A module importing everything the earlier modules export, module `m`
-/// of `modules[m]`.
-fn available_imports(modules: &[Vec<u8>]) -> Option<Vec<u8>> {
-    use carat_jit::EntityKind;
-    let mut wat = String::from("(module\n");
-    let mut any = false;
-    for (m, wasm) in modules.iter().enumerate() {
-        let info = carat_jit::module_info::decode(wasm).ok()?;
-        for export in &info.exports {
-            let i = export.index as usize;
-            let item = match export.kind {
-                EntityKind::Func => {
-                    let ty = info.func_type(export.index);
-                    let params: Vec<&str> = ty.params.iter().map(|t| wat_type(*t)).collect();
-                    let results: Vec<&str> = ty.results.iter().map(|t| wat_type(*t)).collect();
-                    format!("(func (param {}) (result {}))", params.join(" "), results.join(" "))
-                }
-                EntityKind::Memory => {
-                    let ty = &info.memories[i];
-                    let max = ty.maximum.map(|m| m.to_string()).unwrap_or_default();
-                    format!("(memory {} {max})", ty.minimum)
-                }
-                EntityKind::Table => {
-                    let ty = &info.tables[i];
-                    let max = ty.maximum.map(|m| m.to_string()).unwrap_or_default();
-                    format!("(table {} {max} {})", ty.minimum, wat_type(ty.element))
-                }
-                EntityKind::Global => {
-                    let ty = &info.globals[i];
-                    let content = wat_type(ty.content);
-                    if ty.mutable {
-                        format!("(global (mut {content}))")
-                    } else {
-                        format!("(global {content})")
-                    }
-                }
-            };
-            wat.push_str(&format!("(import \"m{m}\" {} {item})\n", wat_string(&export.name)));
-            any = true;
-        }
-    }
-    wat.push(')');
-    any.then(|| wat::parse_str(&wat).expect("the import list parses"))
-}
-
 /// Up to four modules, each drawing imports from the ones before it.
 fn modules(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<Vec<u8>>> {
     let count = u.int_in_range(1..=4)?;
     let mut modules: Vec<Vec<u8>> = Vec::new();
     for _ in 0..count {
         let mut config = config();
-        config.available_imports = available_imports(&modules);
-        config.max_imports = if config.available_imports.is_some() { 24 } else { 0 };
+        let earlier: Vec<(String, &[u8])> = modules
+            .iter()
+            .enumerate()
+            .map(|(m, bytes)| (format!("m{m}"), &bytes[..]))
+            .collect();
+        config.available_imports = import_everything(&earlier);
+        config.max_imports = if config.available_imports.is_some() {
+            24
+        } else {
+            0
+        };
         modules.push(wasm_smith::Module::new(config, u)?.to_bytes());
     }
     Ok(modules)
@@ -155,23 +99,14 @@ fn run(vm: &carat_vm::Vm, modules: &[Vec<u8>]) -> Vec<String> {
         }
     }
     for (instance, exports) in &instances {
-        for export in exports {
-            if let Some(Extern::Func(f)) = process.export(*instance, &export.name) {
-                let args: Vec<Val> = process
-                    .func_type(f)
-                    .params
-                    .iter()
-                    .map(|t| Val::default_for(*t))
-                    .collect();
-                let outcome = match process.call(f, &args) {
-                    Ok(values) => values.iter().map(describe).collect::<Vec<_>>().join(" "),
-                    Err(e) => match e.trap() {
-                        Some(trap) => format!("trap {trap}"),
-                        None => format!("error {e}"),
-                    },
-                };
-                seen.push(outcome);
-            }
+        for result in common::call_exports(&mut process, *instance, exports) {
+            seen.push(match result {
+                Ok(values) => values.iter().map(describe).collect::<Vec<_>>().join(" "),
+                Err(e) => match e.trap() {
+                    Some(trap) => format!("trap {trap}"),
+                    None => format!("error {e}"),
+                },
+            });
         }
     }
     seen

@@ -61,7 +61,15 @@ const CALLS: &[(&str, &str)] = &[
 
 /// Strings placed in the guest's memory at 0x1000 + 64k, for paths.
 const STRINGS: &[&str] = &[
-    "file.txt", "dir", "dir/inner.txt", "..", "../outside", "/etc/passwd", "link", ".", "new",
+    "file.txt",
+    "dir",
+    "dir/inner.txt",
+    "..",
+    "../outside",
+    "/etc/passwd",
+    "link",
+    ".",
+    "new",
     "dir/../file.txt",
 ];
 
@@ -89,7 +97,11 @@ fn calls(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<Call>> {
     (0..count)
         .map(|_| {
             let func = u.int_in_range(0..=CALLS.len() - 1)?;
-            let args = CALLS[func].1.chars().map(|_| arg(u)).collect::<Result<_, _>>()?;
+            let args = CALLS[func]
+                .1
+                .chars()
+                .map(|_| arg(u))
+                .collect::<Result<_, _>>()?;
             Ok(Call { func, args })
         })
         .collect()
@@ -124,10 +136,18 @@ fn guest(calls: &[Call], memory: &[u8]) -> String {
             .map(|(i, (ty, value))| {
                 // Never name fd 0 (reads would block on the fuzzer's
                 // stdin) or fd 2 (writes would flood its stderr).
-                let value = if i == 0 && (*value == 0 || *value == 2) { 1 } else { *value };
+                let value = if i == 0 && (*value == 0 || *value == 2) {
+                    1
+                } else {
+                    *value
+                };
                 // fd_allocate backs its range with disk blocks: keep it
                 // small.
-                let value = if name == "fd_allocate" && i > 0 { value.rem_euclid(1 << 20) } else { value };
+                let value = if name == "fd_allocate" && i > 0 {
+                    value.rem_euclid(1 << 20)
+                } else {
+                    value
+                };
                 if ty == 'I' {
                     format!("(i64.const {value})")
                 } else {
@@ -186,7 +206,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(calls) = calls(&mut u) else {
         return;
     };
-    let memory: Vec<u8> = (0..256).map(|_| u8::arbitrary(&mut u).unwrap_or(0)).collect();
+    let memory: Vec<u8> = (0..256)
+        .map(|_| u8::arbitrary(&mut u).unwrap_or(0))
+        .collect();
     let wat = guest(&calls, &memory);
     let mut errnos = Vec::new();
     for (i, (name, vm)) in common::vms().iter().enumerate() {
@@ -200,6 +222,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let (_, reference) = &errnos[0];
     for (name, seen) in &errnos[1..] {
-        assert_eq!(reference, seen, "carat and {name} disagree on errnos: {calls:?}");
+        assert_eq!(
+            reference, seen,
+            "carat and {name} disagree on errnos: {calls:?}"
+        );
     }
 });

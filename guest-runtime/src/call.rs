@@ -98,14 +98,7 @@ struct Entry {
 
 impl StoreInner {
     fn check_args(&self, func: Func, args: &[Val]) -> Result<FuncType, ExecError> {
-        let exists = match func {
-            Func::Host(i) => (i as usize) < self.host_funcs.len(),
-            Func::Wasm { instance, index } => self
-                .instances
-                .get(instance.0 as usize)
-                .is_some_and(|i| (index as usize) < i.module_info().functions.len()),
-        };
-        if !exists {
+        if !self.has_func(func) {
             return Err(ExecError::Signature(
                 "no such function in this store (process)".into(),
             ));

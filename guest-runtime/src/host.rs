@@ -54,6 +54,17 @@ pub struct HostFunc {
     pub func: HostFnBox,
 }
 
+impl HostFunc {
+    /// Its results before it runs: each type's zero.
+    fn default_results(&self) -> Vec<Val> {
+        self.ty
+            .results
+            .iter()
+            .map(|t| Val::default_for(*t))
+            .collect()
+    }
+}
+
 /// What a host function's funcref record points at: the header JIT code
 /// reads, then the function.
 #[repr(C)]
@@ -256,12 +267,7 @@ fn run_host_func(
             None => Val::from_slot(*ty, *slot),
         })
         .collect();
-    let mut results: Vec<Val> = func
-        .ty
-        .results
-        .iter()
-        .map(|t| Val::default_for(*t))
-        .collect();
+    let mut results = func.default_results();
     (func.func)(caller, &args, &mut results)?;
     // The guest may have parked and moved: the store, not the vmctx the
     // call came in with, encodes the results.
@@ -330,12 +336,7 @@ unsafe extern "C" fn host_call_shim(
 
 /// Runs host function `func` for the host itself (no wasm caller).
 pub(crate) fn call_from_host(func: &HostFunc, args: &[Val]) -> Result<Vec<Val>, HostError> {
-    let mut results: Vec<Val> = func
-        .ty
-        .results
-        .iter()
-        .map(|t| Val::default_for(*t))
-        .collect();
+    let mut results = func.default_results();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         (func.func)(&mut Caller::none(), args, &mut results)
     }));

@@ -127,14 +127,7 @@ impl StoreInner {
         };
         match (&import.kind, *provided) {
             (ImportKind::Func(type_index), Extern::Func(f)) => {
-                let exists = match f {
-                    Func::Host(i) => (i as usize) < self.host_funcs.len(),
-                    Func::Wasm { instance, index } => self
-                        .instances
-                        .get(instance.0 as usize)
-                        .is_some_and(|i| (index as usize) < i.module_info().functions.len()),
-                };
-                if !exists {
+                if !self.has_func(f) {
                     return Err(foreign());
                 }
                 let want = &info.types[*type_index as usize];

@@ -424,6 +424,17 @@ impl StoreInner {
         unsafe { (*self.context_ptr()).last_exit_fp }
     }
 
+    /// Whether `func` names a function of this store.
+    pub(crate) fn has_func(&self, func: Func) -> bool {
+        match func {
+            Func::Host(i) => (i as usize) < self.host_funcs.len(),
+            Func::Wasm { instance, index } => self
+                .instances
+                .get(instance.0 as usize)
+                .is_some_and(|i| (index as usize) < i.module_info().functions.len()),
+        }
+    }
+
     pub(crate) fn func_type(&self, func: Func) -> &FuncType {
         match func {
             Func::Host(i) => &self.host_funcs[i as usize].func.ty,

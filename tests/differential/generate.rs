@@ -6,8 +6,8 @@
 //! included) and calls into and shares state with it.
 
 use arbitrary::Unstructured;
-use carat_vm::ValType;
 
+use crate::imports::import_everything;
 use crate::{MAX_MEMORY, MAX_TABLE_ELEMENTS};
 
 /// Bytes for wasm-smith from a seed.
@@ -62,7 +62,7 @@ pub fn generate(seed: u64) -> Vec<u8> {
 /// are drawn from its exports, as module `a`.
 pub fn generate_linked(seed: u64) -> Vec<Vec<u8>> {
     let provider = generate(seed);
-    let Some(imports) = imports_of_exports(&provider) else {
+    let Some(imports) = import_everything(&[("a".into(), &provider)]) else {
         return vec![provider];
     };
     let config = wasm_smith::Config {
@@ -75,76 +75,4 @@ pub fn generate_linked(seed: u64) -> Vec<Vec<u8>> {
         .expect("wasm-smith generates a module")
         .to_bytes();
     vec![provider, client]
-}
-
-fn wat_type(ty: ValType) -> &'static str {
-    match ty {
-        ValType::I32 => "i32",
-        ValType::I64 => "i64",
-        ValType::F32 => "f32",
-        ValType::F64 => "f64",
-        ValType::FuncRef => "funcref",
-        ValType::ExternRef => "externref",
-    }
-}
-
-/// `text` as a wat string literal: printable ASCII as is, every other
-/// byte as a `\hh` escape.
-fn wat_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for byte in text.bytes() {
-        match byte {
-            b' '..=b'~' if byte != b'"' && byte != b'\\' => out.push(byte as char),
-            _ => out.push_str(&format!("\\{byte:02x}")),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A module that imports, as module `a`, everything `provider` exports,
-/// with the types it exports them at: what wasm-smith may draw imports
-/// from. `None` when the provider exports nothing.
-fn imports_of_exports(provider: &[u8]) -> Option<Vec<u8>> {
-    use carat_jit::EntityKind;
-    let info = carat_jit::module_info::decode(provider).ok()?;
-    let mut wat = String::from("(module\n");
-    for export in &info.exports {
-        let name = &export.name;
-        let i = export.index as usize;
-        let item = match export.kind {
-            EntityKind::Func => {
-                let ty = info.func_type(export.index);
-                let params: Vec<&str> = ty.params.iter().map(|t| wat_type(*t)).collect();
-                let results: Vec<&str> = ty.results.iter().map(|t| wat_type(*t)).collect();
-                format!(
-                    "(func (param {}) (result {}))",
-                    params.join(" "),
-                    results.join(" ")
-                )
-            }
-            EntityKind::Memory => {
-                let ty = &info.memories[i];
-                let max = ty.maximum.map(|m| m.to_string()).unwrap_or_default();
-                format!("(memory {} {max})", ty.minimum)
-            }
-            EntityKind::Table => {
-                let ty = &info.tables[i];
-                let max = ty.maximum.map(|m| m.to_string()).unwrap_or_default();
-                format!("(table {} {max} {})", ty.minimum, wat_type(ty.element))
-            }
-            EntityKind::Global => {
-                let ty = &info.globals[i];
-                let content = wat_type(ty.content);
-                if ty.mutable {
-                    format!("(global (mut {content}))")
-                } else {
-                    format!("(global {content})")
-                }
-            }
-        };
-        wat.push_str(&format!("  (import \"a\" {} {item})\n", wat_string(name)));
-    }
-    wat.push(')');
-    (!info.exports.is_empty()).then(|| wat::parse_str(&wat).expect("the import list parses"))
 }

@@ -26,6 +26,8 @@
 
 mod engines;
 mod generate;
+#[path = "../support/imports.rs"]
+mod imports;
 
 use std::time::{Duration, Instant};
 

@@ -59,3 +59,45 @@ fn command_line_contract() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `compile --emit-clif/--emit-asm` writes, for every function, its CLIF
+/// before and after optimisation and its machine code, each headed or
+/// named so a reader finds the function and its guard counts.
+#[test]
+fn compile_writes_each_functions_listings() {
+    let dir = std::env::temp_dir().join(format!("carat-cli-listings-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_carat-vm"))
+        .args(["compile", "--emit-clif"])
+        .arg(dir.join("clif"))
+        .arg("--emit-asm")
+        .arg(dir.join("asm"))
+        .arg("tests/programs/guard_elision.wat")
+        .output()
+        .expect("carat-vm runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("5 functions") && stdout.contains("6 guards emitted"),
+        "{stdout}"
+    );
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    // guard_elision.wat's function 4 is exported as `load8`.
+    let clif = read(dir.join("clif/0004-load8.clif"));
+    assert!(
+        clif.starts_with("; function 4: ") && clif.contains("trapnz") && clif.contains("heap_oob"),
+        "{clif}"
+    );
+    let optimized = read(dir.join("clif/0004-load8.opt.clif"));
+    assert!(optimized.contains("function u0:4"), "{optimized}");
+    let asm = read(dir.join("asm/0004-load8.s"));
+    assert!(
+        asm.starts_with("; function 4: ") && asm.lines().count() > 5,
+        "{asm}"
+    );
+    let files = std::fs::read_dir(dir.join("asm")).unwrap().count();
+    assert_eq!(files, 5, "one listing per function");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -13,6 +13,7 @@
 //! whole compile is linear in module size.
 
 pub mod abi;
+mod listing;
 pub mod module_info;
 mod trampolines;
 pub mod translate;
@@ -32,10 +33,12 @@ use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use wasmparser::{BinaryReader, BinaryReaderError, FunctionBody};
 
+pub use listing::FunctionListing;
 pub use module_info::{
     ConstExpr, DataSegment, ElementSegment, EntityKind, Export, FuncType, GlobalType, Import,
     ImportKind, InvalidModule, MemoryType, ModuleInfo, SegmentMode, TableType, ValType,
 };
+pub use translate::CodeStats;
 pub use trap::Trap;
 
 /// How JIT code protects linear memory.
@@ -180,9 +183,7 @@ pub struct CodeImage {
 pub struct CompileStats {
     pub wasm_bytes: usize,
     pub functions_compiled: u64,
-    pub guards_emitted: u64,
-    pub guards_elided: u64,
-    pub polls_emitted: u64,
+    pub code: translate::CodeStats,
     pub compile_time: Duration,
 }
 
@@ -204,7 +205,7 @@ struct FunctionOutput {
     relocs: Vec<(u32, Reloc, RelocTarget, i64)>,
     traps: Vec<TrapSite>,
     stack_maps: Vec<StackMap>,
-    stats: translate::FunctionStats,
+    stats: translate::CodeStats,
 }
 
 enum RelocTarget {
@@ -235,6 +236,37 @@ fn split_by_bytes(bodies: &[Range<usize>], parts: usize) -> Vec<Range<usize>> {
         ranges.push(first..bodies.len());
     }
     ranges
+}
+
+/// A validated module with its vmctx layout and signature ids.
+struct Prepared {
+    info: ModuleInfo,
+    layout: abi::VmctxLayout,
+    type_ids: Vec<u32>,
+}
+
+/// Translates defined function `defined` of the module `bytes` into
+/// `ctx.func`, as CLIF ready for Cranelift.
+fn translate_function(
+    env: &translate::ModuleEnv<'_>,
+    bytes: &[u8],
+    defined: usize,
+    ctx: &mut Context,
+    builder_ctx: &mut FunctionBuilderContext,
+) -> Result<translate::CodeStats, CompileError> {
+    let func_index = env.info.num_imported_functions + defined as u32;
+    let body_range = env.info.bodies[defined].clone();
+    let body = FunctionBody::new(BinaryReader::new(
+        &bytes[body_range.clone()],
+        body_range.start as u64,
+    ));
+    ctx.clear();
+    ctx.func = Function::with_name_signature(
+        UserFuncName::user(0, func_index),
+        translate::wasm_signature(env.info.func_type(func_index), env.call_conv),
+    );
+    let builder = FunctionBuilder::new(&mut ctx.func, builder_ctx);
+    translate::FuncTranslator::translate(env, builder, func_index, &body)
 }
 
 pub struct Compiler {
@@ -279,6 +311,35 @@ impl Compiler {
         &self.config
     }
 
+    /// Validates `bytes` and lays out what its code needs.
+    fn prepare(
+        &self,
+        bytes: &[u8],
+        signatures: &SignatureRegistry,
+    ) -> Result<Prepared, CompileError> {
+        let info = module_info::decode(bytes)?;
+        let layout = abi::VmctxLayout::new(info.counts());
+        let type_ids = info.types.iter().map(|t| signatures.intern(t)).collect();
+        Ok(Prepared {
+            info,
+            layout,
+            type_ids,
+        })
+    }
+
+    /// What translation needs to know about `prepared`'s module.
+    fn env<'a>(&self, prepared: &'a Prepared) -> translate::ModuleEnv<'a> {
+        translate::ModuleEnv {
+            info: &prepared.info,
+            layout: &prepared.layout,
+            strategy: self.config.strategy,
+            fuel: self.config.fuel,
+            call_conv: self.isa.default_call_conv(),
+            frontend: self.isa.frontend_config(),
+            type_ids: &prepared.type_ids,
+        }
+    }
+
     /// Validates and compiles a binary module.
     pub fn compile(
         &self,
@@ -286,18 +347,9 @@ impl Compiler {
         signatures: &SignatureRegistry,
     ) -> Result<CompiledModule, CompileError> {
         let start = Instant::now();
-        let info = module_info::decode(bytes)?;
-        let layout = abi::VmctxLayout::new(info.counts());
-        let type_ids: Vec<u32> = info.types.iter().map(|t| signatures.intern(t)).collect();
-        let env = translate::ModuleEnv {
-            info: &info,
-            layout: &layout,
-            strategy: self.config.strategy,
-            fuel: self.config.fuel,
-            call_conv: self.isa.default_call_conv(),
-            frontend: self.isa.frontend_config(),
-            type_ids: &type_ids,
-        };
+        let prepared = self.prepare(bytes, signatures)?;
+        let env = self.env(&prepared);
+        let info = &prepared.info;
 
         let num_defined = info.bodies.len();
         let body_bytes: usize = info.bodies.iter().map(|b| b.len()).sum();
@@ -347,7 +399,7 @@ impl Compiler {
             ] {
                 ctx.clear();
                 ctx.func = func;
-                trampolines.push(self.emit(&mut ctx, translate::FunctionStats::default())?);
+                trampolines.push(self.emit(&mut ctx, translate::CodeStats::default())?);
             }
         }
         for &call in abi::Libcall::ALL {
@@ -358,7 +410,7 @@ impl Compiler {
                 env.frontend,
                 &mut builder_ctx,
             );
-            trampolines.push(self.emit(&mut ctx, translate::FunctionStats::default())?);
+            trampolines.push(self.emit(&mut ctx, translate::CodeStats::default())?);
         }
 
         let mut stats = CompileStats {
@@ -367,12 +419,15 @@ impl Compiler {
             ..CompileStats::default()
         };
         for out in &outputs {
-            stats.guards_emitted += out.stats.guards_emitted;
-            stats.guards_elided += out.stats.guards_elided;
-            stats.polls_emitted += out.stats.polls_emitted;
+            stats.code += out.stats;
         }
-        let image = link(&info, outputs, trampolines)?;
+        let image = link(info, outputs, trampolines)?;
         stats.compile_time = start.elapsed();
+        let Prepared {
+            info,
+            layout,
+            type_ids,
+        } = prepared;
         Ok(CompiledModule {
             info,
             layout,
@@ -392,19 +447,7 @@ impl Compiler {
         let mut builder_ctx = FunctionBuilderContext::new();
         let mut out = Vec::with_capacity(range.len());
         for defined in range {
-            let func_index = env.info.num_imported_functions + defined as u32;
-            let body_range = env.info.bodies[defined].clone();
-            let body = FunctionBody::new(BinaryReader::new(
-                &bytes[body_range.clone()],
-                body_range.start as u64,
-            ));
-            ctx.clear();
-            ctx.func = Function::with_name_signature(
-                UserFuncName::user(0, func_index),
-                translate::wasm_signature(env.info.func_type(func_index), env.call_conv),
-            );
-            let builder = FunctionBuilder::new(&mut ctx.func, &mut builder_ctx);
-            let stats = translate::FuncTranslator::translate(env, builder, func_index, &body)?;
+            let stats = translate_function(env, bytes, defined, &mut ctx, &mut builder_ctx)?;
             out.push(self.emit(&mut ctx, stats)?);
         }
         Ok(out)
@@ -414,7 +457,7 @@ impl Compiler {
     fn emit(
         &self,
         ctx: &mut Context,
-        stats: translate::FunctionStats,
+        stats: translate::CodeStats,
     ) -> Result<FunctionOutput, CompileError> {
         let isa: &dyn TargetIsa = &*self.isa;
         let names = ctx.func.params.user_named_funcs().clone();

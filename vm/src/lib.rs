@@ -34,7 +34,10 @@ use carat_host_os::wasi::WasiCtx;
 use carat_host_os::{Arena, ArenaOptions, CaratBackend, PagingBackend};
 
 pub use carat_host_os::wasi::{Output, Preopen, WasiConfig};
-use carat_jit::{CompileConfig, CompileError, CompileStats, Compiler, SignatureRegistry};
+use carat_jit::{
+    CodeStats, CompileConfig, CompileError, CompileStats, Compiler, FunctionListing,
+    SignatureRegistry,
+};
 
 pub use carat_guest_runtime::{
     CallProgress, Caller, Entity, ExecError, Extern, Func, GuestAddr, GuestCall, HostError,
@@ -193,9 +196,7 @@ struct VmInner {
 #[derive(Default)]
 struct Counters {
     functions_compiled: AtomicU64,
-    guards_emitted: AtomicU64,
-    guards_elided: AtomicU64,
-    polls_emitted: AtomicU64,
+    code: std::sync::Mutex<CodeStats>,
     processes_spawned: AtomicU64,
     traps: AtomicU64,
 }
@@ -205,12 +206,9 @@ struct Counters {
 pub struct VmStats {
     pub mode: Mode,
     pub functions_compiled: u64,
-    /// Inline bounds checks emitted into compiled code.
-    pub guards_emitted: u64,
-    /// Memory accesses compiled without an inline check (paging mode's
-    /// guard region covers them).
-    pub guards_elided: u64,
-    pub polls_emitted: u64,
+    /// Guards emitted and removed, by reason, and polls.
+    #[serde(flatten)]
+    pub code: CodeStats,
     pub processes_spawned: u64,
     pub relocations: u64,
     pub bytes_moved: u64,
@@ -241,6 +239,11 @@ impl Module {
 
     pub fn info(&self) -> &carat_jit::ModuleInfo {
         &self.loaded.compiled.info
+    }
+
+    /// Bytes of machine code, trampolines included.
+    pub fn code_size(&self) -> usize {
+        self.loaded.compiled.image.bytes.len()
     }
 }
 
@@ -335,9 +338,7 @@ impl Vm {
         VmStats {
             mode: self.mode(),
             functions_compiled: load(&c.functions_compiled),
-            guards_emitted: load(&c.guards_emitted),
-            guards_elided: load(&c.guards_elided),
-            polls_emitted: load(&c.polls_emitted),
+            code: *c.code.lock().unwrap_or_else(|e| e.into_inner()),
             processes_spawned: load(&c.processes_spawned),
             traps: load(&c.traps),
             arena_peak_bytes: match &self.inner.backend {
@@ -358,12 +359,7 @@ impl Vm {
         let stats = &compiled.stats;
         c.functions_compiled
             .fetch_add(stats.functions_compiled, Ordering::Relaxed);
-        c.guards_emitted
-            .fetch_add(stats.guards_emitted, Ordering::Relaxed);
-        c.guards_elided
-            .fetch_add(stats.guards_elided, Ordering::Relaxed);
-        c.polls_emitted
-            .fetch_add(stats.polls_emitted, Ordering::Relaxed);
+        *c.code.lock().unwrap_or_else(|e| e.into_inner()) += stats.code;
         Ok(Module {
             loaded: LoadedModule::new(compiled)?,
         })
@@ -382,18 +378,15 @@ impl Vm {
     }
 
     pub fn compile_file(&self, path: &Path) -> Result<Module, VmError> {
-        let bytes = read_file(path, MAX_MODULE_BYTES).map_err(|source| VmError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        if !looks_like_text(&bytes) {
-            return self.compile(&bytes);
-        }
-        let wat = wat::Parser::new();
-        let wasm = wat
-            .parse_bytes(Some(path), &bytes)
-            .map_err(|e| VmError::Text(e.to_string()))?;
-        self.compile(&wasm)
+        self.compile(&read_module(path)?)
+    }
+
+    /// Each defined function of a binary module at every stage of
+    /// compilation: its CLIF before and after optimisation and its
+    /// machine code (what `carat-vm compile --emit-clif/--emit-asm`
+    /// writes).
+    pub fn listing(&self, wasm: &[u8]) -> Result<Vec<FunctionListing>, VmError> {
+        Ok(self.inner.compiler.listing(wasm, &self.inner.signatures)?)
     }
 
     pub fn new_process(&self) -> Result<Process, VmError> {
@@ -472,6 +465,22 @@ pub fn read_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 pub fn read_text_file(path: &Path, limit: u64) -> std::io::Result<String> {
     String::from_utf8(read_file(path, limit)?)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// A module file's bytes as a binary module: `.wasm` as it is, text
+/// parsed (with the file's name in its errors).
+pub fn read_module(path: &Path) -> Result<Vec<u8>, VmError> {
+    let bytes = read_file(path, MAX_MODULE_BYTES).map_err(|source| VmError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if !looks_like_text(&bytes) {
+        return Ok(bytes);
+    }
+    wat::Parser::new()
+        .parse_bytes(Some(path), &bytes)
+        .map(|wasm| wasm.into_owned())
+        .map_err(|e| VmError::Text(e.to_string()))
 }
 
 fn looks_like_text(bytes: &[u8]) -> bool {

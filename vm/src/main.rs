@@ -31,6 +31,9 @@ enum Command {
     Run(RunArgs),
     /// Run the guest processes a SYSTEM.toml manifest lists, all in one VM.
     Launch(LaunchArgs),
+    /// Validate and compile a module, and write what the compiler made of
+    /// each function.
+    Compile(CompileArgs),
     /// Run WebAssembly spec scripts; the last line is "N passed, M failed".
     Wast {
         /// How guest memory is protected.
@@ -67,6 +70,27 @@ struct LaunchArgs {
     stats: Option<StatsFormat>,
     /// The system manifest.
     manifest: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct CompileArgs {
+    /// Which code to generate: with inline guards (carat) or for a
+    /// guarded reservation (paging).
+    #[arg(long, default_value = "carat")]
+    mode: Mode,
+    /// Write each function's CLIF into DIR: as translated, with carat's
+    /// guards (NAME.clif), and after Cranelift's optimiser (NAME.opt.clif).
+    #[arg(long, value_name = "DIR")]
+    emit_clif: Option<PathBuf>,
+    /// Write each function's machine code into DIR (NAME.s), headed by its
+    /// guard counts.
+    #[arg(long, value_name = "DIR")]
+    emit_asm: Option<PathBuf>,
+    /// Print counters on stderr at exit, as text or one JSON object.
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+    stats: Option<StatsFormat>,
+    /// The module, binary (.wasm) or text (.wat).
+    module: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,6 +150,7 @@ fn main() -> ExitCode {
             files,
         } => wast(mode, relocate_every, poison_moves, &files),
         Command::Launch(launch_args) => launch(launch_args),
+        Command::Compile(compile_args) => compile(compile_args),
     };
     match result {
         Ok(code) => code,
@@ -154,6 +179,57 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
         print_stats(&vm.stats(), format);
     }
     result
+}
+
+/// `carat-vm compile`: compiles the module, writes the listings asked
+/// for, and prints one line about the result.
+fn compile(compile_args: CompileArgs) -> anyhow::Result<ExitCode> {
+    let vm = Vm::new(VmConfig {
+        mode: compile_args.mode,
+        ..VmConfig::default()
+    })?;
+    let wasm = carat_vm::read_module(&compile_args.module)?;
+    let module = vm.compile(&wasm)?;
+    let listings = if compile_args.emit_clif.is_some() || compile_args.emit_asm.is_some() {
+        vm.listing(&wasm)?
+    } else {
+        Vec::new()
+    };
+    let write = |dir: &PathBuf, name: String, text: &str| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    for (dir, clif) in [
+        (&compile_args.emit_clif, true),
+        (&compile_args.emit_asm, false),
+    ] {
+        let Some(dir) = dir else { continue };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for listing in &listings {
+            let stem = listing.file_stem();
+            if clif {
+                let translated = format!("{}\n{}", listing.summary(), listing.clif);
+                write(dir, format!("{stem}.clif"), &translated)?;
+                write(dir, format!("{stem}.opt.clif"), &listing.optimized_clif)?;
+            } else {
+                write(dir, format!("{stem}.s"), &listing.disassembly)?;
+            }
+        }
+    }
+    let stats = module.stats();
+    println!(
+        "{}: {} functions, {} bytes of code, {} guards emitted, compiled in {:.1} ms ({})",
+        compile_args.module.display(),
+        stats.functions_compiled,
+        module.code_size(),
+        stats.code.guards_emitted,
+        stats.compile_time.as_secs_f64() * 1e3,
+        compile_args.mode,
+    );
+    if let Some(format) = compile_args.stats {
+        print_stats(&vm.stats(), format);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_stats(stats: &VmStats, format: StatsFormat) {

@@ -99,12 +99,34 @@ pub struct ModuleEnv<'a> {
     pub type_ids: &'a [u32],
 }
 
-/// Counters one function's translation contributes to the module's stats.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FunctionStats {
+/// What translation did with a function's memory accesses and polls:
+/// summed per module and per VM, and printed by `--stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CodeStats {
+    /// Inline bounds checks emitted (every guarded access in CARAT mode;
+    /// in paging mode, offsets past the guard region and bulk operations).
     pub guards_emitted: u64,
-    pub guards_elided: u64,
+    /// Checks removed because the access's constant address lies within
+    /// its memory's declared minimum size.
+    pub guards_removed_static: u64,
+    /// Checks removed because a check on the same index, covering the
+    /// access, dominates it.
+    pub guards_removed_dominated: u64,
+    /// Accesses paging mode compiles with no check at all: its guard
+    /// region covers them.
+    pub accesses_unguarded: u64,
+    /// Safepoint polls (function entries and loop headers).
     pub polls_emitted: u64,
+}
+
+impl std::ops::AddAssign for CodeStats {
+    fn add_assign(&mut self, other: CodeStats) {
+        self.guards_emitted += other.guards_emitted;
+        self.guards_removed_static += other.guards_removed_static;
+        self.guards_removed_dominated += other.guards_removed_dominated;
+        self.accesses_unguarded += other.accesses_unguarded;
+        self.polls_emitted += other.polls_emitted;
+    }
 }
 
 /// Alias regions: disjoint kinds of memory, so that Cranelift can drop
@@ -206,7 +228,7 @@ pub struct FuncTranslator<'a, 'f> {
     /// Guards already passed in the current basic block (see
     /// `memory::CheckedGuards`).
     checked_guards: memory::CheckedGuards,
-    stats: FunctionStats,
+    stats: CodeStats,
 }
 
 impl<'a, 'f> FuncTranslator<'a, 'f> {
@@ -217,7 +239,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         mut b: FunctionBuilder<'f>,
         func_index: u32,
         body: &FunctionBody<'_>,
-    ) -> Result<FunctionStats, CompileError> {
+    ) -> Result<CodeStats, CompileError> {
         let regions = Regions::new(b.func);
 
         // The prologue checks the frame against the store's stack limit.
@@ -308,7 +330,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             unpaid_fuel: 0,
             memory_cache: None,
             checked_guards: memory::CheckedGuards::default(),
-            stats: FunctionStats::default(),
+            stats: CodeStats::default(),
         };
         if !env.info.memories.is_empty() {
             let base = t.b.declare_var(I64);

@@ -25,6 +25,7 @@ pub struct LoadedModule {
 impl LoadedModule {
     pub fn new(compiled: CompiledModule) -> Result<Arc<Self>, CodeError> {
         crate::signals::install();
+        crate::signals::check_null_page()?;
         let code = CodeMemory::new(&compiled.image)?;
         Ok(Arc::new(LoadedModule { compiled, code }))
     }

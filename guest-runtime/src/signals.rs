@@ -14,7 +14,9 @@
 //! - for SIGSEGV and SIGBUS: the site is a heap access, and the faulting
 //!   address (`si_addr`) lies inside a memory reservation of the store
 //!   that fiber runs (its [`FaultCheck`](crate::fiber::FaultCheck)), as
-//!   wasmtime checks it.
+//!   wasmtime checks it, or below [`NULL_TRAP_BYTES`]: where a CARAT guard
+//!   that failed sends its access (see `jit/src/translate/memory.rs`).
+//!   [`check_null_page`] makes sure nothing is ever mapped there.
 //!
 //! The handler then redirects the context so that the fiber returns the
 //! trap (see `fiber`). Anything else is passed to the handler that was
@@ -25,6 +27,7 @@
 use std::sync::{Once, OnceLock};
 
 use carat_jit::Trap;
+use carat_jit::abi::NULL_TRAP_BYTES;
 
 use crate::code;
 use crate::fiber::{TrapInfo, active_fiber};
@@ -69,6 +72,50 @@ pub fn install() {
             }
         }
     });
+}
+
+/// Makes sure no mapping can ever exist below [`NULL_TRAP_BYTES`], where
+/// failed guards send their accesses. It asks for that range itself, with
+/// no access: the kernel refusing (it maps nothing below
+/// `vm.mmap_min_addr`) or granting it (we then hold it forever) both
+/// leave it unmapped for good; only a mapping already there is an error.
+/// Checked once per process.
+pub fn check_null_page() -> Result<(), crate::code::CodeError> {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let checked = CHECKED.get_or_init(|| {
+        // SAFETY: an inaccessible anonymous mapping at a fixed address that
+        // MAP_FIXED_NOREPLACE never lets replace an existing mapping.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                NULL_TRAP_BYTES as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if at != libc::MAP_FAILED {
+            // Granted: the first page is ours and inaccessible, for good
+            // (or, on a kernel that ignores the flag, wherever it landed,
+            // which is harmless to give back).
+            if !at.is_null() {
+                // SAFETY: unmaps exactly the mapping just made.
+                unsafe { libc::munmap(at, NULL_TRAP_BYTES as usize) };
+            }
+            return Ok(());
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EPERM | libc::EACCES) => Ok(()),
+            _ => Err(format!(
+                "addresses below {NULL_TRAP_BYTES} are mapped ({}): failed guards could not fault",
+                std::io::Error::last_os_error()
+            )),
+        }
+    });
+    checked
+        .clone()
+        .map_err(|reason| crate::code::CodeError::Map(std::io::Error::other(reason)))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -193,7 +240,8 @@ unsafe fn fault_is_the_guests(
     // SAFETY: per the contract; si_addr is set for SIGSEGV and SIGBUS.
     let address = unsafe { (*info).si_addr() } as usize;
     // SAFETY: per the contract.
-    trap == Trap::MemoryOutOfBounds && unsafe { faults.claims(address) }
+    trap == Trap::MemoryOutOfBounds
+        && ((address as u64) < NULL_TRAP_BYTES || unsafe { faults.claims(address) })
 }
 
 /// # Safety

@@ -31,6 +31,14 @@ pub const VALUE_SLOT_SIZE: u32 = 8;
 /// Size of a wasm page.
 pub const WASM_PAGE_SIZE: u64 = 65536;
 
+/// Addresses below this are never mapped, so an access there faults: a
+/// guard that fails masks its access's address to null, and the access,
+/// at most this far past null, faults instead of touching memory (the
+/// signal handler turns that fault into `out of bounds memory access`).
+/// Linux maps nothing below `vm.mmap_min_addr`, 65,536 by default; the
+/// runtime checks at start-up that it is at least this.
+pub const NULL_TRAP_BYTES: u64 = 4096;
+
 /// The largest number of pages a 32-bit linear memory can have.
 pub const WASM32_MAX_PAGES: u64 = 65536;
 

@@ -1,42 +1,55 @@
 //! Linear-memory access: the CARAT guard, loads, stores and bulk memory.
 //!
-//! This is half of the sandbox, so it is kept small. Under
-//! [`MemoryStrategy::Guarded`] (CARAT mode) every access traps unless its
-//! end, `index + offset + size`, computed in 64 bits where it cannot
-//! overflow, is within the region's bound (checked as `index + offset <=
-//! bound - size`, whose right side is loop-invariant), and then forms the
-//! address from an index that `select_spectre_guard` (a cmov) has replaced
-//! by 0 when out of bounds. A mispredicted guard therefore cannot read
-//! outside the region even speculatively. The access itself then cannot
-//! fault, so it is marked `notrap`. Under [`MemoryStrategy::Reserved`]
-//! (paging mode) the reservation behind the memory covers every address a
-//! 32-bit index plus a small offset can form, so no inline check is
-//! emitted and the MMU faults on a stray access; only offsets past the
-//! guard region are checked.
+//! This is half of the sandbox, so it is kept small.
 //!
-//! Bulk operations check their whole range up front in both modes, because
-//! the spec requires them to trap before writing anything.
+//! **The guard (CARAT mode, [`MemoryStrategy::Guarded`]).** An access of
+//! `size` bytes at `index + offset` gets the address `base + index (+
+//! offset)` when `index + offset + size <= bound`, and null (0) otherwise,
+//! chosen by `select_spectre_guard` (a cmov) on one compare; the access
+//! then adds the rest of its offset as an immediate (only when the whole
+//! end, `offset + size`, is below [`abi::NULL_TRAP_BYTES`]). There is no
+//! branch. A failed guard makes the access touch an address below
+//! `NULL_TRAP_BYTES`, which is never mapped (the runtime checks at start-up
+//! that nothing can be), so it faults, and the signal handler turns that
+//! fault at a heap-access site into `out of bounds memory access`: the
+//! same trap, at the same access, as a branch to a trap would give, with
+//! every earlier store done. The compare is computed in 64 bits, where
+//! `index + offset < 2^33` and the bound `<= 2^32` cannot overflow, as
+//! `index + offset > bound - size` (the right side is loop-invariant).
 //!
-//! Static proof (both modes): an access whose constant address, constant
-//! index plus offset plus size, lies within its memory's declared minimum
-//! has no guard and no mask. The minimum is a bound from instantiation on
-//! (an imported memory is at least its import's minimum, and a bound never
-//! shrinks), so the address is in bounds on every path, speculative ones
-//! included: there is no condition to mispredict.
+//! *Spectre.* A cmov is not predicted: the address is computed from the
+//! compare's result, so no speculative path sees an out-of-bounds address
+//! inside the arena. The worst a mispredicted branch elsewhere can do is
+//! run the access on the null address, which faults (and a faulting load
+//! returns no data to later speculative instructions).
 //!
-//! Guard elision (CARAT mode): within a basic block, an access whose
-//! index is the same SSA value as an access already guarded, with an end
-//! (`offset + size`) no larger, cannot be out of bounds: the earlier guard
-//! trapped otherwise, and a bound never shrinks (memories only grow, and
-//! a move keeps their length), not even across calls. Its trap branch is
-//! dropped. It still masks its own address with a cmov on its own compare
-//! against the bound, so the Spectre argument above holds for it
-//! unchanged, and no value lives longer than the access that uses it
-//! (masking on the earlier guard's condition instead kept one condition
-//! live per guard across the whole block: thousands of overlapping live
-//! ranges, and register allocation quadratic in the block's accesses).
-//! Field accesses through one pointer hit this (a narrower field after a
-//! wider one, a load and then a store to the same address).
+//! **Sharing a guard (dominance within a block).** An access off the same
+//! index value and the same base value as an earlier guarded access in
+//! its block, with an end no larger, reuses that guard's masked address
+//! with its own immediate offset: no compare, no cmov. It is in bounds
+//! exactly when the earlier access was, and when that one was masked it is
+//! masked too (its address is null plus its offset, below
+//! `NULL_TRAP_BYTES`), so both the trap and the Spectre argument carry
+//! over by data dependence, not by a prediction. The base value is part of
+//! the key because a call may move the memory (the base is reloaded after
+//! every call), so a masked address never outlives a point where its base
+//! may change. Field accesses through one pointer hit this.
+//!
+//! **Static proof (both modes).** An access whose constant address,
+//! constant index plus offset plus size, lies within its memory's declared
+//! minimum has no guard and no mask. The minimum is a bound from
+//! instantiation on (an imported memory is at least its import's minimum,
+//! and a bound never shrinks), so the address is in bounds on every path,
+//! speculative ones included.
+//!
+//! **Paging mode ([`MemoryStrategy::Reserved`]).** The reservation behind
+//! the memory covers every address a 32-bit index plus a small offset can
+//! form, so no inline check is emitted and the MMU faults on a stray
+//! access; an offset past the guard region gets the CARAT guard.
+//!
+//! **Bulk operations** check their whole range up front in both modes with
+//! a branch, because the spec requires them to trap before writing
+//! anything, and hand the runtime a masked address.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
@@ -61,14 +74,20 @@ fn memory_index(arg: &MemArg) -> u32 {
 /// split (see `split_long_block`).
 const ACCESSES_PER_BLOCK: u32 = 64;
 
-/// The guards passed so far in one basic block: for each (memory, 32-bit
-/// index value), the largest `offset + size` checked. Constant time per
-/// access, so compilation stays linear in a block's accesses. It also
-/// counts the block's accesses.
+/// What identifies a guard another access may share: the memory, the
+/// 32-bit index value and the base value the address was formed from
+/// (after a call the base is reloaded, so a masked address never outlives
+/// a point where the memory may move).
+type GuardKey = (u32, Value, Value);
+
+/// The guards passed so far in one basic block: for each key, the largest
+/// end checked and the masked address it gave. Constant time per access,
+/// so compilation stays linear in a block's accesses. It also counts the
+/// block's accesses.
 #[derive(Default)]
 pub(super) struct CheckedGuards {
     block: Option<Block>,
-    passed: std::collections::HashMap<(u32, Value), u64>,
+    passed: std::collections::HashMap<GuardKey, (u64, Value)>,
     accesses: u32,
     /// Where `split_long_block` stores, once it has.
     force_slot: Option<cranelift_codegen::ir::StackSlot>,
@@ -84,16 +103,18 @@ impl CheckedGuards {
         }
     }
 
-    /// Whether a passed guard covers `end` bytes from `index` in `memory`.
-    fn covers(&self, memory: u32, index: Value, end: u64) -> bool {
+    /// The masked address of a passed guard on `key` that covers `end`.
+    fn covering(&self, key: GuardKey, end: u64) -> Option<Value> {
         self.passed
-            .get(&(memory, index))
-            .is_some_and(|checked| *checked >= end)
+            .get(&key)
+            .and_then(|&(checked, masked)| (checked >= end).then_some(masked))
     }
 
-    fn record(&mut self, memory: u32, index: Value, end: u64) {
-        let checked = self.passed.entry((memory, index)).or_insert(end);
-        *checked = (*checked).max(end);
+    fn record(&mut self, key: GuardKey, end: u64, masked: Value) {
+        let entry = self.passed.entry(key).or_insert((end, masked));
+        if end >= entry.0 {
+            *entry = (end, masked);
+        }
     }
 }
 
@@ -194,31 +215,40 @@ impl FuncTranslator<'_, '_> {
     /// The guard of a bulk operation: traps unless `start + len <= bound`
     /// and returns `base + start`, masked to `base` when the check fails.
     /// `start` and `len` are 64-bit values below 2^33, so nothing
-    /// overflows.
+    /// overflows. Bulk operations trap before they write anything, so the
+    /// check is a branch; the mask keeps the libcall's speculative
+    /// execution inside the region.
     fn guarded_address(&mut self, memory: u32, start: Value, len: Value) -> Value {
         let (base, bound) = self.memory_base_and_bound(memory);
         let end = self.b.ins().iadd(start, len);
         let out_of_bounds = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, bound);
-        self.trap_out_of_bounds(out_of_bounds);
-        self.masked_address(base, start, out_of_bounds)
-    }
-
-    /// The guard's branch: traps where `out_of_bounds` holds.
-    fn trap_out_of_bounds(&mut self, out_of_bounds: Value) {
         self.b
             .ins()
             .trapnz(out_of_bounds, Trap::MemoryOutOfBounds.to_cranelift());
         self.stats.guards_emitted += 1;
-    }
-
-    /// `base + start`, or `base` where `out_of_bounds` holds.
-    fn masked_address(&mut self, base: Value, start: Value, out_of_bounds: Value) -> Value {
         let zero = self.b.ins().iconst(I64, 0);
         let masked = self
             .b
             .ins()
             .select_spectre_guard(out_of_bounds, zero, start);
         self.b.ins().iadd(base, masked)
+    }
+
+    /// The guard of one access: `base + start` when `start + end <=
+    /// bound`, else null (0), chosen by a cmov. `start` < 2^33 and the
+    /// bound <= 2^32, so nothing overflows.
+    fn masked_address(&mut self, base: Value, bound: Value, start: Value, end: u32) -> Value {
+        // `start + end > bound`, as `start > bound - end`: the right side
+        // depends on the bound alone, so Cranelift computes it once per
+        // loop. Signed, because a bound below `end` makes it negative.
+        let limit = self.b.ins().iadd_imm_s(bound, -i64::from(end));
+        let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
+        let address = self.b.ins().iadd(base, start);
+        let null = self.b.ins().iconst(I64, 0);
+        self.stats.guards_emitted += 1;
+        self.b
+            .ins()
+            .select_spectre_guard(out_of_bounds, null, address)
     }
 
     /// `index + offset` when `index` is a constant.
@@ -243,9 +273,10 @@ impl FuncTranslator<'_, '_> {
         pages.saturating_mul(abi::WASM_PAGE_SIZE)
     }
 
-    /// The address of a `size`-byte access at `index + offset`, and the flags
-    /// the access carries.
-    fn heap_address(&mut self, arg: &MemArg, size: u32) -> (Value, MemFlagsData) {
+    /// The address of a `size`-byte access at `index + offset`, as a value
+    /// and an immediate offset to add to it, and the flags the access
+    /// carries.
+    fn heap_address(&mut self, arg: &MemArg, size: u32) -> (Value, i32, MemFlagsData) {
         self.checked_guards.enter(self.b.current_block());
         self.checked_guards.accesses += 1;
         if self.checked_guards.accesses > ACCESSES_PER_BLOCK {
@@ -266,57 +297,50 @@ impl FuncTranslator<'_, '_> {
             self.stats.guards_removed_static += 1;
             let (base, _) = self.memory_base_and_bound(memory);
             let addr = self.b.ins().iadd_imm_u(base, address as i64);
-            return (addr, flags.with_notrap());
+            return (addr, 0, flags.with_notrap());
         }
         let index = self.b.ins().uextend(I64, index32);
-        let needs_guard = match self.env.strategy {
-            MemoryStrategy::Guarded => true,
-            MemoryStrategy::Reserved { guard_bytes } => end > guard_bytes,
+        let traps = flags.with_trap_code(Some(Trap::MemoryOutOfBounds.to_cranelift()));
+        let guard_bytes = match self.env.strategy {
+            MemoryStrategy::Guarded => 0,
+            MemoryStrategy::Reserved { guard_bytes } => guard_bytes,
         };
-        if needs_guard {
-            let start = self.b.ins().iadd_imm_u(index, arg.offset as i64);
-            // `local.get` may hand out a fresh alias of the same value.
-            let index_key = self.b.func.dfg.resolve_aliases(index32);
-            let (base, bound) = self.memory_base_and_bound(memory);
-            // `start + size > bound`, as `start > bound - size`: the right
-            // side depends on the bound alone, so Cranelift computes it
-            // once per loop rather than an end per access. Signed, because
-            // a bound below `size` makes it negative; `start` < 2^33 and the
-            // bound <= 2^32, so nothing overflows.
-            let limit = self.b.ins().iadd_imm_s(bound, -i64::from(size));
-            let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
-            if self.checked_guards.covers(memory, index_key, end) {
-                // An earlier guard in this block trapped unless this access
-                // is in bounds: only the mask remains.
-                self.stats.guards_removed_dominated += 1;
-            } else {
-                self.trap_out_of_bounds(out_of_bounds);
-                self.checked_guards.record(memory, index_key, end);
-            }
-            (
-                self.masked_address(base, start, out_of_bounds),
-                flags.with_notrap(),
-            )
-        } else {
+        let (base, bound) = self.memory_base_and_bound(memory);
+        if end <= guard_bytes {
+            // Paging: the reservation's guard region faults.
             self.stats.accesses_unguarded += 1;
-            let (base, _) = self.memory_base_and_bound(memory);
             let addr = self.b.ins().iadd(base, index);
             let addr = self.b.ins().iadd_imm_u(addr, arg.offset as i64);
-            (
-                addr,
-                flags.with_trap_code(Some(Trap::MemoryOutOfBounds.to_cranelift())),
-            )
+            return (addr, 0, traps);
         }
+        if end > abi::NULL_TRAP_BYTES {
+            // A large offset: the masked address must be the access's own.
+            let start = self.b.ins().iadd_imm_u(index, arg.offset as i64);
+            let masked = self.masked_address(base, bound, start, size);
+            return (masked, 0, traps);
+        }
+        // `local.get` may hand out a fresh alias of the same value.
+        let key = (memory, self.b.func.dfg.resolve_aliases(index32), base);
+        if let Some(masked) = self.checked_guards.covering(key, end) {
+            // An earlier access in this block, off the same index and
+            // base, checked an end at least this large: its masked address
+            // serves this access too, and is null exactly when it was.
+            self.stats.guards_removed_dominated += 1;
+            return (masked, arg.offset as i32, traps);
+        }
+        let masked = self.masked_address(base, bound, index, end as u32);
+        self.checked_guards.record(key, end, masked);
+        (masked, arg.offset as i32, traps)
     }
 
     fn load(
         &mut self,
         arg: &MemArg,
         size: u32,
-        emit: impl FnOnce(&mut Self, MemFlagsData, Value) -> Value,
+        emit: impl FnOnce(&mut Self, MemFlagsData, Value, i32) -> Value,
     ) {
-        let (addr, flags) = self.heap_address(arg, size);
-        let v = emit(self, flags, addr);
+        let (addr, offset, flags) = self.heap_address(arg, size);
+        let v = emit(self, flags, addr, offset);
         self.push(v);
     }
 
@@ -324,22 +348,22 @@ impl FuncTranslator<'_, '_> {
         &mut self,
         arg: &MemArg,
         size: u32,
-        emit: impl FnOnce(&mut Self, MemFlagsData, Value, Value),
+        emit: impl FnOnce(&mut Self, MemFlagsData, Value, Value, i32),
     ) {
         let value = self.pop();
-        let (addr, flags) = self.heap_address(arg, size);
-        emit(self, flags, value, addr);
+        let (addr, offset, flags) = self.heap_address(arg, size);
+        emit(self, flags, value, addr, offset);
     }
 
     fn plain_load(&mut self, arg: &MemArg, ty: Type) {
-        self.load(arg, ty.bytes(), |t, flags, addr| {
-            t.b.ins().load(ty, flags, addr, 0)
+        self.load(arg, ty.bytes(), |t, flags, addr, offset| {
+            t.b.ins().load(ty, flags, addr, offset)
         });
     }
 
     fn plain_store(&mut self, arg: &MemArg, size: u32) {
-        self.store(arg, size, |t, flags, value, addr| {
-            t.b.ins().store(flags, value, addr, 0);
+        self.store(arg, size, |t, flags, value, addr, offset| {
+            t.b.ins().store(flags, value, addr, offset);
         });
     }
 
@@ -357,45 +381,49 @@ impl FuncTranslator<'_, '_> {
             O::F32Load { memarg } => self.plain_load(memarg, F32),
             O::F64Load { memarg } => self.plain_load(memarg, F64),
             O::I32Load8S { memarg } => {
-                self.load(memarg, 1, |t, f, a| t.b.ins().sload8(I32, f, a, 0))
+                self.load(memarg, 1, |t, f, a, o| t.b.ins().sload8(I32, f, a, o))
             }
             O::I32Load8U { memarg } => {
-                self.load(memarg, 1, |t, f, a| t.b.ins().uload8(I32, f, a, 0))
+                self.load(memarg, 1, |t, f, a, o| t.b.ins().uload8(I32, f, a, o))
             }
             O::I32Load16S { memarg } => {
-                self.load(memarg, 2, |t, f, a| t.b.ins().sload16(I32, f, a, 0))
+                self.load(memarg, 2, |t, f, a, o| t.b.ins().sload16(I32, f, a, o))
             }
             O::I32Load16U { memarg } => {
-                self.load(memarg, 2, |t, f, a| t.b.ins().uload16(I32, f, a, 0))
+                self.load(memarg, 2, |t, f, a, o| t.b.ins().uload16(I32, f, a, o))
             }
             O::I64Load8S { memarg } => {
-                self.load(memarg, 1, |t, f, a| t.b.ins().sload8(I64, f, a, 0))
+                self.load(memarg, 1, |t, f, a, o| t.b.ins().sload8(I64, f, a, o))
             }
             O::I64Load8U { memarg } => {
-                self.load(memarg, 1, |t, f, a| t.b.ins().uload8(I64, f, a, 0))
+                self.load(memarg, 1, |t, f, a, o| t.b.ins().uload8(I64, f, a, o))
             }
             O::I64Load16S { memarg } => {
-                self.load(memarg, 2, |t, f, a| t.b.ins().sload16(I64, f, a, 0))
+                self.load(memarg, 2, |t, f, a, o| t.b.ins().sload16(I64, f, a, o))
             }
             O::I64Load16U { memarg } => {
-                self.load(memarg, 2, |t, f, a| t.b.ins().uload16(I64, f, a, 0))
+                self.load(memarg, 2, |t, f, a, o| t.b.ins().uload16(I64, f, a, o))
             }
-            O::I64Load32S { memarg } => self.load(memarg, 4, |t, f, a| t.b.ins().sload32(f, a, 0)),
-            O::I64Load32U { memarg } => self.load(memarg, 4, |t, f, a| t.b.ins().uload32(f, a, 0)),
+            O::I64Load32S { memarg } => {
+                self.load(memarg, 4, |t, f, a, o| t.b.ins().sload32(f, a, o))
+            }
+            O::I64Load32U { memarg } => {
+                self.load(memarg, 4, |t, f, a, o| t.b.ins().uload32(f, a, o))
+            }
             O::I32Store { memarg } | O::F32Store { memarg } => self.plain_store(memarg, 4),
             O::I64Store { memarg } | O::F64Store { memarg } => self.plain_store(memarg, 8),
             O::I32Store8 { memarg } | O::I64Store8 { memarg } => {
-                self.store(memarg, 1, |t, f, v, a| {
-                    t.b.ins().istore8(f, v, a, 0);
+                self.store(memarg, 1, |t, f, v, a, o| {
+                    t.b.ins().istore8(f, v, a, o);
                 })
             }
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => {
-                self.store(memarg, 2, |t, f, v, a| {
-                    t.b.ins().istore16(f, v, a, 0);
+                self.store(memarg, 2, |t, f, v, a, o| {
+                    t.b.ins().istore16(f, v, a, o);
                 })
             }
-            O::I64Store32 { memarg } => self.store(memarg, 4, |t, f, v, a| {
-                t.b.ins().istore32(f, v, a, 0);
+            O::I64Store32 { memarg } => self.store(memarg, 4, |t, f, v, a, o| {
+                t.b.ins().istore32(f, v, a, o);
             }),
             O::MemorySize { mem } => {
                 let (_, bound) = self.memory_base_and_bound(*mem);

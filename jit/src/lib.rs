@@ -266,7 +266,12 @@ fn translate_function(
         translate::wasm_signature(env.info.func_type(func_index), env.call_conv),
     );
     let builder = FunctionBuilder::new(&mut ctx.func, builder_ctx);
-    translate::FuncTranslator::translate(env, builder, func_index, &body)
+    let stats = translate::FuncTranslator::translate(env, builder, func_index, &body)?;
+    if cfg!(debug_assertions) {
+        translate::access_check::check_heap_accesses(&ctx.func, env.info, env.strategy)
+            .map_err(|e| CompileError::Codegen(format!("function {func_index}: {e}")))?;
+    }
+    Ok(stats)
 }
 
 pub struct Compiler {

@@ -19,6 +19,7 @@
 //! calls), `numeric` (arithmetic and conversions), `memory` (guarded
 //! linear-memory access and bulk memory), `tables` (tables and references).
 
+pub(crate) mod access_check;
 mod control;
 mod memory;
 mod numeric;
@@ -129,6 +130,10 @@ impl std::ops::AddAssign for CodeStats {
     }
 }
 
+/// The alias region id of guest linear memory (what `access_check` looks
+/// for).
+pub(crate) const HEAP_REGION_ID: u32 = 5;
+
 /// Alias regions: disjoint kinds of memory, so that Cranelift can drop
 /// redundant loads of vmctx fields across guest stores.
 #[derive(Clone, Copy)]
@@ -158,7 +163,7 @@ impl Regions {
             memory_defs: make(2, "memory definitions"),
             table_defs: make(3, "table definitions"),
             globals: make(4, "globals"),
-            heap: make(5, "linear memory"),
+            heap: make(HEAP_REGION_ID, "linear memory"),
             table_elements: make(6, "table elements"),
             fuel: make(7, "fuel"),
         }

@@ -1,0 +1,212 @@
+//! The guard's promise, checked over each translated function: every load
+//! and store in the linear-memory alias region has an address of one of
+//! the shapes `memory.rs` argues safe, speculatively included:
+//!
+//! - *guarded:* `select_spectre_guard(cond, 0, address)`, accessed at an
+//!   immediate offset that keeps the masked case below
+//!   [`abi::NULL_TRAP_BYTES`];
+//! - *static:* `base + c` with `c + size` within the memory's declared
+//!   minimum;
+//! - *paging:* under a reservation, `base + index + c` (a zero-extended
+//!   32-bit index) with `c + size` within the guard region.
+//!
+//! Compilation runs it on every function in debug builds, so every test
+//! (the spec suite, the differential tester, the C corpus) checks it: a
+//! change that forms a heap address another way fails to compile rather
+//! than quietly widening the sandbox. It checks the address's shape, not
+//! where its base came from.
+
+use cranelift_codegen::ir::{Function, InstructionData, Opcode, Value};
+
+use crate::MemoryStrategy;
+use crate::abi;
+use crate::module_info::ModuleInfo;
+
+/// Why an access's address is not one the guard argument covers.
+pub(crate) fn check_heap_accesses(
+    func: &Function,
+    info: &ModuleInfo,
+    strategy: MemoryStrategy,
+) -> Result<(), String> {
+    let Some(heap) = func
+        .dfg
+        .alias_regions
+        .iter()
+        .find(|(_, region)| region.user_id == super::HEAP_REGION_ID)
+        .map(|(region, _)| region)
+    else {
+        return Ok(());
+    };
+    let minimum = info
+        .memories
+        .first()
+        .map_or(0, |m| m.minimum.saturating_mul(abi::WASM_PAGE_SIZE));
+    let guard_bytes = match strategy {
+        MemoryStrategy::Guarded => 0,
+        MemoryStrategy::Reserved { guard_bytes } => guard_bytes,
+    };
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            let data = &func.dfg.insts[inst];
+            if data.alias_region(&func.dfg) != Some(heap) {
+                continue;
+            }
+            let (address, size) = match *data {
+                InstructionData::Load { opcode, arg, .. } => {
+                    let ty = func.dfg.ctrl_typevar(inst);
+                    (arg, access_size(opcode).unwrap_or(ty.bytes()))
+                }
+                InstructionData::Store { opcode, args, .. } => {
+                    let ty = func.dfg.value_type(args[0]);
+                    (args[1], access_size(opcode).unwrap_or(ty.bytes()))
+                }
+                _ => return Err(format!("{inst}: an unexpected heap instruction")),
+            };
+            let offset = i64::from(data.load_store_offset().unwrap_or(0));
+            let end = |c: i64| u64::try_from(c + offset).ok().map(|c| c + u64::from(size));
+            let fits = |c: i64, within: u64| end(c).is_some_and(|end| end <= within);
+            let ok = match def(func, address) {
+                Some((Opcode::SelectSpectreGuard, args)) => {
+                    constant(func, args[1]) == Some(0) && fits(0, abi::NULL_TRAP_BYTES)
+                }
+                Some((Opcode::Iadd, args)) => match constant(func, args[1]) {
+                    Some(c) if fits(c, minimum) => true,
+                    Some(c) if guard_bytes > 0 => {
+                        fits(c, guard_bytes) && is_index_add(func, args[0])
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !ok {
+                return Err(format!(
+                    "{inst} ({}): a heap address formed outside the guard",
+                    func.dfg.display_inst(inst)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bytes a narrowing load or store moves.
+fn access_size(opcode: Opcode) -> Option<u32> {
+    use Opcode::*;
+    match opcode {
+        Uload8 | Sload8 | Istore8 => Some(1),
+        Uload16 | Sload16 | Istore16 => Some(2),
+        Uload32 | Sload32 | Istore32 => Some(4),
+        _ => None,
+    }
+}
+
+/// The opcode and arguments of the instruction defining `value`.
+fn def(func: &Function, value: Value) -> Option<(Opcode, &[Value])> {
+    let value = func.dfg.resolve_aliases(value);
+    let inst = func.dfg.value_def(value).inst()?;
+    let data = &func.dfg.insts[inst];
+    Some((data.opcode(), data.arguments(&func.dfg.value_lists)))
+}
+
+/// `value` as a constant, if an `iconst` defines it.
+fn constant(func: &Function, value: Value) -> Option<i64> {
+    let inst = func.dfg.value_def(func.dfg.resolve_aliases(value)).inst()?;
+    match func.dfg.insts[inst] {
+        InstructionData::UnaryImm {
+            opcode: Opcode::Iconst,
+            imm,
+        } => Some(imm.bits()),
+        _ => None,
+    }
+}
+
+/// Whether `value` is `base + zero-extended 32-bit index`.
+fn is_index_add(func: &Function, value: Value) -> bool {
+    matches!(def(func, value), Some((Opcode::Iadd, args))
+        if matches!(def(func, args[1]), Some((Opcode::Uextend, _))))
+}
+
+#[cfg(test)]
+mod tests {
+    use cranelift_codegen::ir::types::I64;
+    use cranelift_codegen::ir::{AbiParam, AliasRegionData, InstBuilder, MemFlagsData, Signature};
+    use cranelift_codegen::isa::CallConv;
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+    use super::*;
+
+    /// A function `(base, index) -> i64` whose one heap load's address
+    /// `address` forms, at immediate offset `offset`.
+    fn load_through(
+        offset: i32,
+        address: impl Fn(&mut FunctionBuilder<'_>, Value, Value) -> Value,
+    ) -> Function {
+        let mut signature = Signature::new(CallConv::SystemV);
+        signature
+            .params
+            .extend([AbiParam::new(I64), AbiParam::new(I64)]);
+        signature.returns.push(AbiParam::new(I64));
+        let mut func = Function::with_name_signature(Default::default(), signature);
+        let heap = func.dfg.alias_regions.insert(AliasRegionData {
+            user_id: super::super::HEAP_REGION_ID,
+            description: "linear memory".into(),
+        });
+        let mut context = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut context);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let (base, index) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let addr = address(&mut b, base, index);
+        let flags = MemFlagsData::new().with_alias_region(Some(heap));
+        let value = b.ins().load(I64, flags, addr, offset);
+        b.ins().return_(&[value]);
+        let isa = cranelift_native::builder()
+            .unwrap()
+            .finish(cranelift_codegen::settings::Flags::new(
+                cranelift_codegen::settings::builder(),
+            ))
+            .unwrap();
+        b.finalize(isa.frontend_config());
+        func
+    }
+
+    fn check(func: &Function) -> Result<(), String> {
+        let info = crate::module_info::decode(&[0, b'a', b's', b'm', 1, 0, 0, 0]).unwrap();
+        check_heap_accesses(func, &info, MemoryStrategy::Guarded)
+    }
+
+    fn masked(b: &mut FunctionBuilder<'_>, base: Value, index: Value) -> Value {
+        let address = b.ins().iadd(base, index);
+        let null = b.ins().iconst(I64, 0);
+        b.ins().select_spectre_guard(index, null, address)
+    }
+
+    #[test]
+    fn a_masked_address_passes() {
+        assert_eq!(check(&load_through(8, masked)), Ok(()));
+    }
+
+    #[test]
+    fn an_unmasked_address_is_refused() {
+        let unmasked = |b: &mut FunctionBuilder<'_>, base, index| b.ins().iadd(base, index);
+        assert!(check(&load_through(0, unmasked)).is_err());
+    }
+
+    #[test]
+    fn an_offset_that_leaves_the_null_page_is_refused() {
+        let offset = abi::NULL_TRAP_BYTES as i32 - 4;
+        assert!(check(&load_through(offset, masked)).is_err());
+    }
+
+    #[test]
+    fn a_constant_address_past_the_minimum_is_refused() {
+        // The module declares no memory: its minimum is 0 bytes.
+        let constant = |b: &mut FunctionBuilder<'_>, base, _| {
+            let c = b.ins().iconst(I64, 16);
+            b.ins().iadd(base, c)
+        };
+        assert!(check(&load_through(0, constant)).is_err());
+    }
+}

@@ -59,6 +59,15 @@ fn module() -> String {
                     "  (func (export \"ascending_{w}_{o}\") (param i32)
     (i64.store8 offset={offset} (local.get 0) (i64.const 0xaa))
     ({store} offset={next} (local.get 0) (i64.const 0)))
+  (func (export \"merged_{w}_{o}\") (param i32) (result i64)
+    (i64.add ({load} offset={offset} (local.get 0)) (i64.load offset={next} (local.get 0))))
+  (func (export \"store_between_{w}_{o}\") (param i32) (result i64)
+    ({load} offset={offset} (local.get 0))
+    (i64.store8 offset={offset} (local.get 0) (i64.const 0xaa))
+    (i64.load offset={next} (local.get 0))
+    (i64.add)
+    (i64.const 0xaa)
+    (i64.sub))
 "
                 ));
             }
@@ -131,6 +140,23 @@ fn sweep(vm: &Vm, label: &str) {
                     if offset + 8 > u64::from(u32::MAX) {
                         continue;
                     }
+                    // Loads off one local merge their guards: the first
+                    // checks both ends, and traps when the second would.
+                    let merged = call(&mut process, instance, &at("merged"), index);
+                    assert_eq!(merged, end + 16 > size, "{what}: {}", at("merged"));
+                    // A store between them splits the window: it lands
+                    // before the second load traps.
+                    if end + width <= size && end + 16 > size {
+                        let _ = call(&mut process, instance, &at("store_between"), index);
+                        let byte = process
+                            .invoke(instance, "byte", &[Val::I32(end as i32)])
+                            .unwrap();
+                        assert_eq!(byte, vec![Val::I32(0xaa)], "{what}: store between");
+                        process
+                            .invoke(instance, "clear", &[Val::I32(end as i32)])
+                            .unwrap();
+                    }
+                    checked += 2;
                     let ascending = call(&mut process, instance, &at("ascending"), index);
                     assert_eq!(
                         ascending,
@@ -138,7 +164,6 @@ fn sweep(vm: &Vm, label: &str) {
                         "{what}: {}",
                         at("ascending")
                     );
-                    checked += 1;
                     if end < size {
                         // The first store lands whether or not the second
                         // traps.

@@ -60,11 +60,12 @@ impl FunctionListing {
         let s = &self.stats;
         format!(
             "; function {}: {} guards emitted, {} removed by static proof, {} by dominance, \
-             {} accesses need no guard (paging), {} polls",
+             {} by merging, {} accesses need no guard (paging), {} polls",
             self.index,
             s.guards_emitted,
             s.guards_removed_static,
             s.guards_removed_dominated,
+            s.guards_removed_merged,
             s.accesses_unguarded,
             s.polls_emitted
         )

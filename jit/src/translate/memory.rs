@@ -35,6 +35,13 @@
 //! every call), so a masked address never outlives a point where its base
 //! may change. Field accesses through one pointer hit this.
 //!
+//! **Merging.** Loads off one local with different offsets, in a window
+//! where trapping earlier cannot be observed (no store, call, branch or
+//! other trap between them; see `merge`), are checked once: the first
+//! checks the window's largest end, and the rest share its masked address
+//! as above. If a later load would trap, the first traps instead, with the
+//! same message, and nothing has happened in between that could tell.
+//!
 //! **Static proof (both modes).** An access whose constant address,
 //! constant index plus offset plus size, lies within its memory's declared
 //! minimum has no guard and no mask. The minimum is a bound from
@@ -87,7 +94,9 @@ type GuardKey = (u32, Value, Value);
 #[derive(Default)]
 pub(super) struct CheckedGuards {
     block: Option<Block>,
-    passed: std::collections::HashMap<GuardKey, (u64, Value)>,
+    /// Per key: the end checked, the end of the access that checked it,
+    /// and the masked address.
+    passed: std::collections::HashMap<GuardKey, (u64, u64, Value)>,
     accesses: u32,
     /// Where `split_long_block` stores, once it has.
     force_slot: Option<cranelift_codegen::ir::StackSlot>,
@@ -103,17 +112,18 @@ impl CheckedGuards {
         }
     }
 
-    /// The masked address of a passed guard on `key` that covers `end`.
-    fn covering(&self, key: GuardKey, end: u64) -> Option<Value> {
+    /// The masked address of a passed guard on `key` that covers `end`,
+    /// and the end of the access that made it.
+    fn covering(&self, key: GuardKey, end: u64) -> Option<(Value, u64)> {
         self.passed
             .get(&key)
-            .and_then(|&(checked, masked)| (checked >= end).then_some(masked))
+            .and_then(|&(checked, own, masked)| (checked >= end).then_some((masked, own)))
     }
 
-    fn record(&mut self, key: GuardKey, end: u64, masked: Value) {
-        let entry = self.passed.entry(key).or_insert((end, masked));
-        if end >= entry.0 {
-            *entry = (end, masked);
+    fn record(&mut self, key: GuardKey, checked: u64, own: u64, masked: Value) {
+        let entry = self.passed.entry(key).or_insert((checked, own, masked));
+        if checked >= entry.0 {
+            *entry = (checked, own, masked);
         }
     }
 }
@@ -321,15 +331,26 @@ impl FuncTranslator<'_, '_> {
         }
         // `local.get` may hand out a fresh alias of the same value.
         let key = (memory, self.b.func.dfg.resolve_aliases(index32), base);
-        if let Some(masked) = self.checked_guards.covering(key, end) {
+        if let Some((masked, own_end)) = self.checked_guards.covering(key, end) {
             // An earlier access in this block, off the same index and
             // base, checked an end at least this large: its masked address
             // serves this access too, and is null exactly when it was.
-            self.stats.guards_removed_dominated += 1;
+            if end > own_end {
+                self.stats.guards_removed_merged += 1;
+            } else {
+                self.stats.guards_removed_dominated += 1;
+            }
             return (masked, arg.offset as i32, traps);
         }
-        let masked = self.masked_address(base, bound, index, end as u32);
-        self.checked_guards.record(key, end, masked);
+        // A load that opens a merge window checks the window's largest end.
+        let checked_end = self
+            .merged_ends
+            .get(&self.op_offset)
+            .copied()
+            .filter(|&merged| merged <= abi::NULL_TRAP_BYTES)
+            .map_or(end, |merged| merged.max(end));
+        let masked = self.masked_address(base, bound, index, checked_end as u32);
+        self.checked_guards.record(key, checked_end, end, masked);
         (masked, arg.offset as i32, traps)
     }
 

@@ -22,6 +22,7 @@
 pub(crate) mod access_check;
 mod control;
 mod memory;
+mod merge;
 mod numeric;
 mod tables;
 
@@ -113,6 +114,10 @@ pub struct CodeStats {
     /// Checks removed because a check on the same index, covering the
     /// access, dominates it.
     pub guards_removed_dominated: u64,
+    /// Checks removed because an earlier load off the same local, in a
+    /// window where trapping earlier cannot be seen, checked this
+    /// access's end too (see `merge`).
+    pub guards_removed_merged: u64,
     /// Accesses paging mode compiles with no check at all: its guard
     /// region covers them.
     pub accesses_unguarded: u64,
@@ -125,6 +130,7 @@ impl std::ops::AddAssign for CodeStats {
         self.guards_emitted += other.guards_emitted;
         self.guards_removed_static += other.guards_removed_static;
         self.guards_removed_dominated += other.guards_removed_dominated;
+        self.guards_removed_merged += other.guards_removed_merged;
         self.accesses_unguarded += other.accesses_unguarded;
         self.polls_emitted += other.polls_emitted;
     }
@@ -233,6 +239,11 @@ pub struct FuncTranslator<'a, 'f> {
     /// Guards already passed in the current basic block (see
     /// `memory::CheckedGuards`).
     checked_guards: memory::CheckedGuards,
+    /// For loads that open a merge window (by operator offset), the end
+    /// their guard checks (see `merge`).
+    merged_ends: HashMap<u64, u64>,
+    /// The offset of the operator being translated.
+    op_offset: u64,
     stats: CodeStats,
 }
 
@@ -335,6 +346,8 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             unpaid_fuel: 0,
             memory_cache: None,
             checked_guards: memory::CheckedGuards::default(),
+            merged_ends: merge::merged_ends(body)?,
+            op_offset: 0,
             stats: CodeStats::default(),
         };
         if !env.info.memories.is_empty() {
@@ -347,7 +360,8 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
 
         let mut ops = body.get_operators_reader()?;
         while !t.frames.is_empty() {
-            let op = ops.read()?;
+            let (op, offset) = ops.read_with_offset()?;
+            t.op_offset = offset;
             t.operator(op)?;
         }
         // The function frame's `end` left us in its destination block.

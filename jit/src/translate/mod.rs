@@ -520,8 +520,32 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         all.extend_from_slice(args);
         let inst = self.b.ins().call(callee, &all);
         let results = self.b.inst_results(inst).to_vec();
-        self.reload_memory_cache();
+        if call == Libcall::PollSlow {
+            // A poll may move memories (relocation, compaction while
+            // parked) but never resizes one: only wasm code grows a memory,
+            // through a call. Keeping the bound's value lets Cranelift
+            // hoist every guard's `bound - end` out of a loop whose header
+            // polls.
+            self.reload_memory_base();
+        } else {
+            self.reload_memory_cache();
+        }
         results
+    }
+
+    /// Loads memory 0's base into its variable: after a poll.
+    fn reload_memory_base(&mut self) {
+        let Some((base_var, _)) = self.memory_cache else {
+            return;
+        };
+        let (def, offset) = self.memory_definition(0);
+        let base = self.load_field(
+            I64,
+            self.regions.memory_defs,
+            def,
+            offset + abi::memory::BASE,
+        );
+        self.b.def_var(base_var, base);
     }
 
     /// Loads memory 0's base and bound into their variables: at entry and

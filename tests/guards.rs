@@ -113,6 +113,15 @@ fn call(process: &mut Process, instance: carat_vm::InstanceId, name: &str, index
     }
 }
 
+/// Asserts that a store left its 0xaa marker at `address`, and clears it
+/// (the sweep's loads expect memory to be all zeros).
+fn take_marker(process: &mut Process, instance: carat_vm::InstanceId, address: u64, what: &str) {
+    let address = Val::I32(address as i32);
+    let byte = process.invoke(instance, "byte", &[address]).unwrap();
+    assert_eq!(byte, vec![Val::I32(0xaa)], "{what}");
+    process.invoke(instance, "clear", &[address]).unwrap();
+}
+
 fn sweep(vm: &Vm, label: &str) {
     let wasm = wat::parse_str(module()).unwrap();
     let module = vm.compile(&wasm).unwrap();
@@ -148,13 +157,12 @@ fn sweep(vm: &Vm, label: &str) {
                     // before the second load traps.
                     if end + width <= size && end + 16 > size {
                         let _ = call(&mut process, instance, &at("store_between"), index);
-                        let byte = process
-                            .invoke(instance, "byte", &[Val::I32(end as i32)])
-                            .unwrap();
-                        assert_eq!(byte, vec![Val::I32(0xaa)], "{what}: store between");
-                        process
-                            .invoke(instance, "clear", &[Val::I32(end as i32)])
-                            .unwrap();
+                        take_marker(
+                            &mut process,
+                            instance,
+                            end,
+                            &format!("{what}: store between"),
+                        );
                     }
                     checked += 2;
                     let ascending = call(&mut process, instance, &at("ascending"), index);
@@ -167,13 +175,7 @@ fn sweep(vm: &Vm, label: &str) {
                     if end < size {
                         // The first store lands whether or not the second
                         // traps.
-                        let byte = process
-                            .invoke(instance, "byte", &[Val::I32(end as i32)])
-                            .unwrap();
-                        assert_eq!(byte, vec![Val::I32(0xaa)], "{what}: first store");
-                        process
-                            .invoke(instance, "clear", &[Val::I32(end as i32)])
-                            .unwrap();
+                        take_marker(&mut process, instance, end, &format!("{what}: first store"));
                     }
                 }
             }

@@ -9,6 +9,8 @@
 mod common;
 #[path = "../../tests/support/imports.rs"]
 mod imports;
+#[path = "../../tests/support/smith.rs"]
+mod smith;
 
 use arbitrary::{Arbitrary, Unstructured};
 use carat_vm::Val;
@@ -17,26 +19,12 @@ use libfuzzer_sys::fuzz_target;
 
 fn config() -> wasm_smith::Config {
     wasm_smith::Config {
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
-        threads_enabled: false,
-        tail_call_enabled: false,
-        gc_enabled: false,
-        exceptions_enabled: false,
-        memory64_enabled: false,
-        wide_arithmetic_enabled: false,
-        extended_const_enabled: false,
-        custom_page_sizes_enabled: false,
-        compact_imports_enabled: false,
-        max_memories: 1,
         max_tables: 2,
         max_memory32_bytes: 16 << 20,
         max_table_elements: 10_000,
         max_funcs: 12,
         max_instructions: 200,
-        export_everything: true,
-        canonicalize_nans: true,
-        ..wasm_smith::Config::default()
+        ..smith::supported()
     }
 }
 

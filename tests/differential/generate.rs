@@ -8,6 +8,7 @@
 use arbitrary::Unstructured;
 
 use crate::imports::import_everything;
+use crate::smith;
 use crate::{MAX_MEMORY, MAX_TABLE_ELEMENTS};
 
 /// Bytes for wasm-smith from a seed.
@@ -25,19 +26,7 @@ fn seed_bytes(seed: u64) -> Vec<u8> {
 
 fn config() -> wasm_smith::Config {
     wasm_smith::Config {
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
-        threads_enabled: false,
-        tail_call_enabled: false,
-        gc_enabled: false,
-        exceptions_enabled: false,
-        memory64_enabled: false,
-        wide_arithmetic_enabled: false,
-        extended_const_enabled: false,
-        custom_page_sizes_enabled: false,
-        compact_imports_enabled: false,
         max_imports: 0,
-        max_memories: 1,
         max_tables: 2,
         max_memory32_bytes: MAX_MEMORY,
         max_table_elements: u64::from(MAX_TABLE_ELEMENTS),
@@ -45,9 +34,7 @@ fn config() -> wasm_smith::Config {
         min_funcs: 2,
         max_funcs: 16,
         max_instructions: 250,
-        export_everything: true,
-        canonicalize_nans: true,
-        ..wasm_smith::Config::default()
+        ..smith::supported()
     }
 }
 

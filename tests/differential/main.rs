@@ -28,6 +28,8 @@ mod engines;
 mod generate;
 #[path = "../support/imports.rs"]
 mod imports;
+#[path = "../support/smith.rs"]
+mod smith;
 
 use std::time::{Duration, Instant};
 

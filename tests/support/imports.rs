@@ -30,21 +30,7 @@ pub fn import_everything(modules: &[(String, &[u8])]) -> Option<Vec<u8>> {
         for export in &info.exports {
             let i = export.index as usize;
             let item = match export.kind {
-                EntityKind::Func => {
-                    let ty = info.func_type(export.index);
-                    let list = |types: &[carat_jit::ValType]| {
-                        types
-                            .iter()
-                            .map(|t| t.to_string())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    };
-                    format!(
-                        "(func (param {}) (result {}))",
-                        list(&ty.params),
-                        list(&ty.results)
-                    )
-                }
+                EntityKind::Func => info.func_type(export.index).to_string(),
                 EntityKind::Memory => {
                     let ty = &info.memories[i];
                     let max = ty.maximum.map(|m| m.to_string()).unwrap_or_default();

@@ -28,18 +28,18 @@ pub(super) fn merged_ends(body: &FunctionBody<'_>) -> Result<HashMap<u64, u64>, 
     // Open windows: (memory, local) -> (first load's offset, its own end,
     // the largest end so far).
     let mut open: HashMap<(u32, u32), (u64, u64, u64)> = HashMap::new();
-    let mut close = |open: &mut HashMap<(u32, u32), (u64, u64, u64)>, key: Option<(u32, u32)>| {
-        let closing: Vec<(u32, u32)> = match key {
-            Some(key) => open.contains_key(&key).then_some(key).into_iter().collect(),
-            None => open.keys().copied().collect(),
-        };
-        for key in closing {
-            if let Some((first, own, largest)) = open.remove(&key)
-                && largest > own
-            {
+    // Closes the windows `closes` picks, keeping those worth merging.
+    let mut close = |open: &mut HashMap<(u32, u32), (u64, u64, u64)>,
+                     closes: &dyn Fn(&(u32, u32)) -> bool| {
+        open.retain(|key, &mut (first, own, largest)| {
+            if !closes(key) {
+                return true;
+            }
+            if largest > own {
                 merged.insert(first, largest);
             }
-        }
+            false
+        });
     };
     let mut previous_local: Option<u32> = None;
     let mut ops = body.get_operators_reader()?;
@@ -58,22 +58,14 @@ pub(super) fn merged_ends(body: &FunctionBody<'_>) -> Result<HashMap<u64, u64>, 
         match op {
             Operator::LocalGet { local_index } => previous_local = Some(local_index),
             Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
-                for memory in open_memories(&open) {
-                    close(&mut open, Some((memory, local_index)));
-                }
+                close(&mut open, &|&(_, local)| local == local_index);
             }
             ref op if quiet(op) => {}
-            _ => close(&mut open, None),
+            _ => close(&mut open, &|_| true),
         }
     }
-    close(&mut open, None);
+    close(&mut open, &|_| true);
     Ok(merged)
-}
-
-fn open_memories(open: &HashMap<(u32, u32), (u64, u64, u64)>) -> Vec<u32> {
-    let mut memories: Vec<u32> = open.keys().map(|(memory, _)| *memory).collect();
-    memories.dedup();
-    memories
 }
 
 fn memory_of(arg: &MemArg) -> Option<u32> {

@@ -6,11 +6,14 @@
 //! the engines alternate round by round and the median time of each is
 //! kept. Guest output goes to /dev/null; the table goes to stderr.
 //!
-//! Wasm times are execution only (modules are compiled first, once per
-//! engine); native times include starting the process (about a
-//! millisecond).
+//! Every wasm run compiles its module afresh (no cache, each engine's
+//! default parallelism) and then instantiates and runs it, so the times
+//! and the first geomean include start-up, as a `run` command's would; a
+//! second geomean is over execution alone. Native times include starting
+//! the process (about a millisecond). Ratios: CARAT/paging, paging/
+//! wasmtime, CARAT/wasmtime and CARAT/native.
 //!
-//!   cargo run --release --manifest-path benches/corpus/Cargo.toml [ROUNDS]
+//!   cargo run --release --manifest-path benches/corpus/Cargo.toml [ROUNDS] [PROGRAM...]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,38 +89,53 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
+/// One engine's time for one run: compiling the module (start-up) and
+/// running it (instantiation included).
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    compile: Duration,
+    run: Duration,
+}
+
+impl Sample {
+    fn total(self) -> Duration {
+        self.compile + self.run
+    }
+}
+
 struct Carat {
-    process_module: (carat_vm::Vm, carat_vm::Module),
+    vm: carat_vm::Vm,
 }
 
 impl Carat {
-    fn new(mode: carat_vm::Mode, wasm: &Path) -> Result<Self> {
+    fn new(mode: carat_vm::Mode) -> Result<Self> {
         let vm = carat_vm::Vm::new(carat_vm::VmConfig {
             mode,
             ..Default::default()
         })?;
-        let module = vm.compile_file(wasm)?;
-        Ok(Carat {
-            process_module: (vm, module),
-        })
+        Ok(Carat { vm })
     }
 
-    fn run(&self, p: &Program) -> Result<Duration> {
-        let (vm, module) = &self.process_module;
+    fn run(&self, p: &Program, wasm: &Path) -> Result<Sample> {
         let start = Instant::now();
-        let mut process = vm.new_process()?;
+        let module = self.vm.compile_file(wasm)?;
+        let compiled = Instant::now();
+        let mut process = self.vm.new_process()?;
         let mut args = vec![p.name.clone()];
         args.extend(p.args.iter().cloned());
         process.add_wasi(carat_vm::WasiConfig {
             args,
             ..Default::default()
         })?;
-        let instance = process.instantiate(module)?;
+        let instance = process.instantiate(&module)?;
         match process.invoke(instance, "_start", &[]) {
             Ok(_) | Err(carat_vm::VmError::Exec(carat_vm::ExecError::Exit(_))) => {}
             Err(e) => return Err(e.into()),
         }
-        Ok(start.elapsed())
+        Ok(Sample {
+            compile: compiled - start,
+            run: compiled.elapsed(),
+        })
     }
 }
 
@@ -128,18 +146,20 @@ fn wt<T>(result: wasmtime::Result<T>) -> Result<T> {
 
 struct Wasmtime {
     engine: wasmtime::Engine,
-    module: wasmtime::Module,
 }
 
 impl Wasmtime {
-    fn new(wasm: &Path) -> Result<Self> {
-        let engine = wasmtime::Engine::default();
-        let module = wt(wasmtime::Module::from_file(&engine, wasm))?;
-        Ok(Wasmtime { engine, module })
+    fn new() -> Self {
+        // The default configuration: parallel compilation, no cache.
+        Wasmtime {
+            engine: wasmtime::Engine::default(),
+        }
     }
 
-    fn run(&self, p: &Program) -> Result<Duration> {
+    fn run(&self, p: &Program, wasm: &Path) -> Result<Sample> {
         let start = Instant::now();
+        let module = wt(wasmtime::Module::from_file(&self.engine, wasm))?;
+        let compiled = Instant::now();
         let mut args = vec![p.name.clone()];
         args.extend(p.args.iter().cloned());
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
@@ -149,18 +169,21 @@ impl Wasmtime {
         let mut store = wasmtime::Store::new(&self.engine, wasi);
         let mut linker = wasmtime::Linker::new(&self.engine);
         wt(wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |cx| cx))?;
-        let instance = wt(linker.instantiate(&mut store, &self.module))?;
+        let instance = wt(linker.instantiate(&mut store, &module))?;
         let start_fn = wt(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;
         if let Err(e) = start_fn.call(&mut store, ())
             && e.downcast_ref::<wasmtime_wasi::I32Exit>().is_none()
         {
             return wt(Err(e));
         }
-        Ok(start.elapsed())
+        Ok(Sample {
+            compile: compiled - start,
+            run: compiled.elapsed(),
+        })
     }
 }
 
-fn native(p: &Program, exe: &Path) -> Result<Duration> {
+fn native(p: &Program, exe: &Path) -> Result<Sample> {
     let mut command = Command::new(exe);
     command.args(&p.args).stdout(Stdio::null());
     command.stdin(match &p.stdin {
@@ -169,7 +192,26 @@ fn native(p: &Program, exe: &Path) -> Result<Duration> {
     });
     let start = Instant::now();
     command.status()?;
-    Ok(start.elapsed())
+    Ok(Sample {
+        compile: Duration::ZERO,
+        run: start.elapsed(),
+    })
+}
+
+/// The ratios the table prints, in its column order.
+const RATIOS: [&str; 4] = ["carat/paging", "paging/wt", "carat/wt", "carat/native"];
+
+fn ratios([carat, paging, wasmtime, native]: [f64; 4]) -> [f64; 4] {
+    [
+        carat / paging,
+        paging / wasmtime,
+        carat / wasmtime,
+        carat / native,
+    ]
+}
+
+fn median_of(samples: &[Sample], part: impl Fn(Sample) -> Duration) -> f64 {
+    median(samples.iter().map(|&s| part(s)).collect()).as_secs_f64()
 }
 
 fn main() -> Result<()> {
@@ -180,21 +222,34 @@ fn main() -> Result<()> {
     let build = std::env::temp_dir().join(format!("carat-corpus-bench-{}", std::process::id()));
     std::fs::create_dir_all(&build)?;
     eprintln!(
-        "{:<14} {:>10} {:>10} {:>10} {:>10} {:>13} {:>13} {:>15}",
+        "{:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>13} {:>10} {:>9} {:>12}",
         "program",
         "carat ms",
         "paging ms",
-        "wasmtime",
+        "wt ms",
         "native ms",
-        "carat/paging",
-        "carat/native",
-        "carat/wasmtime"
+        "c start",
+        "wt start",
+        RATIOS[0],
+        RATIOS[1],
+        RATIOS[2],
+        RATIOS[3],
     );
-    let mut logs = [0.0f64; 3];
+    // Sums of logs of the ratios: start-up included, and execution only.
+    let mut total_logs = [0.0f64; 4];
+    let mut run_logs = [0.0f64; 4];
+    // Other arguments name the programs to run (all when none).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a.parse::<usize>().is_err())
+        .collect();
     let programs: Vec<Program> = programs()?
         .into_iter()
-        .filter(|p| p.stdin.is_none())
+        .filter(|p| p.stdin.is_none() && (only.is_empty() || only.contains(&p.name)))
         .collect();
+    let carat = Carat::new(carat_vm::Mode::Carat)?;
+    let paging = Carat::new(carat_vm::Mode::Paging)?;
+    let wasmtime = Wasmtime::new();
     for p in &programs {
         let wasm = corpus_dir().join(format!("{}.wasm", p.name));
         let exe = build.join(&p.name);
@@ -206,45 +261,51 @@ fn main() -> Result<()> {
             .status()
             .context("cc")?;
         anyhow::ensure!(status.success(), "cc failed on {}", p.name);
-        let carat = Carat::new(carat_vm::Mode::Carat, &wasm)?;
-        let paging = Carat::new(carat_vm::Mode::Paging, &wasm)?;
-        let wasmtime = Wasmtime::new(&wasm)?;
-        let mut times: [Vec<Duration>; 4] = Default::default();
+        let mut samples: [Vec<Sample>; 4] = Default::default();
         for _ in 0..rounds {
-            times[0].push(carat.run(p)?);
-            times[1].push(paging.run(p)?);
-            times[2].push(wasmtime.run(p)?);
-            times[3].push(native(p, &exe)?);
+            samples[0].push(carat.run(p, &wasm)?);
+            samples[1].push(paging.run(p, &wasm)?);
+            samples[2].push(wasmtime.run(p, &wasm)?);
+            samples[3].push(native(p, &exe)?);
         }
-        let [c, pg, wt, nat] = times.map(|t| median(t).as_secs_f64());
-        let ratios = [c / pg, c / nat, c / wt];
-        for (log, r) in logs.iter_mut().zip(ratios) {
+        let totals = samples.each_ref().map(|s| median_of(s, Sample::total));
+        let runs = samples.each_ref().map(|s| median_of(s, |s| s.run));
+        let total_ratios = ratios(totals);
+        for (log, r) in total_logs.iter_mut().zip(total_ratios) {
             *log += r.ln();
         }
+        for (log, r) in run_logs.iter_mut().zip(ratios(runs)) {
+            *log += r.ln();
+        }
+        let carat_startup = median_of(&samples[0], |s| s.compile);
+        let wasmtime_startup = median_of(&samples[2], |s| s.compile);
         eprintln!(
-            "{:<14} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>13.3} {:>13.3} {:>15.3}",
+            "{:<14} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>13.3} {:>10.3} {:>9.3} {:>12.3}",
             p.name,
-            c * 1e3,
-            pg * 1e3,
-            wt * 1e3,
-            nat * 1e3,
-            ratios[0],
-            ratios[1],
-            ratios[2]
+            totals[0] * 1e3,
+            totals[1] * 1e3,
+            totals[2] * 1e3,
+            totals[3] * 1e3,
+            carat_startup * 1e3,
+            wasmtime_startup * 1e3,
+            total_ratios[0],
+            total_ratios[1],
+            total_ratios[2],
+            total_ratios[3],
         );
     }
     let n = programs.len() as f64;
-    eprintln!(
-        "{:<14} {:>10} {:>10} {:>10} {:>10} {:>13.3} {:>13.3} {:>15.3}",
-        "geomean",
-        "",
-        "",
-        "",
-        "",
-        (logs[0] / n).exp(),
-        (logs[1] / n).exp(),
-        (logs[2] / n).exp()
-    );
+    for (label, logs) in [
+        ("geomean", total_logs),
+        ("geomean, execution only", run_logs),
+    ] {
+        let g = logs.map(|l| (l / n).exp());
+        eprintln!(
+            "{label:<70} {:>13.3} {:>10.3} {:>9.3} {:>12.3}",
+            g[0], g[1], g[2], g[3]
+        );
+    }
+    eprintln!("({} programs, {rounds} rounds, medians)", programs.len());
     let _ = std::fs::remove_dir_all(build);
     Ok(())
 }

@@ -250,6 +250,17 @@ impl Libcall {
     pub fn table_offset(self) -> i32 {
         (self as u32 * POINTER_SIZE) as i32
     }
+
+    /// Whether wasm code calls this libcall's trampoline with the
+    /// preserve-all convention: the call site clobbers no register, and
+    /// the trampoline turns the runtime's non-zero status into a trap
+    /// itself (so it returns nothing). Only the poll's slow path: a call
+    /// at every loop header would otherwise make every value live across
+    /// the loop (floats above all, none of which survive a System V call)
+    /// sit in a stack slot, although the call is almost never taken.
+    pub fn preserves_registers(self) -> bool {
+        self == Libcall::PollSlow
+    }
 }
 
 /// Where each per-module array of a vmctx starts, computed from the counts

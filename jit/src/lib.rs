@@ -218,24 +218,14 @@ enum RelocTarget {
 /// on several threads.
 const PARALLEL_COMPILE_BYTES: usize = 16 * 1024;
 
-/// Splits the functions into at most `parts` consecutive ranges of about
-/// equal body bytes.
-fn split_by_bytes(bodies: &[Range<usize>], parts: usize) -> Vec<Range<usize>> {
-    let total: usize = bodies.iter().map(|b| b.len()).sum();
-    let share = total.div_ceil(parts.max(1)).max(1);
-    let mut ranges = Vec::with_capacity(parts);
-    let (mut first, mut bytes) = (0, 0);
-    for (i, body) in bodies.iter().enumerate() {
-        bytes += body.len();
-        if bytes >= share && ranges.len() + 1 < parts {
-            ranges.push(first..i + 1);
-            (first, bytes) = (i + 1, 0);
-        }
-    }
-    if first < bodies.len() {
-        ranges.push(first..bodies.len());
-    }
-    ranges
+/// The order threads take functions in: largest body first, so that a
+/// module's few large functions start at once and the many small ones
+/// fill in around them (a static split by bytes left one thread compiling
+/// a module's largest function while the others had finished).
+fn largest_first(bodies: &[Range<usize>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..bodies.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(bodies[i].len()));
+    order
 }
 
 /// A validated module with its vmctx layout and signature ids.
@@ -370,14 +360,14 @@ impl Compiler {
         if threads <= 1 {
             outputs = self.compile_range(&env, bytes, 0..num_defined)?;
         } else {
-            let ranges = split_by_bytes(&info.bodies, threads);
-            let results: Vec<Result<Vec<FunctionOutput>, CompileError>> =
+            let order = largest_first(&info.bodies);
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let results: Vec<Result<Vec<(usize, FunctionOutput)>, CompileError>> =
                 std::thread::scope(|scope| {
-                    let handles: Vec<_> = ranges
-                        .into_iter()
-                        .map(|range| {
-                            let env = &env;
-                            scope.spawn(move || self.compile_range(env, bytes, range))
+                    let handles: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let (env, order, next) = (&env, &order, &next);
+                            scope.spawn(move || self.compile_queue(env, bytes, order, next))
                         })
                         .collect();
                     handles
@@ -389,9 +379,12 @@ impl Compiler {
                         })
                         .collect()
                 });
+            let mut numbered = Vec::with_capacity(num_defined);
             for result in results {
-                outputs.extend(result?);
+                numbered.extend(result?);
             }
+            numbered.sort_by_key(|&(defined, _)| defined);
+            outputs.extend(numbered.into_iter().map(|(_, output)| output));
         }
 
         let mut trampolines = Vec::with_capacity(info.types.len() * 2);
@@ -440,6 +433,28 @@ impl Compiler {
             type_ids,
             stats,
         })
+    }
+
+    /// Compiles functions in `order` until none is left, taking the next
+    /// one from `next` (shared with the other threads); returns each with
+    /// its defined index.
+    fn compile_queue(
+        &self,
+        env: &translate::ModuleEnv<'_>,
+        bytes: &[u8],
+        order: &[usize],
+        next: &std::sync::atomic::AtomicUsize,
+    ) -> Result<Vec<(usize, FunctionOutput)>, CompileError> {
+        let mut ctx = Context::new();
+        let mut builder_ctx = FunctionBuilderContext::new();
+        let mut out = Vec::new();
+        while let Some(&defined) =
+            order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        {
+            let stats = translate_function(env, bytes, defined, &mut ctx, &mut builder_ctx)?;
+            out.push((defined, self.emit(&mut ctx, stats)?));
+        }
+        Ok(out)
     }
 
     fn compile_range(
@@ -643,12 +658,11 @@ fn patch_pc_relative(
 
 #[cfg(test)]
 mod tests {
-    use super::split_by_bytes;
+    use super::largest_first;
 
-    /// The ranges cover every function once, in order, none empty, and
-    /// no more of them than asked for.
+    /// Every function once, largest first.
     #[test]
-    fn compile_ranges_cover_every_function_once() {
+    fn the_compile_order_takes_every_function_once_largest_first() {
         let sizes = [5000, 10, 10, 10, 7000, 3, 3000, 1, 1, 1, 9000];
         let mut at = 0;
         let bodies: Vec<_> = sizes
@@ -658,16 +672,12 @@ mod tests {
                 at - n..at
             })
             .collect();
-        for parts in 1..=sizes.len() + 2 {
-            let ranges = split_by_bytes(&bodies, parts);
-            assert!(ranges.len() <= parts && !ranges.is_empty());
-            assert_eq!(ranges.first().unwrap().start, 0);
-            assert_eq!(ranges.last().unwrap().end, bodies.len());
-            for pair in ranges.windows(2) {
-                assert_eq!(pair[0].end, pair[1].start);
-            }
-            assert!(ranges.iter().all(|r| !r.is_empty()));
-        }
-        assert!(split_by_bytes(&[], 2).is_empty());
+        let order = largest_first(&bodies);
+        let mut seen = order.clone();
+        seen.sort();
+        assert_eq!(seen, (0..sizes.len()).collect::<Vec<_>>());
+        assert_eq!(&order[..3], &[10, 4, 0]);
+        assert!(order.windows(2).all(|w| sizes[w[0]] >= sizes[w[1]]));
+        assert!(largest_first(&[]).is_empty());
     }
 }

@@ -17,6 +17,7 @@
 //! Host and libcall trampolines record their frame pointer in the store
 //! context before leaving wasm: that is where a frame walk starts.
 
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{
     AbiParam, Function, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
@@ -27,7 +28,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
 use crate::abi::{self, Libcall, VALUE_SLOT_SIZE};
 use crate::module_info::FuncType;
-use crate::translate::{clif_type, libcall_signature, wasm_signature};
+use crate::translate::{clif_type, libcall_call_signature, libcall_signature, wasm_signature};
 use crate::trap::Trap;
 
 /// Opens the function's only block; returns the function's parameters.
@@ -51,14 +52,20 @@ fn record_exit(b: &mut FunctionBuilder<'_>, vmctx: cranelift_codegen::ir::Value)
 
 /// Builds the trampoline through which wasm code calls libcall `call`: it
 /// records the exit and calls the runtime function from the vmctx's table.
+///
+/// The trampoline of a libcall that [preserves
+/// registers](Libcall::preserves_registers) has the preserve-all
+/// convention, so Cranelift saves and restores every register it or the
+/// runtime may clobber; it traps on the runtime's status (the poll's: 2 for
+/// fuel used up, any other non-zero for an interrupt) and returns nothing.
 pub fn libcall_trampoline(
     call: Libcall,
     call_conv: CallConv,
     frontend: cranelift_codegen::isa::TargetFrontendConfig,
     ctx: &mut FunctionBuilderContext,
 ) -> Function {
-    let signature = libcall_signature(call, call_conv);
-    let mut func = Function::with_name_signature(UserFuncName::default(), signature.clone());
+    let signature = libcall_call_signature(call, call_conv);
+    let mut func = Function::with_name_signature(UserFuncName::default(), signature);
     let mut b = FunctionBuilder::new(&mut func, ctx);
     let params = enter(&mut b);
     let vmctx = params[0];
@@ -66,10 +73,18 @@ pub fn libcall_trampoline(
     let flags = MemFlagsData::trusted();
     let table = b.ins().load(I64, flags, vmctx, abi::vmctx::LIBCALLS);
     let callee = b.ins().load(I64, flags, table, call.table_offset());
-    let sig = b.import_signature(signature);
+    let sig = b.import_signature(libcall_signature(call, call_conv));
     let inst = b.ins().call_indirect(sig, callee, &params);
     let results = b.inst_results(inst).to_vec();
-    b.ins().return_(&results);
+    if call.preserves_registers() {
+        let status = results[0];
+        let out_of_fuel = b.ins().icmp_imm_u(IntCC::Equal, status, 2);
+        b.ins().trapnz(out_of_fuel, Trap::OutOfFuel.to_cranelift());
+        b.ins().trapnz(status, Trap::Interrupted.to_cranelift());
+        b.ins().return_(&[]);
+    } else {
+        b.ins().return_(&results);
+    }
     b.finalize(frontend);
     func
 }

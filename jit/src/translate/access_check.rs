@@ -2,11 +2,13 @@
 //! and store in the linear-memory alias region has an address of one of
 //! the shapes `memory.rs` argues safe, speculatively included:
 //!
-//! - *guarded:* `select_spectre_guard(cond, 0, address)`, accessed at an
-//!   immediate offset that keeps the masked case below
-//!   [`abi::NULL_TRAP_BYTES`];
+//! - *guarded:* `base + select_spectre_guard(cond, -base, index)` (null
+//!   when masked), accessed at an immediate offset that keeps the masked
+//!   case below [`abi::NULL_TRAP_BYTES`];
 //! - *static:* `base + c` with `c + size` within the memory's declared
-//!   minimum;
+//!   minimum, or `base + index` (a zero-extended 32-bit index) whose
+//!   proven upper bound (see `ranges`) plus the immediate offset and size
+//!   lies within it;
 //! - *paging:* under a reservation, `base + index + c` (a zero-extended
 //!   32-bit index) with `c + size` within the guard region.
 //!
@@ -66,11 +68,16 @@ pub(crate) fn check_heap_accesses(
             let end = |c: i64| u64::try_from(c + offset).ok().map(|c| c + u64::from(size));
             let fits = |c: i64, within: u64| end(c).is_some_and(|end| end <= within);
             let ok = match def(func, address) {
-                Some((Opcode::SelectSpectreGuard, args)) => {
-                    constant(func, args[1]) == Some(0) && fits(0, abi::NULL_TRAP_BYTES)
+                Some((Opcode::Iadd, args)) if masks_to_null(func, args[0], args[1]) => {
+                    fits(0, abi::NULL_TRAP_BYTES)
                 }
                 Some((Opcode::Iadd, args)) => match constant(func, args[1]) {
                     Some(c) if fits(c, minimum) => true,
+                    None if bounded_index(func, args[1])
+                        .is_some_and(|largest| fits(largest as i64, minimum)) =>
+                    {
+                        true
+                    }
                     Some(c) if guard_bytes > 0 => {
                         fits(c, guard_bytes) && is_index_add(func, args[0])
                     }
@@ -120,6 +127,23 @@ fn constant(func: &Function, value: Value) -> Option<i64> {
     }
 }
 
+/// Whether `index` is `select_spectre_guard(cond, -base, _)`: `base +
+/// index` is null when the guard fails.
+fn masks_to_null(func: &Function, base: Value, index: Value) -> bool {
+    let base = func.dfg.resolve_aliases(base);
+    matches!(def(func, index), Some((Opcode::SelectSpectreGuard, args))
+        if matches!(def(func, args[1]), Some((Opcode::Ineg, negated))
+            if func.dfg.resolve_aliases(negated[0]) == base))
+}
+
+/// The proven upper bound of `value`, if it is a zero-extended 32-bit index.
+fn bounded_index(func: &Function, value: Value) -> Option<u64> {
+    match def(func, value) {
+        Some((Opcode::Uextend, args)) => super::ranges::upper_bound(&func.dfg, args[0]),
+        _ => None,
+    }
+}
+
 /// Whether `value` is `base + zero-extended 32-bit index`.
 fn is_index_add(func: &Function, value: Value) -> bool {
     matches!(def(func, value), Some((Opcode::Iadd, args))
@@ -162,13 +186,7 @@ mod tests {
         let flags = MemFlagsData::new().with_alias_region(Some(heap));
         let value = b.ins().load(I64, flags, addr, offset);
         b.ins().return_(&[value]);
-        let isa = cranelift_native::builder()
-            .unwrap()
-            .finish(cranelift_codegen::settings::Flags::new(
-                cranelift_codegen::settings::builder(),
-            ))
-            .unwrap();
-        b.finalize(isa.frontend_config());
+        b.finalize(super::super::host_frontend_config());
         func
     }
 
@@ -178,9 +196,9 @@ mod tests {
     }
 
     fn masked(b: &mut FunctionBuilder<'_>, base: Value, index: Value) -> Value {
-        let address = b.ins().iadd(base, index);
-        let null = b.ins().iconst(I64, 0);
-        b.ins().select_spectre_guard(index, null, address)
+        let to_null = b.ins().ineg(base);
+        let index = b.ins().select_spectre_guard(index, to_null, index);
+        b.ins().iadd(base, index)
     }
 
     #[test]
@@ -192,6 +210,17 @@ mod tests {
     fn an_unmasked_address_is_refused() {
         let unmasked = |b: &mut FunctionBuilder<'_>, base, index| b.ins().iadd(base, index);
         assert!(check(&load_through(0, unmasked)).is_err());
+    }
+
+    #[test]
+    fn a_mask_to_another_value_is_refused() {
+        // `base + select(c, -index, index)` is not null when masked.
+        let wrong = |b: &mut FunctionBuilder<'_>, base, index| {
+            let negated = b.ins().ineg(index);
+            let masked = b.ins().select_spectre_guard(index, negated, index);
+            b.ins().iadd(base, masked)
+        };
+        assert!(check(&load_through(0, wrong)).is_err());
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl FuncTranslator<'_, '_> {
                     num_results: results.len(),
                     stack_height: self.stack.len() - params.len(),
                     exit_reachable: false,
+                    guards_mark: self.checked_guards.mark(),
                 });
             }
             Operator::Loop { blockty } => {
@@ -82,6 +83,7 @@ impl FuncTranslator<'_, '_> {
                     num_results: results.len(),
                     stack_height: self.stack.len() - params.len(),
                     exit_reachable: false,
+                    guards_mark: self.checked_guards.mark(),
                 });
                 self.emit_poll();
             }
@@ -108,6 +110,7 @@ impl FuncTranslator<'_, '_> {
                     num_results: results.len(),
                     stack_height: self.stack.len() - params.len(),
                     exit_reachable: false,
+                    guards_mark: self.checked_guards.mark(),
                 });
             }
             Operator::Else => self.else_arm(),
@@ -246,6 +249,8 @@ impl FuncTranslator<'_, '_> {
         let params = params.clone();
         let (destination, num_results, stack_height) =
             (frame.destination, frame.num_results, frame.stack_height);
+        let guards_mark = frame.guards_mark;
+        self.checked_guards.rollback(guards_mark);
         if reachable {
             frame.exit_reachable = true;
             let results = self.pop_n(num_results);
@@ -259,6 +264,7 @@ impl FuncTranslator<'_, '_> {
 
     fn end_frame(&mut self) {
         let mut frame = self.frames.pop().expect("validated: end closes a frame");
+        self.checked_guards.rollback(frame.guards_mark);
         if self.reachable {
             frame.exit_reachable = true;
             let results = self.pop_n(frame.num_results);
@@ -309,6 +315,7 @@ impl FuncTranslator<'_, '_> {
             self.mark_arena_pointer(*value, *ty);
         }
         self.stack.extend_from_slice(&results);
+        self.reload_store_context();
         self.reload_memory_cache();
     }
 

@@ -4,8 +4,9 @@
 //!
 //! **The guard (CARAT mode, [`MemoryStrategy::Guarded`]).** An access of
 //! `size` bytes at `index + offset` gets the address `base + index (+
-//! offset)` when `index + offset + size <= bound`, and null (0) otherwise,
-//! chosen by `select_spectre_guard` (a cmov) on one compare; the access
+//! offset)` when `index + offset + size <= bound`, and null (0) otherwise:
+//! `select_spectre_guard` (a cmov) on one compare picks the index or
+//! `-base`, and `base` plus the pick is the address; the access
 //! then adds the rest of its offset as an immediate (only when the whole
 //! end, `offset + size`, is below [`abi::NULL_TRAP_BYTES`]). There is no
 //! branch. A failed guard makes the access touch an address below
@@ -23,9 +24,10 @@
 //! run the access on the null address, which faults (and a faulting load
 //! returns no data to later speculative instructions).
 //!
-//! **Sharing a guard (dominance within a block).** An access off the same
-//! index value and the same base value as an earlier guarded access in
-//! its block, with an end no larger, reuses that guard's masked address
+//! **Sharing a guard (dominance).** An access off the same index value and
+//! the same base value as an earlier guarded access that dominates it (in
+//! its construct, or in one the access is nested in; see
+//! `CheckedGuards`), with an end no larger, reuses that guard's masked address
 //! with its own immediate offset: no compare, no cmov. It is in bounds
 //! exactly when the earlier access was, and when that one was masked it is
 //! masked too (its address is null plus its offset, below
@@ -44,7 +46,10 @@
 //!
 //! **Static proof (both modes).** An access whose constant address,
 //! constant index plus offset plus size, lies within its memory's declared
-//! minimum has no guard and no mask. The minimum is a bound from
+//! minimum has no guard and no mask; so has one whose index is bounded by
+//! its computation (a zero-extended byte, a masked or shifted value, a
+//! table's address plus such a value; see `ranges`) so that its largest
+//! value plus offset plus size lies within the minimum. The minimum is a bound from
 //! instantiation on (an imported memory is at least its import's minimum,
 //! and a bound never shrinks), so the address is in bounds on every path,
 //! speculative ones included.
@@ -65,7 +70,7 @@ use cranelift_codegen::ir::{
 };
 use wasmparser::{MemArg, MemArgTarget, Operator};
 
-use super::FuncTranslator;
+use super::{FuncTranslator, ranges};
 use crate::MemoryStrategy;
 use crate::abi::{self, Libcall};
 use crate::trap::Trap;
@@ -87,27 +92,42 @@ const ACCESSES_PER_BLOCK: u32 = 64;
 /// a point where the memory may move).
 type GuardKey = (u32, Value, Value);
 
-/// The guards passed so far in one basic block: for each key, the largest
-/// end checked and the masked address it gave. Constant time per access,
-/// so compilation stays linear in a block's accesses. It also counts the
-/// block's accesses.
+/// A passed guard: the end it checked, the end of the access that checked
+/// it, and the masked address it gave.
+type PassedGuard = (u64, u64, Value);
+
+/// The guards passed so far that dominate the operator being translated:
+/// for each key, the largest end checked and the masked address it gave.
+/// Constant time per access, so compilation stays linear in a function's
+/// accesses.
+///
+/// *Why a guard dominates what it is kept for.* Wasm's control flow is
+/// structured: an access dominates every later operator of its own
+/// construct (`block`, `loop`, `if` arm, function body) and of the
+/// constructs nested in it, up to the end of its construct; after that
+/// end, or in the other arm of an `if`, control may arrive by a path that
+/// skipped it. So a guard is recorded in the innermost open construct and
+/// forgotten at that construct's `end` or `else` (`rollback` to the
+/// construct's `mark`). Unreachable code is not translated, so a `br` or
+/// `return` cannot make a later operator of the construct skip it.
 #[derive(Default)]
 pub(super) struct CheckedGuards {
     block: Option<Block>,
-    /// Per key: the end checked, the end of the access that checked it,
-    /// and the masked address.
-    passed: std::collections::HashMap<GuardKey, (u64, u64, Value)>,
+    passed: std::collections::HashMap<GuardKey, PassedGuard>,
+    /// What `record` replaced, oldest first, so that `rollback` can put it
+    /// back: the key and its entry before (`None`: it had none).
+    undo: Vec<(GuardKey, Option<PassedGuard>)>,
+    /// The accesses of the current CLIF block, for `split_long_block`.
     accesses: u32,
     /// Where `split_long_block` stores, once it has.
     force_slot: Option<cranelift_codegen::ir::StackSlot>,
 }
 
 impl CheckedGuards {
-    /// Forgets the guards of any block but `block`.
+    /// Starts counting the accesses of `block` when it is a new one.
     fn enter(&mut self, block: Option<Block>) {
         if self.block != block {
             self.block = block;
-            self.passed.clear();
             self.accesses = 0;
         }
     }
@@ -121,9 +141,25 @@ impl CheckedGuards {
     }
 
     fn record(&mut self, key: GuardKey, checked: u64, own: u64, masked: Value) {
-        let entry = self.passed.entry(key).or_insert((checked, own, masked));
-        if checked >= entry.0 {
-            *entry = (checked, own, masked);
+        let before = self.passed.get(&key).copied();
+        if before.is_none_or(|(was, _, _)| checked >= was) {
+            self.undo.push((key, before));
+            self.passed.insert(key, (checked, own, masked));
+        }
+    }
+
+    /// Where a construct opened now starts: what `rollback` returns to.
+    pub(super) fn mark(&self) -> usize {
+        self.undo.len()
+    }
+
+    /// Forgets every guard recorded since `mark`.
+    pub(super) fn rollback(&mut self, mark: usize) {
+        for (key, before) in self.undo.drain(mark..).rev() {
+            match before {
+                Some(entry) => self.passed.insert(key, entry),
+                None => self.passed.remove(&key),
+            };
         }
     }
 }
@@ -247,18 +283,24 @@ impl FuncTranslator<'_, '_> {
     /// The guard of one access: `base + start` when `start + end <=
     /// bound`, else null (0), chosen by a cmov. `start` < 2^33 and the
     /// bound <= 2^32, so nothing overflows.
+    ///
+    /// The cmov picks the index, not the address: `start`, or `-base`,
+    /// which makes `base + index` null. So the addition folds into the
+    /// access's addressing mode (`[base + index + offset]`), and a guard
+    /// costs a compare and a cmov.
     fn masked_address(&mut self, base: Value, bound: Value, start: Value, end: u32) -> Value {
         // `start + end > bound`, as `start > bound - end`: the right side
         // depends on the bound alone, so Cranelift computes it once per
         // loop. Signed, because a bound below `end` makes it negative.
         let limit = self.b.ins().iadd_imm_s(bound, -i64::from(end));
         let out_of_bounds = self.b.ins().icmp(IntCC::SignedGreaterThan, start, limit);
-        let address = self.b.ins().iadd(base, start);
-        let null = self.b.ins().iconst(I64, 0);
+        let to_null = self.b.ins().ineg(base);
         self.stats.guards_emitted += 1;
-        self.b
+        let index = self
+            .b
             .ins()
-            .select_spectre_guard(out_of_bounds, null, address)
+            .select_spectre_guard(out_of_bounds, to_null, start);
+        self.b.ins().iadd(base, index)
     }
 
     /// `index + offset` when `index` is a constant.
@@ -310,6 +352,16 @@ impl FuncTranslator<'_, '_> {
             return (addr, 0, flags.with_notrap());
         }
         let index = self.b.ins().uextend(I64, index32);
+        let within_minimum = ranges::upper_bound(&self.b.func.dfg, index32)
+            .is_some_and(|largest| largest + end <= self.minimum_bytes(memory));
+        if within_minimum && arg.offset <= i32::MAX as u64 {
+            // Static proof over the index's range: every value it can take,
+            // on every path, keeps the access within the minimum.
+            self.stats.guards_removed_static += 1;
+            let (base, _) = self.memory_base_and_bound(memory);
+            let addr = self.b.ins().iadd(base, index);
+            return (addr, arg.offset as i32, flags.with_notrap());
+        }
         let traps = flags.with_trap_code(Some(Trap::MemoryOutOfBounds.to_cranelift()));
         let guard_bytes = match self.env.strategy {
             MemoryStrategy::Guarded => 0,

@@ -24,6 +24,7 @@ mod control;
 mod memory;
 mod merge;
 mod numeric;
+mod ranges;
 mod tables;
 
 use std::collections::HashMap;
@@ -86,6 +87,32 @@ pub fn libcall_signature(call: Libcall, call_conv: CallConv) -> Signature {
     sig.returns
         .extend(call.result().map(|t| AbiParam::new(clif(t))));
     sig
+}
+
+/// The signature wasm code calls libcall `call`'s trampoline with: the
+/// runtime's own ([`libcall_signature`]), except that a libcall that
+/// [preserves registers](Libcall::preserves_registers) is called with the
+/// preserve-all convention and returns nothing.
+pub fn libcall_call_signature(call: Libcall, call_conv: CallConv) -> Signature {
+    if !call.preserves_registers() {
+        return libcall_signature(call, call_conv);
+    }
+    let mut sig = libcall_signature(call, CallConv::PreserveAll);
+    sig.returns.clear();
+    sig
+}
+
+/// This host's frontend configuration, for unit tests that build CLIF by
+/// hand.
+#[cfg(test)]
+pub(crate) fn host_frontend_config() -> cranelift_codegen::isa::TargetFrontendConfig {
+    cranelift_native::builder()
+        .expect("a supported host")
+        .finish(cranelift_codegen::settings::Flags::new(
+            cranelift_codegen::settings::builder(),
+        ))
+        .expect("default flags")
+        .frontend_config()
 }
 
 /// What every function of a module shares during translation.
@@ -200,6 +227,9 @@ struct Frame {
     stack_height: usize,
     /// Whether anything reaches `destination`.
     exit_reachable: bool,
+    /// The guards passed before the construct opened (see
+    /// `memory::CheckedGuards`): what its `else` and `end` return to.
+    guards_mark: usize,
 }
 
 impl Frame {
@@ -236,6 +266,11 @@ pub struct FuncTranslator<'a, 'f> {
     /// reloaded after every call: only a call (a safepoint) can grow or
     /// move a memory, so between calls the cached values are current.
     memory_cache: Option<(Variable, Variable)>,
+    /// The store context's address, loaded from the vmctx at entry and
+    /// after every call, like the memory cache: the store context is an
+    /// arena region that moves only while the process is parked, at a
+    /// call or a poll's slow path. A poll is then one load.
+    store_context: Variable,
     /// Guards already passed in the current basic block (see
     /// `memory::CheckedGuards`).
     checked_guards: memory::CheckedGuards,
@@ -286,6 +321,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
 
         let vmctx = b.declare_var(I64);
         b.declare_var_needs_stack_map(vmctx);
+        let store_context = b.declare_var(I64);
         let params = b.block_params(entry).to_vec();
         b.def_var(vmctx, params[0]);
 
@@ -336,6 +372,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
                 num_results: ty.results.len(),
                 stack_height: 0,
                 exit_reachable: false,
+                guards_mark: 0,
             }],
             reachable: true,
             dead_depth: 0,
@@ -345,11 +382,13 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             libcall_refs: HashMap::new(),
             unpaid_fuel: 0,
             memory_cache: None,
+            store_context,
             checked_guards: memory::CheckedGuards::default(),
             merged_ends: merge::merged_ends(body)?,
             op_offset: 0,
             stats: CodeStats::default(),
         };
+        t.reload_store_context();
         if !env.info.memories.is_empty() {
             let base = t.b.declare_var(I64);
             let bound = t.b.declare_var(I64);
@@ -496,7 +535,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             None => {
                 let signature = self
                     .b
-                    .import_signature(libcall_signature(call, self.env.call_conv));
+                    .import_signature(libcall_call_signature(call, self.env.call_conv));
                 let name = self
                     .b
                     .func
@@ -520,6 +559,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         all.extend_from_slice(args);
         let inst = self.b.ins().call(callee, &all);
         let results = self.b.inst_results(inst).to_vec();
+        self.reload_store_context();
         if call == Libcall::PollSlow {
             // A poll may move memories (relocation, compaction while
             // parked) but never resizes one: only wasm code grows a memory,
@@ -531,6 +571,13 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             self.reload_memory_cache();
         }
         results
+    }
+
+    /// Loads the store context's address into its variable: at entry and
+    /// after every call.
+    pub(super) fn reload_store_context(&mut self) {
+        let store_ctx = self.load_vmctx(I64, abi::vmctx::STORE_CONTEXT as u32);
+        self.b.def_var(self.store_context, store_ctx);
     }
 
     /// Loads memory 0's base into its variable: after a poll.
@@ -575,7 +622,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         if self.unpaid_fuel == 0 {
             return;
         }
-        let store_ctx = self.load_vmctx(I64, abi::vmctx::STORE_CONTEXT as u32);
+        let store_ctx = self.b.use_var(self.store_context);
         let offset = abi::store_context::FUEL;
         let fuel = self.load_field(I64, self.regions.fuel, store_ctx, offset);
         let left = self.b.ins().iadd_imm_s(fuel, -(self.unpaid_fuel as i64));
@@ -587,11 +634,12 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
     /// A poll: one load of the store's interrupt word (and, with fuel, of
     /// the fuel's sign), and a cold call into the runtime when either says
     /// stop. The interrupt load is atomic so that Cranelift never merges it
-    /// with an earlier poll's load. The runtime answers 0 to go on, 1 for
-    /// an interrupt and 2 for fuel used up.
+    /// with an earlier poll's load. The call preserves every register (see
+    /// [`Libcall::preserves_registers`]), so values live across the loop
+    /// header stay in registers.
     fn emit_poll(&mut self) {
         self.stats.polls_emitted += 1;
-        let store_ctx = self.load_vmctx(I64, abi::vmctx::STORE_CONTEXT as u32);
+        let store_ctx = self.b.use_var(self.store_context);
         let word_addr = self
             .b
             .ins()
@@ -611,14 +659,9 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         self.b.ins().brif(stop, slow, &[], resume, &[]);
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
-        let reason = self.call_libcall(Libcall::PollSlow, &[])[0];
-        let out_of_fuel = self.b.ins().icmp_imm_u(IntCC::Equal, reason, 2);
-        self.b
-            .ins()
-            .trapnz(out_of_fuel, Trap::OutOfFuel.to_cranelift());
-        self.b
-            .ins()
-            .trapnz(reason, Trap::Interrupted.to_cranelift());
+        // The trampoline traps when the runtime says stop, and clobbers
+        // no register when it returns.
+        self.call_libcall(Libcall::PollSlow, &[]);
         self.b.ins().jump(resume, &[]);
         self.b.seal_block(resume);
         self.b.switch_to_block(resume);

@@ -1,6 +1,7 @@
 //! Guards against their definition: whatever the compiler did to a guard
 //! (a cmov to null that faults, a guard shared by the accesses it covers,
-//! a static proof), an access traps exactly when `index + offset + size`
+//! in its block or in constructs nested in it, a static proof over a
+//! constant or a bounded index), an access traps exactly when `index + offset + size`
 //! exceeds the memory's size, at that access, with every earlier store
 //! done. Swept over every access width, offsets on both sides of the
 //! null-trap distance and of a page, indices on both sides of the bound,
@@ -28,7 +29,12 @@ const PAGE: u64 = 65536;
 /// first's guard); `ascending` stores one byte, then the width 8 bytes
 /// further on (the second needs its own guard, and the first byte must
 /// land when the second traps); `across_call` loads, calls, and loads
-/// again (a call may move the memory, so the guard is not shared).
+/// again (a call may move the memory, so the guard is not shared);
+/// `nested` loads one byte, then the width inside an `if` (the outer
+/// guard dominates the inner access but covers only one byte, so the
+/// inner one needs its own); `masked` loads through `index & 0xffff`
+/// (bounded by its computation: within the 64 KiB minimum the static
+/// proof drops the guard, past it the guard stays).
 fn module() -> String {
     let mut wat = String::from(
         "(module
@@ -52,6 +58,14 @@ fn module() -> String {
     (call $nothing)
     ({load} offset={offset} (local.get 0))
     (i64.add))
+  (func (export \"nested_{w}_{o}\") (param i32) (result i64)
+    (i64.load8_u offset={offset} (local.get 0))
+    (if (result i64) (i32.const 1)
+      (then ({load} offset={offset} (local.get 0)))
+      (else (i64.const 0)))
+    (i64.add))
+  (func (export \"masked_{w}_{o}\") (param i32) (result i64)
+    ({load} offset={offset} (i32.and (local.get 0) (i32.const 0xffff))))
 "
             ));
             if next <= u64::from(u32::MAX) {
@@ -145,7 +159,12 @@ fn sweep(vm: &Vm, label: &str) {
                     assert_eq!(shared, end + 8 > size, "{what}: {}", at("shared"));
                     let across = call(&mut process, instance, &at("across_call"), index);
                     assert_eq!(across, end + width > size, "{what}: {}", at("across_call"));
-                    checked += 3;
+                    let nested = call(&mut process, instance, &at("nested"), index);
+                    assert_eq!(nested, end + width > size, "{what}: {}", at("nested"));
+                    let masked = call(&mut process, instance, &at("masked"), index);
+                    let masked_end = u64::from(index & 0xffff) + offset + width;
+                    assert_eq!(masked, masked_end > size, "{what}: {}", at("masked"));
+                    checked += 5;
                     if offset + 8 > u64::from(u32::MAX) {
                         continue;
                     }

@@ -220,6 +220,16 @@ enum RelocTarget {
 /// thread to two at this threshold).
 const PARALLEL_COMPILE_BYTES: usize = 4 * 1024;
 
+/// A unit of compilation: a defined function, or one of the module's
+/// trampolines (entry and host per type index, one per libcall).
+#[derive(Clone, Copy)]
+enum Job {
+    Function(usize),
+    Entry(usize),
+    Host(usize),
+    Libcall(abi::Libcall),
+}
+
 /// The order threads take functions in: largest body first, so that a
 /// module's few large functions start at once and the many small ones
 /// fill in around them (a static split by bytes left one thread compiling
@@ -358,60 +368,45 @@ impl Compiler {
         } else {
             self.config.threads.clamp(1, num_defined.max(1))
         };
-        let mut outputs: Vec<FunctionOutput> = Vec::with_capacity(num_defined);
-        if threads <= 1 {
-            outputs = self.compile_range(&env, bytes, 0..num_defined)?;
+        // The module's functions, then its trampolines, in the order
+        // `link` takes them; threads take the largest functions first and
+        // the small trampolines last.
+        let mut jobs: Vec<Job> = (0..num_defined).map(Job::Function).collect();
+        for ty in 0..info.types.len() {
+            jobs.extend([Job::Entry(ty), Job::Host(ty)]);
+        }
+        jobs.extend(abi::Libcall::ALL.iter().map(|&call| Job::Libcall(call)));
+        let mut order = largest_first(&info.bodies);
+        order.extend(num_defined..jobs.len());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Result<Vec<(usize, FunctionOutput)>, CompileError>> = if threads <= 1 {
+            vec![self.compile_jobs(&env, bytes, &jobs, &order, &next)]
         } else {
-            let order = largest_first(&info.bodies);
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let results: Vec<Result<Vec<(usize, FunctionOutput)>, CompileError>> =
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|_| {
-                            let (env, order, next) = (&env, &order, &next);
-                            scope.spawn(move || self.compile_queue(env, bytes, order, next))
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let (env, jobs, order, next) = (&env, &jobs, &order, &next);
+                        scope.spawn(move || self.compile_jobs(env, bytes, jobs, order, next))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(CompileError::Codegen("compiler thread panicked".into()))
                         })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(CompileError::Codegen("compiler thread panicked".into()))
-                            })
-                        })
-                        .collect()
-                });
-            let mut numbered = Vec::with_capacity(num_defined);
-            for result in results {
-                numbered.extend(result?);
-            }
-            numbered.sort_by_key(|&(defined, _)| defined);
-            outputs.extend(numbered.into_iter().map(|(_, output)| output));
+                    })
+                    .collect()
+            })
+        };
+        let mut numbered = Vec::with_capacity(jobs.len());
+        for result in results {
+            numbered.extend(result?);
         }
-
-        let mut trampolines = Vec::with_capacity(info.types.len() * 2);
-        let mut builder_ctx = FunctionBuilderContext::new();
-        let mut ctx = Context::new();
-        for ty in &info.types {
-            for func in [
-                trampolines::entry_trampoline(ty, env.call_conv, env.frontend, &mut builder_ctx),
-                trampolines::host_trampoline(ty, env.call_conv, env.frontend, &mut builder_ctx),
-            ] {
-                ctx.clear();
-                ctx.func = func;
-                trampolines.push(self.emit(&mut ctx, translate::CodeStats::default())?);
-            }
-        }
-        for &call in abi::Libcall::ALL {
-            ctx.clear();
-            ctx.func = trampolines::libcall_trampoline(
-                call,
-                env.call_conv,
-                env.frontend,
-                &mut builder_ctx,
-            );
-            trampolines.push(self.emit(&mut ctx, translate::CodeStats::default())?);
-        }
+        numbered.sort_by_key(|&(job, _)| job);
+        let mut outputs: Vec<FunctionOutput> =
+            numbered.into_iter().map(|(_, output)| output).collect();
+        let trampolines = outputs.split_off(num_defined);
 
         let mut stats = CompileStats {
             wasm_bytes: bytes.len(),
@@ -437,40 +432,48 @@ impl Compiler {
         })
     }
 
-    /// Compiles functions in `order` until none is left, taking the next
-    /// one from `next` (shared with the other threads); returns each with
-    /// its defined index.
-    fn compile_queue(
+    /// Compiles jobs in `order` until none is left, taking the next one
+    /// from `next` (shared with the other threads); returns each with its
+    /// index in `jobs`.
+    fn compile_jobs(
         &self,
         env: &translate::ModuleEnv<'_>,
         bytes: &[u8],
+        jobs: &[Job],
         order: &[usize],
         next: &std::sync::atomic::AtomicUsize,
     ) -> Result<Vec<(usize, FunctionOutput)>, CompileError> {
         let mut ctx = Context::new();
         let mut builder_ctx = FunctionBuilderContext::new();
         let mut out = Vec::new();
-        while let Some(&defined) =
-            order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-        {
-            let stats = translate_function(env, bytes, defined, &mut ctx, &mut builder_ctx)?;
-            out.push((defined, self.emit(&mut ctx, stats)?));
-        }
-        Ok(out)
-    }
-
-    fn compile_range(
-        &self,
-        env: &translate::ModuleEnv<'_>,
-        bytes: &[u8],
-        range: Range<usize>,
-    ) -> Result<Vec<FunctionOutput>, CompileError> {
-        let mut ctx = Context::new();
-        let mut builder_ctx = FunctionBuilderContext::new();
-        let mut out = Vec::with_capacity(range.len());
-        for defined in range {
-            let stats = translate_function(env, bytes, defined, &mut ctx, &mut builder_ctx)?;
-            out.push(self.emit(&mut ctx, stats)?);
+        while let Some(&job) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            let (call_conv, frontend) = (env.call_conv, env.frontend);
+            let stats = match jobs[job] {
+                Job::Function(defined) => {
+                    translate_function(env, bytes, defined, &mut ctx, &mut builder_ctx)?
+                }
+                Job::Entry(ty) | Job::Host(ty) => {
+                    let ty = &env.info.types[ty];
+                    ctx.clear();
+                    ctx.func = if matches!(jobs[job], Job::Entry(_)) {
+                        trampolines::entry_trampoline(ty, call_conv, frontend, &mut builder_ctx)
+                    } else {
+                        trampolines::host_trampoline(ty, call_conv, frontend, &mut builder_ctx)
+                    };
+                    translate::CodeStats::default()
+                }
+                Job::Libcall(call) => {
+                    ctx.clear();
+                    ctx.func = trampolines::libcall_trampoline(
+                        call,
+                        call_conv,
+                        frontend,
+                        &mut builder_ctx,
+                    );
+                    translate::CodeStats::default()
+                }
+            };
+            out.push((job, self.emit(&mut ctx, stats)?));
         }
         Ok(out)
     }

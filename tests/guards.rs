@@ -34,7 +34,9 @@ const PAGE: u64 = 65536;
 /// guard dominates the inner access but covers only one byte, so the
 /// inner one needs its own); `masked` loads through `index & 0xffff`
 /// (bounded by its computation: within the 64 KiB minimum the static
-/// proof drops the guard, past it the guard stays).
+/// proof drops the guard, past it the guard stays); `plus` loads 8
+/// bytes at the index, then the width at `index + 4` (an `i32.add`: the
+/// first guard covers it when the width is at most 4).
 fn module() -> String {
     let mut wat = String::from(
         "(module
@@ -63,6 +65,10 @@ fn module() -> String {
     (if (result i64) (i32.const 1)
       (then ({load} offset={offset} (local.get 0)))
       (else (i64.const 0)))
+    (i64.add))
+  (func (export \"plus_{w}_{o}\") (param i32) (result i64)
+    (i64.load offset={offset} (local.get 0))
+    ({load} offset={offset} (i32.add (local.get 0) (i32.const 4)))
     (i64.add))
   (func (export \"masked_{w}_{o}\") (param i32) (result i64)
     ({load} offset={offset} (i32.and (local.get 0) (i32.const 0xffff))))
@@ -161,10 +167,18 @@ fn sweep(vm: &Vm, label: &str) {
                     assert_eq!(across, end + width > size, "{what}: {}", at("across_call"));
                     let nested = call(&mut process, instance, &at("nested"), index);
                     assert_eq!(nested, end + width > size, "{what}: {}", at("nested"));
+                    let plus = call(&mut process, instance, &at("plus"), index);
+                    let second = u64::from(index.wrapping_add(4)) + offset + width;
+                    assert_eq!(
+                        plus,
+                        end + 8 > size || second > size,
+                        "{what}: {}",
+                        at("plus")
+                    );
                     let masked = call(&mut process, instance, &at("masked"), index);
                     let masked_end = u64::from(index & 0xffff) + offset + width;
                     assert_eq!(masked, masked_end > size, "{what}: {}", at("masked"));
-                    checked += 5;
+                    checked += 6;
                     if offset + 8 > u64::from(u32::MAX) {
                         continue;
                     }

@@ -35,7 +35,10 @@
 //! over by data dependence, not by a prediction. The base value is part of
 //! the key because a call may move the memory (the base is reloaded after
 //! every call), so a masked address never outlives a point where its base
-//! may change. Field accesses through one pointer hit this.
+//! may change. Field accesses through one pointer hit this, and so does
+//! an access at `x + c` (an `i32.add` of a small constant) after a guard
+//! on `x` that checked an end of at least `c` plus its own: that guard
+//! proved `x + c` does not wrap.
 //!
 //! **Merging.** Loads off one local with different offsets, in a window
 //! where trapping earlier cannot be observed (no store, call, branch or
@@ -316,6 +319,26 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
+    /// `(x, c)` when `index` is `x + c` for a constant `c` small enough
+    /// that an access `c` bytes further can share `x`'s guard.
+    fn index_plus_constant(&self, index: Value) -> Option<(Value, u64)> {
+        let dfg = &self.b.func.dfg;
+        let inst = dfg.value_def(dfg.resolve_aliases(index)).inst()?;
+        if dfg.insts[inst].opcode() != Opcode::Iadd {
+            return None;
+        }
+        let args = dfg.inst_args(inst);
+        let (x, c) = match (
+            self.constant_address(args[0], 0),
+            self.constant_address(args[1], 0),
+        ) {
+            (None, Some(c)) => (args[0], c),
+            (Some(c), None) => (args[1], c),
+            _ => return None,
+        };
+        (c < abi::NULL_TRAP_BYTES).then(|| (dfg.resolve_aliases(x), c))
+    }
+
     /// The bytes memory `memory` holds from instantiation on: its declared
     /// minimum (an imported memory is at least the minimum its import
     /// declares). A bound never shrinks, so this is a lower bound on every
@@ -393,6 +416,16 @@ impl FuncTranslator<'_, '_> {
                 self.stats.guards_removed_dominated += 1;
             }
             return (masked, arg.offset as i32, traps);
+        }
+        if let Some((x, c)) = self.index_plus_constant(index32)
+            && let Some((masked, _)) = self.checked_guards.covering((memory, x, base), c + end)
+        {
+            // The index is `x + c`, and a dominating guard showed `x + c +
+            // end <= bound` (or trapped): then `x + c` did not wrap, so
+            // the access is at `x`'s masked address plus `c` and its own
+            // offset, still below the null-trap distance when masked.
+            self.stats.guards_removed_dominated += 1;
+            return (masked, (c + arg.offset) as i32, traps);
         }
         // A load that opens a merge window checks the window's largest end.
         let checked_end = self

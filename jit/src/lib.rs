@@ -221,13 +221,37 @@ enum RelocTarget {
 const PARALLEL_COMPILE_BYTES: usize = 4 * 1024;
 
 /// A unit of compilation: a defined function, or one of the module's
-/// trampolines (entry and host per type index, one per libcall).
+/// trampolines.
 #[derive(Clone, Copy)]
 enum Job {
     Function(usize),
+    Trampoline(Trampoline),
+}
+
+/// A trampoline of a module: entry and host per type index, one per
+/// libcall.
+#[derive(Clone, Copy)]
+enum Trampoline {
     Entry(usize),
     Host(usize),
     Libcall(abi::Libcall),
+}
+
+impl Trampoline {
+    fn build(self, env: &translate::ModuleEnv<'_>, ctx: &mut FunctionBuilderContext) -> Function {
+        let (call_conv, frontend) = (env.call_conv, env.frontend);
+        match self {
+            Trampoline::Entry(ty) => {
+                trampolines::entry_trampoline(&env.info.types[ty], call_conv, frontend, ctx)
+            }
+            Trampoline::Host(ty) => {
+                trampolines::host_trampoline(&env.info.types[ty], call_conv, frontend, ctx)
+            }
+            Trampoline::Libcall(call) => {
+                trampolines::libcall_trampoline(call, call_conv, frontend, ctx)
+            }
+        }
+    }
 }
 
 /// The order threads take functions in: largest body first, so that a
@@ -373,9 +397,13 @@ impl Compiler {
         // the small trampolines last.
         let mut jobs: Vec<Job> = (0..num_defined).map(Job::Function).collect();
         for ty in 0..info.types.len() {
-            jobs.extend([Job::Entry(ty), Job::Host(ty)]);
+            jobs.extend([Trampoline::Entry(ty), Trampoline::Host(ty)].map(Job::Trampoline));
         }
-        jobs.extend(abi::Libcall::ALL.iter().map(|&call| Job::Libcall(call)));
+        jobs.extend(
+            abi::Libcall::ALL
+                .iter()
+                .map(|&call| Job::Trampoline(Trampoline::Libcall(call))),
+        );
         let mut order = largest_first(&info.bodies);
         order.extend(num_defined..jobs.len());
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -447,29 +475,13 @@ impl Compiler {
         let mut builder_ctx = FunctionBuilderContext::new();
         let mut out = Vec::new();
         while let Some(&job) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            let (call_conv, frontend) = (env.call_conv, env.frontend);
             let stats = match jobs[job] {
                 Job::Function(defined) => {
                     translate_function(env, bytes, defined, &mut ctx, &mut builder_ctx)?
                 }
-                Job::Entry(ty) | Job::Host(ty) => {
-                    let ty = &env.info.types[ty];
+                Job::Trampoline(trampoline) => {
                     ctx.clear();
-                    ctx.func = if matches!(jobs[job], Job::Entry(_)) {
-                        trampolines::entry_trampoline(ty, call_conv, frontend, &mut builder_ctx)
-                    } else {
-                        trampolines::host_trampoline(ty, call_conv, frontend, &mut builder_ctx)
-                    };
-                    translate::CodeStats::default()
-                }
-                Job::Libcall(call) => {
-                    ctx.clear();
-                    ctx.func = trampolines::libcall_trampoline(
-                        call,
-                        call_conv,
-                        frontend,
-                        &mut builder_ctx,
-                    );
+                    ctx.func = trampoline.build(env, &mut builder_ctx);
                     translate::CodeStats::default()
                 }
             };

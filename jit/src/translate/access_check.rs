@@ -117,14 +117,7 @@ fn def(func: &Function, value: Value) -> Option<(Opcode, &[Value])> {
 
 /// `value` as a constant, if an `iconst` defines it.
 fn constant(func: &Function, value: Value) -> Option<i64> {
-    let inst = func.dfg.value_def(func.dfg.resolve_aliases(value)).inst()?;
-    match func.dfg.insts[inst] {
-        InstructionData::UnaryImm {
-            opcode: Opcode::Iconst,
-            imm,
-        } => Some(imm.bits()),
-        _ => None,
-    }
+    super::iconst_bits(&func.dfg, value)
 }
 
 /// Whether `index` is `select_spectre_guard(cond, -base, _)`: `base +

@@ -68,9 +68,7 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
-use cranelift_codegen::ir::{
-    Block, Endianness, InstBuilder, InstructionData, MemFlagsData, Opcode, Type, Value,
-};
+use cranelift_codegen::ir::{Block, Endianness, InstBuilder, MemFlagsData, Opcode, Type, Value};
 use wasmparser::{MemArg, MemArgTarget, Operator};
 
 use super::{FuncTranslator, ranges};
@@ -308,15 +306,7 @@ impl FuncTranslator<'_, '_> {
 
     /// `index + offset` when `index` is a constant.
     fn constant_address(&self, index: Value, offset: u64) -> Option<u64> {
-        let dfg = &self.b.func.dfg;
-        let inst = dfg.value_def(dfg.resolve_aliases(index)).inst()?;
-        match dfg.insts[inst] {
-            InstructionData::UnaryImm {
-                opcode: Opcode::Iconst,
-                imm,
-            } => Some(u64::from(imm.bits() as u32) + offset),
-            _ => None,
-        }
+        super::iconst_bits(&self.b.func.dfg, index).map(|bits| u64::from(bits as u32) + offset)
     }
 
     /// `(x, c)` when `index` is `x + c` for a constant `c` small enough

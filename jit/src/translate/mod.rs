@@ -102,6 +102,19 @@ pub fn libcall_call_signature(call: Libcall, call_conv: CallConv) -> Signature {
     sig
 }
 
+/// The bits of `value` when an `iconst` defines it (sign-extended from the
+/// constant's type, as Cranelift stores them).
+pub(crate) fn iconst_bits(dfg: &ir::DataFlowGraph, value: Value) -> Option<i64> {
+    let inst = dfg.value_def(dfg.resolve_aliases(value)).inst()?;
+    match dfg.insts[inst] {
+        ir::InstructionData::UnaryImm {
+            opcode: ir::Opcode::Iconst,
+            imm,
+        } => Some(imm.bits()),
+        _ => None,
+    }
+}
+
 /// This host's frontend configuration, for unit tests that build CLIF by
 /// hand.
 #[cfg(test)]

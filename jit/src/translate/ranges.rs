@@ -17,7 +17,7 @@
 //! Block parameters (values that merge control flow) are unbounded.
 
 use cranelift_codegen::ir::types::{I8, I16, I32};
-use cranelift_codegen::ir::{DataFlowGraph, InstructionData, Opcode, Value};
+use cranelift_codegen::ir::{DataFlowGraph, Opcode, Value};
 
 /// How many instructions one query may look through: enough for the
 /// address computations compilers emit, and a bound on compile time.
@@ -47,13 +47,7 @@ fn bound(dfg: &DataFlowGraph, value: Value, depth: u32) -> Option<u64> {
     }
     let depth = depth - 1;
     let of = |v: Value| bound(dfg, v, depth).unwrap_or(type_max);
-    let constant = |v: Value| match dfg.insts[dfg.value_def(dfg.resolve_aliases(v)).inst()?] {
-        InstructionData::UnaryImm {
-            opcode: Opcode::Iconst,
-            imm,
-        } => Some(imm.bits() as u64 & type_max),
-        _ => None,
-    };
+    let constant = |v: Value| super::iconst_bits(dfg, v).map(|bits| bits as u64 & type_max);
     let data = &dfg.insts[inst];
     let args = data.arguments(&dfg.value_lists);
     let within = |b: Option<u64>| b.filter(|&b| b <= type_max).unwrap_or(type_max);

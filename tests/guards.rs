@@ -36,7 +36,11 @@ const PAGE: u64 = 65536;
 /// (bounded by its computation: within the 64 KiB minimum the static
 /// proof drops the guard, past it the guard stays); `plus` loads 8
 /// bytes at the index, then the width at `index + 4` (an `i32.add`: the
-/// first guard covers it when the width is at most 4).
+/// first guard covers it when the width is at most 4); `walk` loads at
+/// `index + i` for i in 0..4 in a loop and `invariant` at `index` three
+/// times in one (loop versioning: a range check before the loop, none in
+/// it; under relocation at every poll, each iteration's header poll moves
+/// the memory under the fast copy).
 fn module() -> String {
     let mut wat = String::from(
         "(module
@@ -72,6 +76,19 @@ fn module() -> String {
     (i64.add))
   (func (export \"masked_{w}_{o}\") (param i32) (result i64)
     ({load} offset={offset} (i32.and (local.get 0) (i32.const 0xffff))))
+  (func (export \"walk_{w}_{o}\") (param i32) (result i64)
+    (local $i i32) (local $s i64)
+    (loop $L
+      (local.set $s (i64.or (local.get $s)
+        ({load} offset={offset} (i32.add (local.get 0) (local.get $i)))))
+      (br_if $L (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 4))))
+    (local.get $s))
+  (func (export \"invariant_{w}_{o}\") (param i32) (result i64)
+    (local $i i32) (local $s i64)
+    (loop $L
+      (local.set $s (i64.or (local.get $s) ({load} offset={offset} (local.get 0))))
+      (br_if $L (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 3))))
+    (local.get $s))
 "
             ));
             if next <= u64::from(u32::MAX) {
@@ -178,7 +195,13 @@ fn sweep(vm: &Vm, label: &str) {
                     let masked = call(&mut process, instance, &at("masked"), index);
                     let masked_end = u64::from(index & 0xffff) + offset + width;
                     assert_eq!(masked, masked_end > size, "{what}: {}", at("masked"));
-                    checked += 6;
+                    let walk = call(&mut process, instance, &at("walk"), index);
+                    let walk_traps =
+                        (0..4).any(|i| u64::from(index.wrapping_add(i)) + offset + width > size);
+                    assert_eq!(walk, walk_traps, "{what}: {}", at("walk"));
+                    let invariant = call(&mut process, instance, &at("invariant"), index);
+                    assert_eq!(invariant, end + width > size, "{what}: {}", at("invariant"));
+                    checked += 8;
                     if offset + 8 > u64::from(u32::MAX) {
                         continue;
                     }

@@ -405,6 +405,7 @@ mod tests {
             stack_limit: 0,
             fuel: 0,
             last_exit_fp: 0,
+            speculation_sink: 0,
         }));
         std::sync::Arc::new(std::sync::Mutex::new(Some(context as *mut _ as usize)))
     }

@@ -27,7 +27,7 @@
 use std::sync::{Once, OnceLock};
 
 use carat_jit::Trap;
-use carat_jit::abi::NULL_TRAP_BYTES;
+use carat_jit::abi::{NULL_TRAP_BYTES, SPECULATION_SINK_BYTES};
 
 use crate::code;
 use crate::fiber::{TrapInfo, active_fiber};
@@ -74,6 +74,23 @@ pub fn install() {
     });
 }
 
+/// Maps `len` inaccessible anonymous bytes at null's address hint, with
+/// `flags` besides private and anonymous; `MAP_FAILED` when refused.
+fn map_inaccessible(len: usize, flags: libc::c_int) -> *mut libc::c_void {
+    // SAFETY: a new anonymous mapping with no access replaces nothing
+    // (flags never include MAP_FIXED) and nothing refers to it yet.
+    unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
+            -1,
+            0,
+        )
+    }
+}
+
 /// Makes sure no mapping can ever exist below [`NULL_TRAP_BYTES`], where
 /// failed guards send their accesses. It asks for that range itself, with
 /// no access: the kernel refusing (it maps nothing below
@@ -83,18 +100,9 @@ pub fn install() {
 pub fn check_null_page() -> Result<(), crate::code::CodeError> {
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     let checked = CHECKED.get_or_init(|| {
-        // SAFETY: an inaccessible anonymous mapping at a fixed address that
-        // MAP_FIXED_NOREPLACE never lets replace an existing mapping.
-        let at = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                NULL_TRAP_BYTES as usize,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                -1,
-                0,
-            )
-        };
+        // At a fixed address that MAP_FIXED_NOREPLACE never lets replace
+        // an existing mapping.
+        let at = map_inaccessible(NULL_TRAP_BYTES as usize, libc::MAP_FIXED_NOREPLACE);
         if at != libc::MAP_FAILED {
             // Granted: the first page is ours and inaccessible, for good
             // (or, on a kernel that ignores the flag, wherever it landed,
@@ -116,6 +124,30 @@ pub fn check_null_page() -> Result<(), crate::code::CodeError> {
     checked
         .clone()
         .map_err(|reason| crate::code::CodeError::Map(std::io::Error::other(reason)))
+}
+
+/// The start of the speculation sink: an inaccessible, never-populated
+/// reservation of [`SPECULATION_SINK_BYTES`], made once per process, that
+/// versioned loops send their accesses into on a mispredicted path (see
+/// `jit/src/translate/versioning.rs`). A speculative access there finds no
+/// page and returns no data, as one into wasmtime's guard regions does.
+/// Architecturally no access ever lands there, so a fault in it is not
+/// claimed as the guest's: it would mean the VM is broken, and crashes.
+/// The reservation costs address space only (no memory, no commit charge).
+pub fn speculation_sink() -> Result<usize, String> {
+    static SINK: OnceLock<Result<usize, String>> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let at = map_inaccessible(SPECULATION_SINK_BYTES as usize, libc::MAP_NORESERVE);
+        if at == libc::MAP_FAILED {
+            return Err(format!(
+                "cannot reserve {} GiB of address space for the speculation sink: {}",
+                SPECULATION_SINK_BYTES >> 30,
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(at as usize)
+    })
+    .clone()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -278,5 +310,30 @@ unsafe fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut
             unsafe { std::mem::transmute(previous.sa_sigaction) };
         // SAFETY: calling the previous handler as the kernel would.
         unsafe { f(signal) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sink is one reservation per process, and every byte a sunk
+    /// access can reach is inaccessible: listed in `/proc/self/maps` as
+    /// one `---p` range covering all of it.
+    #[test]
+    fn the_speculation_sink_is_one_inaccessible_reservation() {
+        let sink = speculation_sink().unwrap();
+        assert_eq!(speculation_sink().unwrap(), sink);
+        let end = sink as u64 + SPECULATION_SINK_BYTES;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let covering = maps.lines().find(|line| {
+            let range = line.split_whitespace().next().unwrap();
+            let (start, stop) = range.split_once('-').unwrap();
+            let start = u64::from_str_radix(start, 16).unwrap();
+            let stop = u64::from_str_radix(stop, 16).unwrap();
+            start <= sink as u64 && end <= stop
+        });
+        let line = covering.unwrap_or_else(|| panic!("no mapping covers the sink:\n{maps}"));
+        assert!(line.split_whitespace().nth(1) == Some("---p"), "{line}");
     }
 }

@@ -184,9 +184,15 @@ impl Store {
                 budget: limits.max_store_bytes,
             });
         }
+        let speculation_sink =
+            crate::signals::speculation_sink().map_err(|reason| AllocError::System {
+                kind: RegionKind::ControlBlock,
+                reason,
+            })?;
         let context = provider.allocate(RegionKind::ControlBlock, size, size)?;
         // SAFETY: a fresh zeroed region of the right size; an all-zero
-        // VMStoreContext is valid (no interrupt, no limit, no fuel).
+        // VMStoreContext is valid (no interrupt, no limit, no fuel), and so
+        // is one that names the speculation sink.
         unsafe {
             context
                 .base()
@@ -196,6 +202,7 @@ impl Store {
                     stack_limit: 0,
                     fuel: 0,
                     last_exit_fp: 0,
+                    speculation_sink,
                 });
         }
         const { assert!(abi::store_context::INTERRUPT == 0) };

@@ -25,6 +25,8 @@ pub struct VMStoreContext {
     /// Frame pointer of the trampoline through which the guest last left
     /// wasm; see `frames`.
     pub last_exit_fp: usize,
+    /// The speculation sink's address (see `signals::speculation_sink`).
+    pub speculation_sink: usize,
 }
 
 /// The definition of a linear memory.
@@ -103,6 +105,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMStoreContext, last_exit_fp),
             sc::LAST_EXIT_FP as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, speculation_sink),
+            sc::SPECULATION_SINK as usize
         );
         assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
     }

@@ -39,6 +39,11 @@ pub const WASM_PAGE_SIZE: u64 = 65536;
 /// runtime checks at start-up that it is at least this.
 pub const NULL_TRAP_BYTES: u64 = 4096;
 
+/// Bytes of the speculation sink (see [`store_context::SPECULATION_SINK`]):
+/// room for any 32-bit index plus an immediate offset below 2^31 plus an
+/// access's size, so a sunk access stays inside it whatever its index.
+pub const SPECULATION_SINK_BYTES: u64 = 1 << 33;
+
 /// The largest number of pages a 32-bit linear memory can have.
 pub const WASM32_MAX_PAGES: u64 = 65536;
 
@@ -78,8 +83,13 @@ pub mod store_context {
     /// last left for the host (a libcall or a host function). While the
     /// guest is out, walking frames from here finds every wasm frame.
     pub const LAST_EXIT_FP: i32 = 24;
+    /// `usize`: the start of the speculation sink, an inaccessible
+    /// reservation of [`SPECULATION_SINK_BYTES`](super::SPECULATION_SINK_BYTES)
+    /// that a versioned loop's accesses are sent into on a mispredicted
+    /// path (see `translate::versioning`). Never changes.
+    pub const SPECULATION_SINK: i32 = 32;
     /// Size of the struct.
-    pub const SIZE: u32 = 32;
+    pub const SIZE: u32 = 40;
 }
 
 /// Fields of a `VMMemoryDefinition`.

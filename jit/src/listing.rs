@@ -60,12 +60,14 @@ impl FunctionListing {
         let s = &self.stats;
         format!(
             "; function {}: {} guards emitted, {} removed by static proof, {} by dominance, \
-             {} by merging, {} accesses need no guard (paging), {} polls",
+             {} by merging, {} by versioning {} loops, {} accesses need no guard (paging), {} polls",
             self.index,
             s.guards_emitted,
             s.guards_removed_static,
             s.guards_removed_dominated,
             s.guards_removed_merged,
+            s.guards_removed_versioned,
+            s.loops_versioned,
             s.accesses_unguarded,
             s.polls_emitted
         )

@@ -2,8 +2,9 @@
 //! relocation stress and the wasmi interpreter must agree on every
 //! generated program.
 //!
-//! Programs come from wasm-smith (see `generate`): one module, or two
-//! linked ones, the second importing the first's functions, memory,
+//! Programs come from wasm-smith (see `generate`), and from a generator
+//! of innermost loops over memory around its bound (see `loops`): one
+//! module, or two linked ones, the second importing the first's functions, memory,
 //! tables and globals. Each program is instantiated in every engine (see
 //! `engines`); every exported function is called with arguments drawn
 //! from the seed; then the outcome of every call (results, or which
@@ -28,6 +29,7 @@ mod engines;
 mod generate;
 #[path = "../support/imports.rs"]
 mod imports;
+mod loops;
 #[path = "../support/smith.rs"]
 mod smith;
 
@@ -54,6 +56,8 @@ const KNOWN_REFERENCE_BUGS: &[(u64, &str)] = &[(
 const ROUNDS: usize = 2;
 /// Seeds `cargo test` runs.
 const DEFAULT_SEEDS: std::ops::Range<u64> = 0..2000;
+/// Loop programs `cargo test` runs.
+const LOOP_SEEDS: u64 = 600;
 
 fn vm(mode: Mode) -> Vm {
     configured(VmConfig {
@@ -188,7 +192,12 @@ impl Tester {
 
     /// Runs seed `seed`'s program in every engine and compares.
     fn check(&mut self, seed: u64) {
-        let modules = program(seed);
+        self.check_modules(seed, program(seed));
+    }
+
+    /// Runs `modules`, with arguments from `seed`, in every engine and
+    /// compares.
+    fn check_modules(&mut self, seed: u64, modules: Vec<Vec<u8>>) {
         self.linked += u64::from(modules.len() > 1);
         let carat = run_ours(&self.carat, &modules, seed);
         let paging = run_ours(&self.paging, &modules, seed);
@@ -292,6 +301,19 @@ fn generated_modules_agree_across_carat_paging_and_wasmi() {
     );
 }
 
+/// Loop programs (see `loops`): the shapes loop versioning must get
+/// exactly right, with ranges ending around the bound.
+#[test]
+fn affine_loops_agree_across_carat_paging_and_wasmi() {
+    let mut tester = Tester::new();
+    for seed in 0..LOOP_SEEDS {
+        tester.check_modules(seed, vec![loops::generate_loops(seed)]);
+    }
+    eprintln!("{}", tester.report());
+    assert!(tester.mismatches.is_empty(), "{}", tester.report());
+    assert!(tester.traps > 0 && tester.traps < tester.calls);
+}
+
 /// The long run: `CARAT_DIFF_SEEDS=START..END` or `CARAT_DIFF_SECONDS=N`.
 #[test]
 #[ignore]
@@ -314,6 +336,10 @@ fn long_differential_run() {
             break;
         }
         tester.check(seed);
+        // Every fourth seed also runs a loop program.
+        if seed.is_multiple_of(4) {
+            tester.check_modules(seed, vec![loops::generate_loops(seed)]);
+        }
         if tester.modules.is_multiple_of(10_000) {
             eprintln!(
                 "{} modules, {} mismatches, {:?}",

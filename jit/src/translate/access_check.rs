@@ -10,7 +10,15 @@
 //!   proven upper bound (see `ranges`) plus the immediate offset and size
 //!   lies within it;
 //! - *paging:* under a reservation, `base + index + c` (a zero-extended
-//!   32-bit index) with `c + size` within the guard region.
+//!   32-bit index) with `c + size` within the guard region;
+//! - *versioned:* `fast + index` (a zero-extended 32-bit index) with the
+//!   immediate offset below 2^31, where `fast` is a *fast base*: a
+//!   `select_spectre_guard` one of whose arms is the speculation sink
+//!   (loaded from the store context), or a block parameter every incoming
+//!   value of which is a fast base (see `versioning`). This checks that
+//!   no versioned access uses a base that a mispredicted check or back
+//!   edge could leave unmasked; that the loop's entry check covers the
+//!   index is `versioning`'s argument.
 //!
 //! Compilation runs it on every function in debug builds, so every test
 //! (the spec suite, the differential tester, the C corpus) checks it: a
@@ -18,7 +26,9 @@
 //! than quietly widening the sandbox. It checks the address's shape, not
 //! where its base came from.
 
-use cranelift_codegen::ir::{Function, InstructionData, Opcode, Value};
+use std::collections::{HashMap, HashSet};
+
+use cranelift_codegen::ir::{BlockArg, Function, InstructionData, Opcode, Value, ValueDef};
 
 use crate::MemoryStrategy;
 use crate::abi;
@@ -47,6 +57,7 @@ pub(crate) fn check_heap_accesses(
         MemoryStrategy::Guarded => 0,
         MemoryStrategy::Reserved { guard_bytes } => guard_bytes,
     };
+    let incoming = incoming_values(func);
     for block in func.layout.blocks() {
         for inst in func.layout.block_insts(block) {
             let data = &func.dfg.insts[inst];
@@ -71,6 +82,13 @@ pub(crate) fn check_heap_accesses(
                 Some((Opcode::Iadd, args)) if masks_to_null(func, args[0], args[1]) => {
                     fits(0, abi::NULL_TRAP_BYTES)
                 }
+                Some((Opcode::Iadd, args))
+                    if guard_bytes == 0
+                        && is_fast_base(func, &incoming, args[0])
+                        && matches!(def(func, args[1]), Some((Opcode::Uextend, _))) =>
+                {
+                    (0..=i64::from(i32::MAX)).contains(&offset)
+                }
                 Some((Opcode::Iadd, args)) => match constant(func, args[1]) {
                     Some(c) if fits(c, minimum) => true,
                     None if bounded_index(func, args[1])
@@ -94,6 +112,61 @@ pub(crate) fn check_heap_accesses(
         }
     }
     Ok(())
+}
+
+/// For each block parameter, the values branches pass it.
+fn incoming_values(func: &Function) -> HashMap<Value, Vec<Value>> {
+    let mut incoming: HashMap<Value, Vec<Value>> = HashMap::new();
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            let data = &func.dfg.insts[inst];
+            let pool = &func.dfg.value_lists;
+            for call in data.branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables) {
+                let params = func.dfg.block_params(call.block(pool));
+                for (param, arg) in params.iter().zip(call.args(pool)) {
+                    if let BlockArg::Value(v) = arg {
+                        incoming.entry(*param).or_default().push(v);
+                    }
+                }
+            }
+        }
+    }
+    incoming
+}
+
+/// Whether `value` is a fast base (see the module doc).
+fn is_fast_base(func: &Function, incoming: &HashMap<Value, Vec<Value>>, value: Value) -> bool {
+    let mut seen = HashSet::new();
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        let value = func.dfg.resolve_aliases(value);
+        if !seen.insert(value) {
+            continue;
+        }
+        match func.dfg.value_def(value) {
+            ValueDef::Param(..) => match incoming.get(&value) {
+                Some(values) => pending.extend(values),
+                None => return false,
+            },
+            _ => match def(func, value) {
+                Some((Opcode::SelectSpectreGuard, args))
+                    if is_sink(func, args[1]) || is_sink(func, args[2]) => {}
+                _ => return false,
+            },
+        }
+    }
+    true
+}
+
+/// Whether `value` is a load of the speculation sink's address.
+fn is_sink(func: &Function, value: Value) -> bool {
+    let value = func.dfg.resolve_aliases(value);
+    let Some(inst) = func.dfg.value_def(value).inst() else {
+        return false;
+    };
+    matches!(func.dfg.insts[inst], InstructionData::Load { opcode: Opcode::Load, offset, .. }
+        if i32::from(offset) == abi::store_context::SPECULATION_SINK
+            && func.dfg.value_type(value) == cranelift_codegen::ir::types::I64)
 }
 
 /// The bytes a narrowing load or store moves.

@@ -70,11 +70,18 @@ impl FuncTranslator<'_, '_> {
             }
             Operator::Loop { blockty } => {
                 let (params, results) = self.block_signature(blockty)?;
-                let header = self.new_block_with_params(&params);
+                let header = match self.pending_plan.take() {
+                    // `scan` accepts only loops without parameters.
+                    Some(plan) => self.open_fast_loop(plan),
+                    None => {
+                        let header = self.new_block_with_params(&params);
+                        let args = self.pop_n(params.len());
+                        self.jump_with(header, &args);
+                        self.b.switch_to_block(header);
+                        header
+                    }
+                };
                 let destination = self.new_block_with_params(&results);
-                let args = self.pop_n(params.len());
-                self.jump_with(header, &args);
-                self.b.switch_to_block(header);
                 self.stack.extend_from_slice(self.b.block_params(header));
                 self.frames.push(Frame {
                     kind: FrameKind::Loop { header },
@@ -121,6 +128,9 @@ impl FuncTranslator<'_, '_> {
             }
             Operator::BrIf { relative_depth } => {
                 let condition = self.pop();
+                if relative_depth == 0 {
+                    self.fast_loop_back_edge(condition);
+                }
                 let (target, arity) = self.branch_target(relative_depth);
                 let args = block_args(self.peek_n(arity));
                 let fallthrough = self.b.create_block();
@@ -263,12 +273,28 @@ impl FuncTranslator<'_, '_> {
     }
 
     fn end_frame(&mut self) {
+        let closes_fast_loop = self.closes_fast_loop();
         let mut frame = self.frames.pop().expect("validated: end closes a frame");
         self.checked_guards.rollback(frame.guards_mark);
         if self.reachable {
             frame.exit_reachable = true;
             let results = self.pop_n(frame.num_results);
             self.jump_with(frame.destination, &results);
+        }
+        if closes_fast_loop && let Some(slow) = self.close_fast_loop() {
+            // The slow copy: the same loop from its start, guarded, ending
+            // in the same destination.
+            self.stack.truncate(frame.stack_height);
+            self.b.switch_to_block(slow);
+            self.reachable = true;
+            self.frames.push(Frame {
+                kind: FrameKind::Loop { header: slow },
+                guards_mark: self.checked_guards.mark(),
+                ..frame
+            });
+            self.emit_poll();
+            self.rewind_to_loop = true;
+            return;
         }
         match frame.kind {
             FrameKind::Loop { header } => self.b.seal_block(header),

@@ -57,6 +57,13 @@
 //! and a bound never shrinks), so the address is in bounds on every path,
 //! speculative ones included.
 //!
+//! **Loop versioning.** An innermost loop whose accesses are affine in
+//! its induction variables, or use loop-invariant indices, runs a fast
+//! copy with no guards behind one range check at its entry, and the loop
+//! as above otherwise; a mispredicted check or back edge sends the fast
+//! copy's accesses into an inaccessible reservation instead of the
+//! arena. The argument is in `versioning`.
+//!
 //! **Paging mode ([`MemoryStrategy::Reserved`]).** The reservation behind
 //! the memory covers every address a 32-bit index plus a small offset can
 //! form, so no inline check is emitted and the MMU faults on a stray
@@ -376,6 +383,12 @@ impl FuncTranslator<'_, '_> {
             return (addr, arg.offset as i32, flags.with_notrap());
         }
         let traps = flags.with_trap_code(Some(Trap::MemoryOutOfBounds.to_cranelift()));
+        if memory == 0
+            && let Some(address) = self.fast_loop_address(index32, arg.offset, size)
+        {
+            // In a loop's fast copy, covered by its entry check.
+            return (address, arg.offset as i32, traps);
+        }
         let guard_bytes = match self.env.strategy {
             MemoryStrategy::Guarded => 0,
             MemoryStrategy::Reserved { guard_bytes } => guard_bytes,

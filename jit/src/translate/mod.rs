@@ -26,6 +26,7 @@ mod merge;
 mod numeric;
 mod ranges;
 mod tables;
+mod versioning;
 
 use std::collections::HashMap;
 
@@ -161,6 +162,12 @@ pub struct CodeStats {
     /// Accesses paging mode compiles with no check at all: its guard
     /// region covers them.
     pub accesses_unguarded: u64,
+    /// Checks removed from the fast copy of a versioned loop: one range
+    /// check before the loop covers them (see `versioning`).
+    pub guards_removed_versioned: u64,
+    /// Loops translated twice, a fast copy behind a range check and the
+    /// guarded loop as it was.
+    pub loops_versioned: u64,
     /// Safepoint polls (function entries and loop headers).
     pub polls_emitted: u64,
 }
@@ -172,6 +179,8 @@ impl std::ops::AddAssign for CodeStats {
         self.guards_removed_dominated += other.guards_removed_dominated;
         self.guards_removed_merged += other.guards_removed_merged;
         self.accesses_unguarded += other.accesses_unguarded;
+        self.guards_removed_versioned += other.guards_removed_versioned;
+        self.loops_versioned += other.loops_versioned;
         self.polls_emitted += other.polls_emitted;
     }
 }
@@ -293,6 +302,14 @@ pub struct FuncTranslator<'a, 'f> {
     /// The offset of the operator being translated.
     op_offset: u64,
     stats: CodeStats,
+    /// A loop `versioning::scan` accepted, for the `loop` operator about
+    /// to be translated.
+    pending_plan: Option<versioning::LoopPlan>,
+    /// The innermost loop, while its fast copy is translated.
+    fast_loop: Option<versioning::FastLoop>,
+    /// Set when a fast copy ends: the operators go back to the loop's
+    /// start for its slow copy.
+    rewind_to_loop: bool,
 }
 
 impl<'a, 'f> FuncTranslator<'a, 'f> {
@@ -400,6 +417,9 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             merged_ends: merge::merged_ends(body)?,
             op_offset: 0,
             stats: CodeStats::default(),
+            pending_plan: None,
+            fast_loop: None,
+            rewind_to_loop: false,
         };
         t.reload_store_context();
         if !env.info.memories.is_empty() {
@@ -411,10 +431,21 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         t.emit_poll();
 
         let mut ops = body.get_operators_reader()?;
+        // Where the loop being versioned starts (just after its `loop`).
+        let mut loop_start = None;
         while !t.frames.is_empty() {
             let (op, offset) = ops.read_with_offset()?;
             t.op_offset = offset;
+            if let Operator::Loop { blockty } = op
+                && t.may_version_loop()
+            {
+                t.pending_plan = versioning::scan(ops.clone(), blockty)?;
+                loop_start = t.pending_plan.is_some().then(|| ops.clone());
+            }
             t.operator(op)?;
+            if std::mem::take(&mut t.rewind_to_loop) {
+                ops = loop_start.take().expect("a versioned loop's start");
+            }
         }
         // The function frame's `end` left us in its destination block.
         if t.reachable {
@@ -606,6 +637,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             offset + abi::memory::BASE,
         );
         self.b.def_var(base_var, base);
+        self.fast_loop_base_reloaded(base);
     }
 
     /// Loads memory 0's base and bound into their variables: at entry and
@@ -620,6 +652,16 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         let bound = self.load_field(I64, region, def, offset + abi::memory::BOUND);
         self.b.def_var(base_var, base);
         self.b.def_var(bound_var, bound);
+        self.fast_loop_base_reloaded(base);
+    }
+
+    /// Whether a `loop` here may be versioned: reachable, in CARAT mode,
+    /// with a memory, and not inside a loop's fast copy.
+    fn may_version_loop(&self) -> bool {
+        self.reachable
+            && self.env.strategy == MemoryStrategy::Guarded
+            && self.memory_cache.is_some()
+            && self.fast_loop.is_none()
     }
 
     /// Calls a libcall that returns a status and traps with `trap` when the

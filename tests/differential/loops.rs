@@ -6,7 +6,8 @@
 //! unsigned, `ne`, or the counter itself tested against zero), with its
 //! accesses' ranges drawn to end just inside, at, or just past the
 //! memory's bound, to wrap around 2^32, to run from negative starts, and
-//! with early exits and accesses in conditional arms. Each function
+//! with early exits, accesses in conditional arms, and calls that grow
+//! the memory part-way. Each function
 //! returns a checksum of what it loaded; stores land in memory, which the
 //! tester hashes.
 
@@ -61,6 +62,14 @@ pub fn generate_loops(seed: u64) -> Vec<u8> {
             .collect::<String>()
     )
     .unwrap();
+    // A callee for loops that call: grows memory once, at a chosen
+    // iteration (the bound then widens, and the memory may move, under a
+    // running fast copy).
+    text.push_str(
+        "(func $maybe_grow (param $i i32) (param $at i32)
+  (if (i32.eq (local.get $i) (local.get $at))
+    (then (drop (memory.grow (i32.const 1))))))\n",
+    );
     for f in 0..rng.pick(&[2usize, 3, 4]) {
         loop_function(&mut rng, &mut text, f, bytes);
     }
@@ -140,6 +149,16 @@ fn loop_function(rng: &mut Rng, text: &mut String, f: usize, bytes: u64) {
     let last = start + step * (trips - 1);
     let span = (start.min(last), start.max(last) + magnitude);
     for _ in 0..rng.pick(&[1usize, 2, 3]) {
+        access(rng, text, bytes, span);
+    }
+    if rng.below(4) == 0 {
+        let at = start + step * rng.pick(&[0i64, 1, 2, 7]);
+        writeln!(
+            text,
+            "    (call $maybe_grow (local.get $i) (i32.const {}))",
+            at as i32
+        )
+        .unwrap();
         access(rng, text, bytes, span);
     }
     if pointer_step != 0 {

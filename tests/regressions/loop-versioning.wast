@@ -233,3 +233,32 @@
 (assert_return (invoke "invariant" (i32.const 65529) (i32.const 3)) (i32.const 353505036))
 (assert_return (invoke "fill_ne" (i32.const 131068) (i32.const 1)))
 (assert_trap (invoke "fill_ne" (i32.const 131069) (i32.const 1)) "out of bounds memory access")
+
+;; Calls inside a versioned loop: the callee grows memory (the check made
+;; at entry stays true: a bound never shrinks) and may move it (the fast
+;; base follows the base reloaded after the call).
+(module
+  (memory (export "mem") 1 4)
+  (func $grow_when (param $i i32) (param $at i32)
+    (if (i32.eq (local.get $i) (local.get $at))
+      (then (drop (memory.grow (i32.const 1))))))
+  (func (export "fill_calling") (param $p i32) (param $n i32) (param $at i32) (result i32)
+    (local $i i32)
+    (loop $L
+      (call $grow_when (local.get $i) (local.get $at))
+      (i32.store8 (i32.add (local.get $p) (local.get $i)) (i32.const 9))
+      (br_if $L (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                          (local.get $n))))
+    (memory.size))
+  (func (export "load8") (param $a i32) (result i32) (i32.load8_u (local.get $a)))
+)
+;; In bounds at entry: fast copy, growing on the way.
+(assert_return (invoke "fill_calling" (i32.const 65000) (i32.const 536) (i32.const 3)) (i32.const 2))
+(assert_return (invoke "load8" (i32.const 65535)) (i32.const 9))
+;; Out of bounds at entry, in bounds once the callee has grown memory:
+;; the guarded copy runs and does not trap.
+(assert_return (invoke "fill_calling" (i32.const 131000) (i32.const 1000) (i32.const 0)) (i32.const 3))
+(assert_return (invoke "load8" (i32.const 131999)) (i32.const 9))
+;; Past even the grown memory: traps at the first byte past it.
+(assert_trap (invoke "fill_calling" (i32.const 262000) (i32.const 2000) (i32.const 0)) "out of bounds memory access")
+(assert_return (invoke "load8" (i32.const 262143)) (i32.const 9))

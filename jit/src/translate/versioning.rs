@@ -12,10 +12,8 @@
 //!
 //! **What is recognised** (`scan` over the wasm, then the CLIF the fast
 //! copy produces):
-//! - the loop is innermost, has no parameters, no call and nothing else
-//!   that enters the runtime (so memory 0 cannot grow or move in it,
-//!   except at its header's poll, see below), and its only back edge is a
-//!   final `br_if 0`;
+//! - the loop is innermost, has no parameters, and its only back edge is
+//!   a final `br_if 0`;
 //! - an *induction variable* is a local written once per iteration, at
 //!   the loop body's top level, by `local.get L; i32.const K; i32.add;
 //!   local.set|tee L` (0 < |K| <= 2^10); top level means no branch inside
@@ -43,8 +41,10 @@
 //! steps and term counts are capped so no 64-bit sum overflows. An early
 //! exit only shortens the loop, and an access in a conditional arm is
 //! checked as if it ran: both only make the check stricter than needed.
-//! The bound only grows, and nothing in the loop can grow or shrink it, so
-//! a check at entry holds for every iteration.
+//! A bound never shrinks, so a check at entry holds for every iteration,
+//! whatever the loop's calls do (`memory.grow` in the loop or in a callee
+//! only widens it); a call may also move the memory, which the base
+//! reload after it carries into the fast base (below).
 //!
 //! **Spectre.** The check is a branch, and branches are predicted, so the
 //! fast copy's accesses do not use the memory's base directly but a
@@ -59,9 +59,12 @@
 //!   sink)`, a cmov on the latch's own compare, so an iteration past the
 //!   last one, entered by a mispredicted latch, accesses the sink, and
 //!   so does every later one (once the sink, always the sink);
-//! - where the base is reloaded inside the loop (the header poll's slow
-//!   path, which may relocate the memory; a split of a long block), the
-//!   fast base becomes the new base unless it was the sink, by a cmov.
+//! - where the base is reloaded inside the loop (after a call or the
+//!   header poll's slow path, either of which may move the memory; at a
+//!   split of a long block), the fast base becomes the new base unless it
+//!   was the sink, by a cmov. The old fast base is live across the call
+//!   only to be compared with the sink, never dereferenced, so it needs
+//!   no stack map.
 //!
 //! So every covered access reads either inside its memory at an index the
 //! check proved, or inside the sink, where no page exists and a load
@@ -102,6 +105,34 @@ pub(super) struct LoopPlan {
     written: HashSet<u32>,
     /// Locals the loop reads.
     read: HashSet<u32>,
+    /// Whether the latch has a shape whose trip range the check can
+    /// compute (an induction variable compared with an invariant or a
+    /// constant, or tested against zero). Without it, only accesses at
+    /// loop-invariant indices are covered, and a loop with none is not
+    /// duplicated.
+    latch_known: bool,
+}
+
+/// What an operator is, as far as `scan`'s idioms go.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shape {
+    Get(u32),
+    Tee(u32),
+    Const(i64),
+    Add,
+    Compare,
+    Eqz,
+    Other,
+}
+
+impl Shape {
+    /// The local a `local.get` or `local.tee` names.
+    fn local(self) -> Option<u32> {
+        match self {
+            Shape::Get(l) | Shape::Tee(l) => Some(l),
+            _ => None,
+        }
+    }
 }
 
 /// Reads a loop's body (from just after its `loop`) and says whether it
@@ -120,8 +151,11 @@ pub(super) fn scan(
     let mut read = HashSet::new();
     let mut accesses = false;
     let mut latch = false;
-    // The three operators before the current one, for the increment idiom.
-    let mut recent: [Option<(u32, i64)>; 3] = [None; 3];
+    // The latch's candidates: (induction variable, what it is compared
+    // with: a local, or `None` for a constant).
+    let mut latch_candidates: Vec<(u32, Option<u32>)> = Vec::new();
+    // The operators before the current one, newest last.
+    let mut recent = [Shape::Other; 5];
     for count in 0.. {
         if count > MAX_BODY_OPERATORS {
             return Ok(None);
@@ -130,7 +164,7 @@ pub(super) fn scan(
         if latch && !matches!(op, O::End) {
             return Ok(None);
         }
-        let mut this = None;
+        let mut this = Shape::Other;
         match op {
             O::Block { .. } | O::If { .. } => depth += 1,
             O::End if depth == 0 => break,
@@ -142,6 +176,7 @@ pub(super) fn scan(
                     return Ok(None);
                 }
                 latch = true;
+                latch_candidates = latch_shapes(recent);
             }
             O::BrTable { ref targets } => {
                 for target in targets.targets() {
@@ -153,64 +188,108 @@ pub(super) fn scan(
                     return Ok(None);
                 }
             }
-            O::Call { .. }
-            | O::CallIndirect { .. }
-            | O::ReturnCall { .. }
-            | O::ReturnCallIndirect { .. }
-            | O::MemoryGrow { .. }
-            | O::MemoryFill { .. }
-            | O::MemoryCopy { .. }
-            | O::MemoryInit { .. }
-            | O::DataDrop { .. }
-            | O::TableGrow { .. }
-            | O::TableFill { .. }
-            | O::TableCopy { .. }
-            | O::TableInit { .. }
-            | O::ElemDrop { .. }
-            | O::TableGet { .. }
-            | O::TableSet { .. } => return Ok(None),
             O::LocalGet { local_index } => {
                 read.insert(local_index);
-                this = Some((local_index, 0));
+                this = Shape::Get(local_index);
             }
-            O::I32Const { value } => this = Some((u32::MAX, i64::from(value))),
-            O::I32Add => this = Some((u32::MAX - 1, 0)),
+            O::I32Const { value } => this = Shape::Const(i64::from(value)),
+            O::I32Add => this = Shape::Add,
+            O::I32Eqz => this = Shape::Eqz,
+            O::I32Eq
+            | O::I32Ne
+            | O::I32LtU
+            | O::I32LtS
+            | O::I32LeU
+            | O::I32LeS
+            | O::I32GtU
+            | O::I32GtS
+            | O::I32GeU
+            | O::I32GeS => this = Shape::Compare,
             O::LocalSet { local_index } | O::LocalTee { local_index } => {
                 *writes.entry(local_index).or_default() += 1;
-                let increment = match recent {
-                    [Some((l, 0)), Some((u32::MAX, k)), Some((add, 0))]
-                        if l == local_index && add == u32::MAX - 1 =>
+                match recent {
+                    [_, _, Shape::Get(l), Shape::Const(k), Shape::Add]
+                        if l == local_index && depth == 0 && k != 0 && k.abs() <= MAX_STEP =>
                     {
-                        Some(k)
-                    }
-                    _ => None,
-                };
-                match increment {
-                    Some(k) if depth == 0 && k != 0 && k.abs() <= MAX_STEP => {
                         steps.insert(local_index, k);
                     }
                     _ => {
                         steps.remove(&local_index);
                     }
                 }
+                if matches!(op, O::LocalTee { .. }) {
+                    this = Shape::Tee(local_index);
+                }
             }
             ref op if is_access(op) => accesses = true,
             _ => {}
         }
-        recent = [recent[1], recent[2], this];
+        recent = [recent[1], recent[2], recent[3], recent[4], this];
     }
     if !latch || !accesses {
         return Ok(None);
     }
-    let inductions = steps
+    let inductions: HashMap<u32, i64> = steps
         .into_iter()
         .filter(|(local, _)| writes.get(local) == Some(&1))
         .collect();
+    let latch_known = latch_candidates.iter().any(|(induction, other)| {
+        inductions.contains_key(induction) && other.is_none_or(|l| !writes.contains_key(&l))
+    });
     Ok(Some(LoopPlan {
         inductions,
         written: writes.into_keys().collect(),
         read,
+        latch_known,
     }))
+}
+
+/// The latches the operators before a `br_if` may form: a local, or a
+/// local plus a constant, tested against zero (bare, or through
+/// `i32.eqz`), or compared with a local or a constant, either way round.
+/// Each is an (induction variable, other local or `None`) pair; the CLIF
+/// of the fast copy decides in the end (see `latch`).
+fn latch_shapes(recent: [Shape; 5]) -> Vec<(u32, Option<u32>)> {
+    // The local an operand ending at `end` (exclusive) reads, if it is a
+    // `local.get`/`local.tee`, or one of those plus a constant; and where
+    // the operand starts.
+    let operand = |end: usize| -> Option<(u32, usize)> {
+        let last = *recent.get(end.checked_sub(1)?)?;
+        if let Some(l) = last.local() {
+            return Some((l, end - 1));
+        }
+        match (end.checked_sub(3).map(|i| &recent[i..end]), last) {
+            (Some([first, Shape::Const(_), Shape::Add]), _) => Some((first.local()?, end - 3)),
+            _ => None,
+        }
+    };
+    let other = |s: Shape| match s {
+        Shape::Const(_) => Some(None),
+        Shape::Get(l) => Some(Some(l)),
+        _ => None,
+    };
+    match recent[4] {
+        Shape::Eqz => operand(4).map(|(j, _)| vec![(j, None)]).unwrap_or_default(),
+        Shape::Compare => {
+            let mut shapes = Vec::new();
+            // `induction (+ c)` then a simple operand.
+            if let (Some(o), Some((j, _))) = (other(recent[3]), operand(3)) {
+                shapes.push((j, o));
+            }
+            // Another operand then `induction (+ c)`: when that operand is
+            // a single local or constant, it is named; when it is pushed
+            // before the window (`n; i; 4; add; tee i; gt_u`), the CLIF
+            // decides whether it is invariant.
+            if let Some((j, start)) = operand(4) {
+                match start.checked_sub(1).and_then(|i| other(recent[i])) {
+                    Some(o) => shapes.push((j, o)),
+                    None => shapes.push((j, None)),
+                }
+            }
+            shapes
+        }
+        _ => operand(5).map(|(j, _)| vec![(j, None)]).unwrap_or_default(),
+    }
 }
 
 /// Whether `op` loads from or stores to linear memory.
@@ -388,7 +467,10 @@ impl FuncTranslator<'_, '_> {
         }
         let form = self.affine(index)?;
         for (local, _) in form.inductions() {
-            if fast.plan.written.contains(&local) && !fast.plan.inductions.contains_key(&local) {
+            let induction = fast.plan.inductions.contains_key(&local);
+            if (fast.plan.written.contains(&local) && !induction)
+                || (induction && !fast.plan.latch_known)
+            {
                 return None;
             }
         }

@@ -32,7 +32,9 @@
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $L (i32.lt_u (local.get $i) (i32.load (i32.const 0)))))
     (local.get $s))
-  ;; Not versioned: a call in the loop (memory may grow or move).
+  ;; A call in the loop: versioned all the same (a bound never shrinks),
+  ;; and after the call the fast base follows the reloaded base unless it
+  ;; was the sink.
   (func $f (param i32) (result i32) (local.get 0))
   (func (export "calls") (param $p i32) (param $n i32)
     (local $i i32)

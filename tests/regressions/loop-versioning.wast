@@ -262,3 +262,25 @@
 ;; Past even the grown memory: traps at the first byte past it.
 (assert_trap (invoke "fill_calling" (i32.const 262000) (i32.const 2000) (i32.const 0)) "out of bounds memory access")
 (assert_return (invoke "load8" (i32.const 262143)) (i32.const 9))
+
+;; An index through a product of invariants (`(i*n + k) * 8`, a matrix
+;; row): the check computes `i*n` again; in bounds up to the last row,
+;; then one row past it; and a product that wraps modulo 2^32.
+(module
+  (memory 1)
+  (func (export "row_fill") (param $i i32) (param $n i32)
+    (local $k i32)
+    (loop $L
+      (f64.store (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $k))
+                          (i32.const 3))
+                 (f64.const 1.5))
+      (br_if $L (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $n)))))
+  (func (export "load64") (param $a i32) (result f64) (f64.load (local.get $a)))
+)
+(assert_return (invoke "row_fill" (i32.const 63) (i32.const 128)))
+(assert_return (invoke "load64" (i32.const 65528)) (f64.const 1.5))
+(assert_trap (invoke "row_fill" (i32.const 64) (i32.const 128)) "out of bounds memory access")
+;; 0x2000_0000 * 8 rows of 8 bytes wraps to 0: row 0x2000_0000 of width 8
+;; is at (0x2000_0000 * 8 + k) * 8 = k * 8 modulo 2^32.
+(assert_return (invoke "row_fill" (i32.const 0x20000000) (i32.const 8)))
+(assert_return (invoke "load64" (i32.const 56)) (f64.const 1.5))

@@ -70,6 +70,7 @@ impl FuncTranslator<'_, '_> {
             }
             Operator::Loop { blockty } => {
                 let (params, results) = self.block_signature(blockty)?;
+                let versioned = self.pending_plan.is_some();
                 let header = match self.pending_plan.take() {
                     // `scan` accepts only loops without parameters.
                     Some(plan) => self.open_fast_loop(plan),
@@ -92,7 +93,11 @@ impl FuncTranslator<'_, '_> {
                     exit_reachable: false,
                     guards_mark: self.checked_guards.mark(),
                 });
-                self.emit_poll();
+                if versioned {
+                    self.emit_fast_header_poll();
+                } else {
+                    self.emit_poll();
+                }
             }
             Operator::If { blockty } => {
                 let (params, results) = self.block_signature(blockty)?;
@@ -126,11 +131,12 @@ impl FuncTranslator<'_, '_> {
                 self.branch(relative_depth);
                 self.reachable = false;
             }
+            Operator::BrIf { relative_depth } if self.is_fast_latch(relative_depth) => {
+                let condition = self.pop();
+                self.fast_loop_latch(condition);
+            }
             Operator::BrIf { relative_depth } => {
                 let condition = self.pop();
-                if relative_depth == 0 {
-                    self.fast_loop_back_edge(condition);
-                }
                 let (target, arity) = self.branch_target(relative_depth);
                 let args = block_args(self.peek_n(arity));
                 let fallthrough = self.b.create_block();

@@ -693,6 +693,13 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
     /// [`Libcall::preserves_registers`]), so values live across the loop
     /// header stay in registers.
     fn emit_poll(&mut self) {
+        self.emit_poll_then(None);
+    }
+
+    /// A poll whose slow path goes on at `after_slow` when given, instead
+    /// of where the poll is (see `versioning`); the block after the poll
+    /// (the current block on return) is then left unsealed.
+    fn emit_poll_then(&mut self, after_slow: Option<Block>) {
         self.stats.polls_emitted += 1;
         let store_ctx = self.b.use_var(self.store_context);
         let word_addr = self
@@ -717,8 +724,11 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         // The trampoline traps when the runtime says stop, and clobbers
         // no register when it returns.
         self.call_libcall(Libcall::PollSlow, &[]);
-        self.b.ins().jump(resume, &[]);
-        self.b.seal_block(resume);
+        self.b.ins().jump(after_slow.unwrap_or(resume), &[]);
+        if after_slow.is_none() {
+            // Otherwise the caller may add a way in, and seals it.
+            self.b.seal_block(resume);
+        }
         self.b.switch_to_block(resume);
     }
 

@@ -32,6 +32,16 @@
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $L (i32.lt_u (local.get $i) (i32.load (i32.const 0)))))
     (local.get $s))
+  ;; A row of a matrix, `a[(i*n + k) * 8]`: `i*n` is computed in the loop
+  ;; from invariants; the check block computes it again.
+  (func (export "row_sum") (param $i i32) (param $n i32) (result f64)
+    (local $k i32) (local $s f64)
+    (loop $L
+      (local.set $s (f64.add (local.get $s)
+        (f64.load (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $k))
+                           (i32.const 3)))))
+      (br_if $L (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $n))))
+    (local.get $s))
   ;; A call in the loop: versioned all the same (a bound never shrinks),
   ;; and after the call the fast base follows the reloaded base unless it
   ;; was the sink.

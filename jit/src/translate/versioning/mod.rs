@@ -59,12 +59,14 @@
 //!   sink)`, a cmov on the latch's own compare, so an iteration past the
 //!   last one, entered by a mispredicted latch, accesses the sink, and
 //!   so does every later one (once the sink, always the sink);
-//! - where the base is reloaded inside the loop (after a call or the
-//!   header poll's slow path, either of which may move the memory; at a
-//!   split of a long block), the fast base becomes the new base unless it
-//!   was the sink, by a cmov. The old fast base is live across the call
-//!   only to be compared with the sink, never dereferenced, so it needs
-//!   no stack map.
+//! - the header poll's slow path, which may move the memory, does not
+//!   come back to the fast copy: it goes on in the slow copy, from the
+//!   same iteration (SSA carries the locals over);
+//! - where the base is reloaded inside the body (after a call, which may
+//!   move the memory; at a split of a long block), the fast base becomes
+//!   the new base unless it was the sink, by a cmov. The old fast base is
+//!   live across the call only to be compared with the sink, never
+//!   dereferenced, so it needs no stack map.
 //!
 //! So every covered access reads either inside its memory at an index the
 //! check proved, or inside the sink, where no page exists and a load
@@ -75,16 +77,19 @@
 //! a guest's trap. The slow copy traps exactly as unversioned code does,
 //! at the access that is out of bounds, after every earlier effect.
 
-use std::collections::{HashMap, HashSet};
+mod check;
+mod scan;
+
+use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{self, Block, InstBuilder, Opcode, Value, ValueDef};
 use cranelift_frontend::Variable;
-use wasmparser::{BlockType, OperatorsReader};
 
 use super::FuncTranslator;
-use crate::CompileError;
+
+pub(super) use scan::{LoopPlan, scan};
 
 /// Operators a loop body may have and still be translated twice.
 const MAX_BODY_OPERATORS: usize = 600;
@@ -97,238 +102,15 @@ const MAX_TERMS: usize = 6;
 /// How deep an index's defining instructions are followed.
 const MAX_DEPTH: u32 = 12;
 
-/// What `scan` learned of a loop from its operators.
-pub(super) struct LoopPlan {
-    /// Induction variables and their steps.
-    inductions: HashMap<u32, i64>,
-    /// Locals the loop writes.
-    written: HashSet<u32>,
-    /// Locals the loop reads.
-    read: HashSet<u32>,
-    /// Whether the latch has a shape whose trip range the check can
-    /// compute (an induction variable compared with an invariant or a
-    /// constant, or tested against zero). Without it, only accesses at
-    /// loop-invariant indices are covered, and a loop with none is not
-    /// duplicated.
-    latch_known: bool,
-}
-
-/// What an operator is, as far as `scan`'s idioms go.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Shape {
-    Get(u32),
-    Tee(u32),
-    Const(i64),
-    Add,
-    Compare,
-    Eqz,
-    Other,
-}
-
-impl Shape {
-    /// The local a `local.get` or `local.tee` names.
-    fn local(self) -> Option<u32> {
-        match self {
-            Shape::Get(l) | Shape::Tee(l) => Some(l),
-            _ => None,
-        }
-    }
-}
-
-/// Reads a loop's body (from just after its `loop`) and says whether it
-/// is one to version, and what its locals do.
-pub(super) fn scan(
-    mut ops: OperatorsReader<'_>,
-    blockty: BlockType,
-) -> Result<Option<LoopPlan>, CompileError> {
-    use wasmparser::Operator as O;
-    if !matches!(blockty, BlockType::Empty) {
-        return Ok(None);
-    }
-    let mut depth = 0u32;
-    let mut writes: HashMap<u32, u32> = HashMap::new();
-    let mut steps: HashMap<u32, i64> = HashMap::new();
-    let mut read = HashSet::new();
-    let mut accesses = false;
-    let mut latch = false;
-    // The latch's candidates: (induction variable, what it is compared
-    // with: a local, or `None` for a constant).
-    let mut latch_candidates: Vec<(u32, Option<u32>)> = Vec::new();
-    // The operators before the current one, newest last.
-    let mut recent = [Shape::Other; 5];
-    for count in 0.. {
-        if count > MAX_BODY_OPERATORS {
-            return Ok(None);
-        }
-        let op = ops.read()?;
-        if latch && !matches!(op, O::End) {
-            return Ok(None);
-        }
-        let mut this = Shape::Other;
-        match op {
-            O::Block { .. } | O::If { .. } => depth += 1,
-            O::End if depth == 0 => break,
-            O::End => depth -= 1,
-            O::Loop { .. } => return Ok(None),
-            O::Br { relative_depth } if relative_depth == depth => return Ok(None),
-            O::BrIf { relative_depth } if relative_depth == depth => {
-                if depth != 0 {
-                    return Ok(None);
-                }
-                latch = true;
-                latch_candidates = latch_shapes(recent);
-            }
-            O::BrTable { ref targets } => {
-                for target in targets.targets() {
-                    if target? == depth {
-                        return Ok(None);
-                    }
-                }
-                if targets.default() == depth {
-                    return Ok(None);
-                }
-            }
-            O::LocalGet { local_index } => {
-                read.insert(local_index);
-                this = Shape::Get(local_index);
-            }
-            O::I32Const { value } => this = Shape::Const(i64::from(value)),
-            O::I32Add => this = Shape::Add,
-            O::I32Eqz => this = Shape::Eqz,
-            O::I32Eq
-            | O::I32Ne
-            | O::I32LtU
-            | O::I32LtS
-            | O::I32LeU
-            | O::I32LeS
-            | O::I32GtU
-            | O::I32GtS
-            | O::I32GeU
-            | O::I32GeS => this = Shape::Compare,
-            O::LocalSet { local_index } | O::LocalTee { local_index } => {
-                *writes.entry(local_index).or_default() += 1;
-                match recent {
-                    [_, _, Shape::Get(l), Shape::Const(k), Shape::Add]
-                        if l == local_index && depth == 0 && k != 0 && k.abs() <= MAX_STEP =>
-                    {
-                        steps.insert(local_index, k);
-                    }
-                    _ => {
-                        steps.remove(&local_index);
-                    }
-                }
-                if matches!(op, O::LocalTee { .. }) {
-                    this = Shape::Tee(local_index);
-                }
-            }
-            ref op if is_access(op) => accesses = true,
-            _ => {}
-        }
-        recent = [recent[1], recent[2], recent[3], recent[4], this];
-    }
-    if !latch || !accesses {
-        return Ok(None);
-    }
-    let inductions: HashMap<u32, i64> = steps
-        .into_iter()
-        .filter(|(local, _)| writes.get(local) == Some(&1))
-        .collect();
-    let latch_known = latch_candidates.iter().any(|(induction, other)| {
-        inductions.contains_key(induction) && other.is_none_or(|l| !writes.contains_key(&l))
-    });
-    Ok(Some(LoopPlan {
-        inductions,
-        written: writes.into_keys().collect(),
-        read,
-        latch_known,
-    }))
-}
-
-/// The latches the operators before a `br_if` may form: a local, or a
-/// local plus a constant, tested against zero (bare, or through
-/// `i32.eqz`), or compared with a local or a constant, either way round.
-/// Each is an (induction variable, other local or `None`) pair; the CLIF
-/// of the fast copy decides in the end (see `latch`).
-fn latch_shapes(recent: [Shape; 5]) -> Vec<(u32, Option<u32>)> {
-    // The local an operand ending at `end` (exclusive) reads, if it is a
-    // `local.get`/`local.tee`, or one of those plus a constant; and where
-    // the operand starts.
-    let operand = |end: usize| -> Option<(u32, usize)> {
-        let last = *recent.get(end.checked_sub(1)?)?;
-        if let Some(l) = last.local() {
-            return Some((l, end - 1));
-        }
-        match (end.checked_sub(3).map(|i| &recent[i..end]), last) {
-            (Some([first, Shape::Const(_), Shape::Add]), _) => Some((first.local()?, end - 3)),
-            _ => None,
-        }
-    };
-    let other = |s: Shape| match s {
-        Shape::Const(_) => Some(None),
-        Shape::Get(l) => Some(Some(l)),
-        _ => None,
-    };
-    match recent[4] {
-        Shape::Eqz => operand(4).map(|(j, _)| vec![(j, None)]).unwrap_or_default(),
-        Shape::Compare => {
-            let mut shapes = Vec::new();
-            // `induction (+ c)` then a simple operand.
-            if let (Some(o), Some((j, _))) = (other(recent[3]), operand(3)) {
-                shapes.push((j, o));
-            }
-            // Another operand then `induction (+ c)`: when that operand is
-            // a single local or constant, it is named; when it is pushed
-            // before the window (`n; i; 4; add; tee i; gt_u`), the CLIF
-            // decides whether it is invariant.
-            if let Some((j, start)) = operand(4) {
-                match start.checked_sub(1).and_then(|i| other(recent[i])) {
-                    Some(o) => shapes.push((j, o)),
-                    None => shapes.push((j, None)),
-                }
-            }
-            shapes
-        }
-        _ => operand(5).map(|(j, _)| vec![(j, None)]).unwrap_or_default(),
-    }
-}
-
-/// Whether `op` loads from or stores to linear memory.
-fn is_access(op: &wasmparser::Operator<'_>) -> bool {
-    use wasmparser::Operator as O;
-    matches!(
-        op,
-        O::I32Load { .. }
-            | O::I64Load { .. }
-            | O::F32Load { .. }
-            | O::F64Load { .. }
-            | O::I32Load8S { .. }
-            | O::I32Load8U { .. }
-            | O::I32Load16S { .. }
-            | O::I32Load16U { .. }
-            | O::I64Load8S { .. }
-            | O::I64Load8U { .. }
-            | O::I64Load16S { .. }
-            | O::I64Load16U { .. }
-            | O::I64Load32S { .. }
-            | O::I64Load32U { .. }
-            | O::I32Store { .. }
-            | O::I64Store { .. }
-            | O::F32Store { .. }
-            | O::F64Store { .. }
-            | O::I32Store8 { .. }
-            | O::I32Store16 { .. }
-            | O::I64Store8 { .. }
-            | O::I64Store16 { .. }
-            | O::I64Store32 { .. }
-    )
-}
-
-/// A leaf of an affine form: a local's value at the loop header, or a
-/// value computed before the loop.
+/// A leaf of an affine form: a local's value at the loop header, a value
+/// computed before the loop, or one the loop computes from those alone
+/// (`i * n` of two invariant locals), which the check block computes
+/// again.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Leaf {
     Local(u32),
     Outside(Value),
+    Invariant(Value),
 }
 
 /// `constant + Σ coefficient·leaf`, in exact integers.
@@ -355,6 +137,7 @@ impl Affine {
         self.terms.sort_by_key(|(leaf, _)| match leaf {
             Leaf::Local(l) => (0, *l),
             Leaf::Outside(v) => (1, v.as_u32()),
+            Leaf::Invariant(v) => (2, v.as_u32()),
         });
         self
     }
@@ -362,9 +145,57 @@ impl Affine {
     fn inductions(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
         self.terms.iter().filter_map(|(leaf, c)| match leaf {
             Leaf::Local(l) => Some((*l, *c)),
-            Leaf::Outside(_) => None,
+            Leaf::Outside(_) | Leaf::Invariant(_) => None,
         })
     }
+}
+
+/// Whether instruction `inst` lies before the loop (in a block created
+/// before its header).
+fn is_outside(func: &ir::Function, fast: &FastLoop, inst: ir::Inst) -> bool {
+    func.layout
+        .inst_block(inst)
+        .is_some_and(|block| block.as_u32() < fast.header.as_u32())
+}
+
+/// Whether the loop computes `value` from invariants alone: constants,
+/// locals it never writes, values from before the loop, combined by
+/// integer arithmetic that cannot trap.
+fn is_invariant(func: &ir::Function, fast: &FastLoop, value: Value, depth: u32) -> bool {
+    let dfg = &func.dfg;
+    let value = dfg.resolve_aliases(value);
+    if depth > MAX_DEPTH || dfg.value_type(value) != I32 {
+        return false;
+    }
+    if super::iconst_bits(dfg, value).is_some() {
+        return true;
+    }
+    if let Some(local) = fast.leaves.get(&value) {
+        return !fast.plan.written.contains(local);
+    }
+    let inst = match dfg.value_def(value) {
+        ValueDef::Param(block, _) => return block.as_u32() < fast.header.as_u32(),
+        ValueDef::Result(inst, _) => inst,
+        _ => return false,
+    };
+    if is_outside(func, fast, inst) {
+        return true;
+    }
+    matches!(
+        dfg.insts[inst].opcode(),
+        Opcode::Iadd
+            | Opcode::Isub
+            | Opcode::Imul
+            | Opcode::Ishl
+            | Opcode::Ushr
+            | Opcode::Sshr
+            | Opcode::Band
+            | Opcode::Bor
+            | Opcode::Bxor
+    ) && dfg
+        .inst_args(inst)
+        .iter()
+        .all(|&arg| is_invariant(func, fast, arg, depth + 1))
 }
 
 /// A latch `X cc N`, normalised with the induction side on the left:
@@ -391,6 +222,12 @@ pub(super) struct FastLoop {
     /// The block the entry check goes in (filled at the loop's end).
     check: Block,
     header: Block,
+    /// The slow copy's header: where the check sends a loop it cannot
+    /// prove, and where the fast copy goes on after its header poll's
+    /// slow path (which may have moved the memory).
+    slow_header: Block,
+    /// The block after the fast header's poll (unsealed until the end).
+    header_resume: Block,
     /// The index of the loop's frame.
     frame: usize,
     /// Each local's value at the header, for the locals forms may use.
@@ -404,6 +241,11 @@ pub(super) struct FastLoop {
     /// The fast copy's back edge broke a promise `scan` made; the check
     /// then never enters it.
     broken: bool,
+    /// Whether a covered access has used the fast base yet; until then,
+    /// whether the base was reloaded in this iteration before it (the fast
+    /// base carried round the loop must then follow the new base).
+    fast_base_used: bool,
+    reloaded: bool,
 }
 
 impl FuncTranslator<'_, '_> {
@@ -422,6 +264,7 @@ impl FuncTranslator<'_, '_> {
         self.b.ins().jump(check, &[]);
         self.b.seal_block(check);
         let header = self.b.create_block();
+        let slow_header = self.b.create_block();
         self.b.switch_to_block(header);
         let mut leaves = HashMap::new();
         let mut locals: Vec<u32> = plan
@@ -442,6 +285,8 @@ impl FuncTranslator<'_, '_> {
             plan,
             check,
             header,
+            slow_header,
+            header_resume: header,
             frame: self.frames.len(),
             leaves,
             fast_base,
@@ -449,6 +294,8 @@ impl FuncTranslator<'_, '_> {
             covered: HashMap::new(),
             latch: None,
             broken: false,
+            fast_base_used: false,
+            reloaded: false,
         });
         header
     }
@@ -482,7 +329,14 @@ impl FuncTranslator<'_, '_> {
         });
         extent.lowest = extent.lowest.min(form.constant);
         extent.highest_end = extent.highest_end.max(form.constant + end);
+        let first_after_reload = !fast.fast_base_used && fast.reloaded;
+        fast.fast_base_used = true;
         let fast_base = fast.fast_base;
+        if first_after_reload {
+            let (base_var, _) = self.memory_cache.expect("memory 0 exists");
+            let base = self.b.use_var(base_var);
+            self.follow_base(base);
+        }
         self.stats.guards_removed_versioned += 1;
         let base = self.b.use_var(fast_base);
         let index = self.b.ins().uextend(I64, index);
@@ -539,27 +393,40 @@ impl FuncTranslator<'_, '_> {
                 (Some(k), _) if k.abs() <= MAX_COEFFICIENT => {
                     self.add_affine(args[1], scale * k, form, depth + 1)
                 }
-                _ => None,
+                _ => self.invariant_term(value, scale, form),
             },
             Opcode::Ishl => {
                 let shift = constant(args[1])? & 31;
                 (shift <= 14).then_some(())?;
                 self.add_affine(args[0], scale << shift, form, depth + 1)
             }
-            _ => None,
+            _ => self.invariant_term(value, scale, form),
         }
     }
 
-    /// At the fast copy's back edge (`br_if 0` on `condition`): checks the
+    /// Adds `value` as an `Invariant` leaf, if the loop computes it from
+    /// invariants alone.
+    fn invariant_term(&self, value: Value, scale: i64, form: &mut Affine) -> Option<()> {
+        let fast = self.fast_loop.as_ref()?;
+        is_invariant(self.b.func, fast, value, 0)
+            .then(|| form.add_term(Leaf::Invariant(value), scale))?
+    }
+
+    /// Whether a `br_if` to `depth` is the fast copy's back edge.
+    pub(super) fn is_fast_latch(&self, depth: u32) -> bool {
+        depth == 0
+            && self
+                .fast_loop
+                .as_ref()
+                .is_some_and(|fast| self.frames.len() == fast.frame + 1)
+    }
+
+    /// The fast copy's back edge (`br_if 0` on `condition`): checks the
     /// promises `scan` made, learns the latch, and masks the fast base
     /// with the latch's compare for the iteration the edge starts.
-    pub(super) fn fast_loop_back_edge(&mut self, condition: Value) {
-        let Some(fast) = self.fast_loop.as_ref() else {
-            return;
-        };
-        if self.frames.len() != fast.frame + 1 {
-            return;
-        }
+    pub(super) fn fast_loop_latch(&mut self, condition: Value) {
+        let fast = self.fast_loop.as_ref().expect("in a fast copy");
+        let header = fast.header;
         let mut broken = false;
         let mut locals: Vec<(Value, u32)> = fast.leaves.iter().map(|(v, l)| (*v, *l)).collect();
         locals.sort_unstable_by_key(|(_, local)| *local);
@@ -587,14 +454,27 @@ impl FuncTranslator<'_, '_> {
         let fast = self.fast_loop.as_mut().expect("checked above");
         fast.broken |= broken;
         fast.latch = latch;
-        if fast.covered.is_empty() {
-            // Nothing uses the fast base: no mask to pay for.
-            return;
+        if fast.fast_base_used {
+            let (fast_base, sink) = (fast.fast_base, fast.sink);
+            let current = self.b.use_var(fast_base);
+            let masked = self.b.ins().select_spectre_guard(flag, current, sink);
+            self.b.def_var(fast_base, masked);
         }
-        let (fast_base, sink) = (fast.fast_base, fast.sink);
-        let current = self.b.use_var(fast_base);
-        let masked = self.b.ins().select_spectre_guard(flag, current, sink);
-        self.b.def_var(fast_base, masked);
+        let exit = self.b.create_block();
+        self.b.ins().brif(condition, header, &[], exit, &[]);
+        self.b.seal_block(exit);
+        self.b.switch_to_block(exit);
+    }
+
+    /// The fast copy's header poll. Its slow path (which may move the
+    /// memory) goes on in the slow copy, from the same iteration: the
+    /// fast base never has to follow a move at the header, and a loop
+    /// with nothing covered carries no fast base round the loop.
+    pub(super) fn emit_fast_header_poll(&mut self) {
+        let mut fast = self.fast_loop.take().expect("in a fast copy");
+        self.emit_poll_then(Some(fast.slow_header));
+        fast.header_resume = self.b.current_block().expect("after the poll");
+        self.fast_loop = Some(fast);
     }
 
     /// Whether `value` is `header_value + step` (an i32 add).
@@ -656,11 +536,23 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// After the base is reloaded inside the fast copy: the fast base
-    /// follows it, unless it was the sink.
+    /// follows it, unless it was the sink. Before any covered access has
+    /// used the fast base, this is only noted: the first one follows then
+    /// (so a loop with nothing covered carries no fast base at all).
     pub(super) fn fast_loop_base_reloaded(&mut self, base: Value) {
-        let Some(fast) = self.fast_loop.as_ref() else {
+        let Some(fast) = self.fast_loop.as_mut() else {
             return;
         };
+        if !fast.fast_base_used {
+            fast.reloaded = true;
+            return;
+        }
+        self.follow_base(base);
+    }
+
+    /// `fast base = fast base is the sink ? sink : base`, by a cmov.
+    fn follow_base(&mut self, base: Value) {
+        let fast = self.fast_loop.as_ref().expect("in a fast copy");
         let (fast_base, sink) = (fast.fast_base, fast.sink);
         let current = self.b.use_var(fast_base);
         let sunk = self.b.ins().icmp(IntCC::Equal, current, sink);
@@ -685,192 +577,24 @@ impl FuncTranslator<'_, '_> {
         let base = self.b.use_var(base_var);
         if fast.covered.is_empty() {
             // Nothing to check: the fast copy is the loop (`end_frame`
-            // seals its header).
-            self.b.def_var(fast.fast_base, base);
+            // seals its header), and its header poll's slow path goes on
+            // in it too.
             self.b.ins().jump(fast.header, &[]);
+            self.b.seal_block(fast.slow_header);
+            self.b.switch_to_block(fast.slow_header);
+            self.b.ins().jump(fast.header_resume, &[]);
+            self.b.seal_block(fast.header_resume);
             return None;
         }
         let bound = self.b.use_var(bound_var);
         let ok = self.entry_check(&fast, bound);
         let fast_base = self.b.ins().select_spectre_guard(ok, base, fast.sink);
         self.b.def_var(fast.fast_base, fast_base);
-        let slow = self.b.create_block();
+        let slow = fast.slow_header;
         self.b.ins().brif(ok, fast.header, &[], slow, &[]);
         self.b.seal_block(fast.header);
+        self.b.seal_block(fast.header_resume);
         self.stats.loops_versioned += 1;
         Some(slow)
-    }
-
-    /// The check block's condition: non-zero when every covered access is
-    /// in bounds on every iteration.
-    fn entry_check(&mut self, fast: &FastLoop, bound: Value) -> Value {
-        let uses_induction = fast.covered.keys().any(|terms| {
-            terms.iter().any(
-                |(leaf, _)| matches!(leaf, Leaf::Local(l) if fast.plan.inductions.contains_key(l)),
-            )
-        });
-        let last_iteration = match (&fast.latch, fast.broken) {
-            (_, true) => None,
-            (Some(latch), false) => self.last_iteration(fast, latch),
-            (None, false) if !uses_induction => Some((self.b.ins().iconst(I64, 0), None)),
-            (None, false) => None,
-        };
-        let Some((n_last, exit_ok)) = last_iteration else {
-            return self.b.ins().iconst(ir::types::I8, 0);
-        };
-        let mut ok = exit_ok;
-        let mut groups: Vec<_> = fast.covered.iter().collect();
-        groups.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
-        for (terms, extent) in groups {
-            let mut sum = self.b.ins().iconst(I64, 0);
-            let mut per_iteration = 0i64;
-            for &(leaf, coefficient) in terms {
-                let value = self.leaf_at_entry(leaf);
-                let wide = self.b.ins().uextend(I64, value);
-                let term = self.b.ins().imul_imm_s(wide, coefficient);
-                sum = self.b.ins().iadd(sum, term);
-                if let Leaf::Local(l) = leaf {
-                    per_iteration +=
-                        coefficient * fast.plan.inductions.get(&l).copied().unwrap_or(0);
-                }
-            }
-            let travel = self.b.ins().imul_imm_s(n_last, per_iteration);
-            let zero = self.b.ins().iconst(I64, 0);
-            let (down, up) = if per_iteration < 0 {
-                (travel, zero)
-            } else {
-                (zero, travel)
-            };
-            let lowest = self.b.ins().iadd_imm_s(sum, extent.lowest);
-            let lowest = self.b.ins().iadd(lowest, down);
-            let highest = self.b.ins().iadd_imm_s(sum, extent.highest_end);
-            let highest = self.b.ins().iadd(highest, up);
-            let above_zero = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, lowest, 0);
-            let below_bound = self
-                .b
-                .ins()
-                .icmp(IntCC::SignedLessThanOrEqual, highest, bound);
-            let both = self.b.ins().band(above_zero, below_bound);
-            ok = Some(match ok {
-                Some(so_far) => self.b.ins().band(so_far, both),
-                None => both,
-            });
-        }
-        ok.expect("at least one group")
-    }
-
-    /// A leaf's value on entry to the loop (in the check block).
-    fn leaf_at_entry(&mut self, leaf: Leaf) -> Value {
-        match leaf {
-            Leaf::Local(local) => self.b.use_var(self.locals[local as usize]),
-            Leaf::Outside(value) => value,
-        }
-    }
-
-    /// The index of the last iteration (64 bits) and, when the latch's
-    /// shape needs one, a condition for the loop to end without its
-    /// induction variable wrapping. `None` for a latch whose trip range
-    /// cannot be bounded this way.
-    fn last_iteration(&mut self, fast: &FastLoop, latch: &Latch) -> Option<(Value, Option<Value>)> {
-        let step = *fast.plan.inductions.get(&latch.induction)?;
-        let magnitude = step.abs();
-        let entry = self.leaf_at_entry(Leaf::Local(latch.induction));
-        let first = self.b.ins().iadd_imm_s(entry, latch.offset);
-        let limit = self.form_value_i32(&latch.limit);
-        let signed = latch.cc.unsigned() != latch.cc;
-        let widen = |t: &mut Self, v: Value| {
-            if signed {
-                t.b.ins().sextend(I64, v)
-            } else {
-                t.b.ins().uextend(I64, v)
-            }
-        };
-        use IntCC::*;
-        match latch.cc {
-            NotEqual => {
-                let distance = if step > 0 {
-                    self.b.ins().isub(limit, first)
-                } else {
-                    self.b.ins().isub(first, limit)
-                };
-                let distance = self.b.ins().uextend(I64, distance);
-                let remainder = self.b.ins().urem_imm_u(distance, magnitude);
-                let divides = self.b.ins().icmp_imm_u(Equal, remainder, 0);
-                let n = self.b.ins().udiv_imm_u(distance, magnitude);
-                Some((n, Some(divides)))
-            }
-            Equal => {
-                let same = self.b.ins().icmp(Equal, first, limit);
-                Some((self.b.ins().uextend(I64, same), None))
-            }
-            UnsignedLessThan | UnsignedLessThanOrEqual | SignedLessThan | SignedLessThanOrEqual
-                if step > 0 =>
-            {
-                let (x0, n) = (widen(self, first), widen(self, limit));
-                let inclusive = matches!(latch.cc, UnsignedLessThanOrEqual | SignedLessThanOrEqual);
-                let exit_at = self.b.ins().iadd_imm_s(n, i64::from(inclusive));
-                let distance = self.b.ins().isub(exit_at, x0);
-                let n_last = self.steps_to_cover(distance, magnitude);
-                let moved = self.b.ins().imul_imm_s(n_last, magnitude);
-                let exit_value = self.b.ins().iadd(x0, moved);
-                let top = if signed {
-                    i64::from(i32::MAX)
-                } else {
-                    i64::from(u32::MAX)
-                };
-                let fits = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(SignedLessThanOrEqual, exit_value, top);
-                Some((n_last, Some(fits)))
-            }
-            UnsignedGreaterThan
-            | UnsignedGreaterThanOrEqual
-            | SignedGreaterThan
-            | SignedGreaterThanOrEqual
-                if step < 0 =>
-            {
-                let (x0, n) = (widen(self, first), widen(self, limit));
-                let inclusive = matches!(
-                    latch.cc,
-                    UnsignedGreaterThanOrEqual | SignedGreaterThanOrEqual
-                );
-                let exit_at = self.b.ins().iadd_imm_s(n, -i64::from(inclusive));
-                let distance = self.b.ins().isub(x0, exit_at);
-                let n_last = self.steps_to_cover(distance, magnitude);
-                let moved = self.b.ins().imul_imm_s(n_last, magnitude);
-                let exit_value = self.b.ins().isub(x0, moved);
-                let bottom = if signed { i64::from(i32::MIN) } else { 0 };
-                let fits = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(SignedGreaterThanOrEqual, exit_value, bottom);
-                Some((n_last, Some(fits)))
-            }
-            _ => None,
-        }
-    }
-
-    /// `ceil(max(distance, 0) / step)`: iterations until an induction
-    /// moving by `step` covers `distance`.
-    fn steps_to_cover(&mut self, distance: Value, step: i64) -> Value {
-        let zero = self.b.ins().iconst(I64, 0);
-        let positive = self.b.ins().smax(distance, zero);
-        let rounded = self.b.ins().iadd_imm_s(positive, step - 1);
-        self.b.ins().udiv_imm_u(rounded, step)
-    }
-
-    /// An invariant form's value as the loop computes it (modulo 2^32).
-    fn form_value_i32(&mut self, form: &Affine) -> Value {
-        let mut sum = self.b.ins().iconst(I32, form.constant as i32 as i64);
-        for &(leaf, coefficient) in &form.terms {
-            let value = self.leaf_at_entry(leaf);
-            let term = self.b.ins().imul_imm_s(value, coefficient);
-            sum = self.b.ins().iadd(sum, term);
-        }
-        sum
     }
 }

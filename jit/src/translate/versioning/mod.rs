@@ -266,20 +266,7 @@ impl FuncTranslator<'_, '_> {
         let header = self.b.create_block();
         let slow_header = self.b.create_block();
         self.b.switch_to_block(header);
-        let mut leaves = HashMap::new();
-        let mut locals: Vec<u32> = plan
-            .read
-            .iter()
-            .copied()
-            .filter(|l| !plan.written.contains(l) || plan.inductions.contains_key(l))
-            .collect();
-        locals.sort_unstable();
-        for local in locals {
-            let value = self.b.use_var(self.locals[local as usize]);
-            if self.b.func.dfg.value_type(value) == I32 {
-                leaves.insert(value, local);
-            }
-        }
+        let leaves = HashMap::new();
         let fast_base = self.b.declare_var(I64);
         self.fast_loop = Some(FastLoop {
             plan,
@@ -443,27 +430,48 @@ impl FuncTranslator<'_, '_> {
             broken |= !expected;
         }
         let latch = self.latch(condition);
-        let dfg = &self.b.func.dfg;
-        let inst = dfg.value_def(dfg.resolve_aliases(condition)).inst();
-        // Mask on the compare itself when the condition is one, so the
-        // cmov and the branch share it.
-        let flag = inst
-            .filter(|&i| dfg.insts[i].opcode() == Opcode::Uextend)
-            .map(|i| dfg.inst_args(i)[0])
-            .unwrap_or(condition);
         let fast = self.fast_loop.as_mut().expect("checked above");
         fast.broken |= broken;
         fast.latch = latch;
         if fast.fast_base_used {
             let (fast_base, sink) = (fast.fast_base, fast.sink);
+            // `exits ? sink : fast base`, on the latch's own compare with
+            // its condition reversed: the cmov then replaces the fast
+            // base in place (one instruction), where `continues ? fast
+            // base : sink` would copy the sink first.
+            let exits = self.exit_condition(condition);
             let current = self.b.use_var(fast_base);
-            let masked = self.b.ins().select_spectre_guard(flag, current, sink);
+            let masked = self.b.ins().select_spectre_guard(exits, sink, current);
             self.b.def_var(fast_base, masked);
         }
         let exit = self.b.create_block();
         self.b.ins().brif(condition, header, &[], exit, &[]);
         self.b.seal_block(exit);
         self.b.switch_to_block(exit);
+    }
+
+    /// A flag that is set exactly when the latch's `condition` (an i32,
+    /// non-zero to continue) says exit: the reversed compare when the
+    /// condition is one, else `condition == 0`.
+    fn exit_condition(&mut self, condition: Value) -> Value {
+        match self.compare_of(condition) {
+            Some((cc, a, b)) => self.b.ins().icmp(cc.complement(), a, b),
+            None => self.b.ins().icmp_imm_u(IntCC::Equal, condition, 0),
+        }
+    }
+
+    /// The compare a wasm condition (an i32) is the zero-extension of.
+    fn compare_of(&self, condition: Value) -> Option<(IntCC, Value, Value)> {
+        let dfg = &self.b.func.dfg;
+        let extend = dfg.value_def(dfg.resolve_aliases(condition)).inst()?;
+        (dfg.insts[extend].opcode() == Opcode::Uextend).then_some(())?;
+        let compare = dfg
+            .value_def(dfg.resolve_aliases(dfg.inst_args(extend)[0]))
+            .inst()?;
+        match dfg.insts[compare] {
+            ir::InstructionData::IntCompare { cond, args, .. } => Some((cond, args[0], args[1])),
+            _ => None,
+        }
     }
 
     /// The fast copy's header poll. Its slow path (which may move the
@@ -474,6 +482,23 @@ impl FuncTranslator<'_, '_> {
         let mut fast = self.fast_loop.take().expect("in a fast copy");
         self.emit_poll_then(Some(fast.slow_header));
         fast.header_resume = self.b.current_block().expect("after the poll");
+        // Each local's value in the body, the leaves of forms: taken after
+        // the poll, where the body starts (the block is not sealed yet, so
+        // these are its parameters, which the body then sees).
+        let plan = &fast.plan;
+        let mut locals: Vec<u32> = plan
+            .read
+            .iter()
+            .copied()
+            .filter(|l| !plan.written.contains(l) || plan.inductions.contains_key(l))
+            .collect();
+        locals.sort_unstable();
+        for local in locals {
+            let value = self.b.use_var(self.locals[local as usize]);
+            if self.b.func.dfg.value_type(value) == I32 {
+                fast.leaves.insert(value, local);
+            }
+        }
         self.fast_loop = Some(fast);
     }
 
@@ -496,21 +521,9 @@ impl FuncTranslator<'_, '_> {
 
     /// The latch `condition` as an induction compared with an invariant.
     fn latch(&self, condition: Value) -> Option<Latch> {
-        let dfg = &self.b.func.dfg;
-        let condition = dfg.resolve_aliases(condition);
-        let compare = dfg
-            .value_def(condition)
-            .inst()
-            .filter(|&i| dfg.insts[i].opcode() == Opcode::Uextend)
-            .and_then(|i| {
-                dfg.value_def(dfg.resolve_aliases(dfg.inst_args(i)[0]))
-                    .inst()
-            });
-        let (cc, left, right) = match compare.map(|i| &dfg.insts[i]) {
-            Some(ir::InstructionData::IntCompare { cond, args, .. }) => {
-                (*cond, self.affine(args[0])?, self.affine(args[1])?)
-            }
-            _ => (IntCC::NotEqual, self.affine(condition)?, Affine::default()),
+        let (cc, left, right) = match self.compare_of(condition) {
+            Some((cc, a, b)) => (cc, self.affine(a)?, self.affine(b)?),
+            None => (IntCC::NotEqual, self.affine(condition)?, Affine::default()),
         };
         let fast = self.fast_loop.as_ref()?;
         let single_induction = |form: &Affine| match form.terms.as_slice() {
@@ -592,8 +605,13 @@ impl FuncTranslator<'_, '_> {
         self.b.def_var(fast.fast_base, fast_base);
         let slow = fast.slow_header;
         self.b.ins().brif(ok, fast.header, &[], slow, &[]);
-        self.b.seal_block(fast.header);
+        // The block after the header's poll first: its parameters (the
+        // body's values of the locals) then resolve to the header's, and
+        // those to the entry's where the loop does not change them. The
+        // other order leaves a parameter cycle the frontend does not see
+        // through: every local carried round the loop, vmctx spilled.
         self.b.seal_block(fast.header_resume);
+        self.b.seal_block(fast.header);
         self.stats.loops_versioned += 1;
         Some(slow)
     }

@@ -6,8 +6,8 @@
 //! unsigned, `ne`, or the counter itself tested against zero), with its
 //! accesses' ranges drawn to end just inside, at, or just past the
 //! memory's bound, to wrap around 2^32, to run from negative starts, and
-//! with early exits, accesses in conditional arms, and calls that grow
-//! the memory part-way. Each function
+//! with early exits, accesses in conditional arms, calls that grow the
+//! memory part-way, and column walks (`i * n` for a run-time stride). Each function
 //! returns a checksum of what it loaded; stores land in memory, which the
 //! tester hashes.
 
@@ -125,9 +125,12 @@ fn loop_function(rng: &mut Rng, text: &mut String, f: usize, bytes: u64) {
     writeln!(text, "(func (export \"loop{f}\") (result i32)").unwrap();
     writeln!(
         text,
-        "  (local $i i32) (local $p i32) (local $s i32) (local $t i32)"
+        "  (local $i i32) (local $p i32) (local $s i32) (local $n i32)"
     )
     .unwrap();
+    // A run-time stride for column walks (`i * n`).
+    let stride = rng.pick(&[1i64, 8, 100, 1000, 65536, 1 << 29, -8]);
+    writeln!(text, "  (local.set $n (i32.const {}))", stride as i32).unwrap();
     writeln!(text, "  (local.set $i (i32.const {}))", start as i32).unwrap();
     writeln!(
         text,
@@ -194,8 +197,14 @@ fn access(rng: &mut Rng, text: &mut String, bytes: u64, span: (i64, i64)) {
         _ => interesting(rng, bytes) - scale.max(0) * rng.pick(&[0i64, 100, 1000]),
     };
     let with_pointer = rng.below(3) == 0;
+    // The multiplier: a constant, or the run-time stride `$n`.
+    let multiplier = if rng.below(4) == 0 {
+        "(local.get $n)".to_string()
+    } else {
+        format!("(i32.const {scale})")
+    };
     let mut index = format!(
-        "(i32.add (i32.const {}) (i32.mul (local.get $i) (i32.const {scale})))",
+        "(i32.add (i32.const {}) (i32.mul (local.get $i) {multiplier}))",
         base as i32
     );
     if with_pointer {

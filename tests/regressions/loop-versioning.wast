@@ -284,3 +284,40 @@
 ;; is at (0x2000_0000 * 8 + k) * 8 = k * 8 modulo 2^32.
 (assert_return (invoke "row_fill" (i32.const 0x20000000) (i32.const 8)))
 (assert_return (invoke "load64" (i32.const 56)) (f64.const 1.5))
+
+;; A column walk, `(k*n + j) * 8`: the induction variable times a run-time
+;; invariant. The check evaluates that group in 128 bits: to the last row,
+;; one row past it, a stride so large the products wrap modulo 2^32, and
+;; counting down.
+(module
+  (memory 1)
+  (func (export "column_fill") (param $j i32) (param $n i32) (param $rows i32)
+    (local $k i32)
+    (loop $L
+      (f64.store (i32.shl (i32.add (i32.mul (local.get $k) (local.get $n)) (local.get $j))
+                          (i32.const 3))
+                 (f64.const 2.5))
+      (br_if $L (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $rows)))))
+  (func (export "column_down") (param $j i32) (param $n i32) (param $rows i32)
+    (local $k i32)
+    (local.set $k (local.get $rows))
+    (loop $L
+      (local.set $k (i32.add (local.get $k) (i32.const -1)))
+      (f64.store (i32.shl (i32.add (i32.mul (local.get $n) (local.get $k)) (local.get $j))
+                          (i32.const 3))
+                 (f64.const 3.5))
+      (br_if $L (local.get $k))))
+  (func (export "load64") (param $a i32) (result f64) (f64.load (local.get $a)))
+)
+;; 64 rows of 128 doubles: column 127 ends at the last byte.
+(assert_return (invoke "column_fill" (i32.const 127) (i32.const 128) (i32.const 64)))
+(assert_return (invoke "load64" (i32.const 65528)) (f64.const 2.5))
+(assert_trap (invoke "column_fill" (i32.const 127) (i32.const 128) (i32.const 65)) "out of bounds memory access")
+;; A stride of 2^29 rows of 8 bytes: k * n * 8 wraps to 0 for every k, so
+;; every store lands on column j of row 0.
+(assert_return (invoke "column_fill" (i32.const 3) (i32.const 0x20000000) (i32.const 1000)))
+(assert_return (invoke "load64" (i32.const 24)) (f64.const 2.5))
+(assert_return (invoke "column_down" (i32.const 0) (i32.const 128) (i32.const 64)))
+(assert_return (invoke "load64" (i32.const 64512)) (f64.const 3.5))
+(assert_trap (invoke "column_down" (i32.const 128) (i32.const 128) (i32.const 64)) "out of bounds memory access")
+(assert_return (invoke "load64" (i32.const 65528)) (f64.const 2.5))

@@ -15,9 +15,11 @@ impl FuncTranslator<'_, '_> {
     /// in bounds on every iteration.
     pub(super) fn entry_check(&mut self, fast: &FastLoop, bound: Value) -> Value {
         let uses_induction = fast.covered.keys().any(|terms| {
-            terms.iter().any(
-                |(leaf, _)| matches!(leaf, Leaf::Local(l) if fast.plan.inductions.contains_key(l)),
-            )
+            terms.iter().any(|(leaf, _)| match leaf {
+                Leaf::Local(l) => fast.plan.inductions.contains_key(l),
+                Leaf::Scaled(..) => true,
+                _ => false,
+            })
         });
         let last_iteration = match (&fast.latch, fast.broken) {
             (_, true) => None,
@@ -32,6 +34,17 @@ impl FuncTranslator<'_, '_> {
         let mut groups: Vec<_> = fast.covered.iter().collect();
         groups.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
         for (terms, extent) in groups {
+            if terms
+                .iter()
+                .any(|(leaf, _)| matches!(leaf, Leaf::Scaled(..)))
+            {
+                let both = self.wide_group_check(fast, terms, extent, n_last, bound);
+                ok = Some(match ok {
+                    Some(so_far) => self.b.ins().band(so_far, both),
+                    None => both,
+                });
+                continue;
+            }
             let mut sum = self.b.ins().iconst(I64, 0);
             let mut per_iteration = 0i64;
             for &(leaf, coefficient) in terms {
@@ -72,12 +85,101 @@ impl FuncTranslator<'_, '_> {
         ok.expect("at least one group")
     }
 
+    /// One group's check, in 128 bits, for groups with a run-time
+    /// coefficient (a `Scaled` leaf): every product of two 32-bit values,
+    /// a 32-bit trip count and 15-bit constants fits with room to spare,
+    /// so the comparison with the bound is exact.
+    fn wide_group_check(
+        &mut self,
+        fast: &FastLoop,
+        terms: &[(Leaf, i64)],
+        extent: &super::Extent,
+        n_last: Value,
+        bound: Value,
+    ) -> Value {
+        use cranelift_codegen::ir::types::I128;
+        let mut sum = self.wide_constant(0);
+        // What one iteration adds, split by sign (each term's sign is known
+        // here: a run-time factor is unsigned): the lowest byte takes the
+        // falling terms over the whole trip, the highest the rising ones,
+        // which bounds the true range from outside.
+        let mut rising = self.wide_constant(0);
+        let mut falling = self.wide_constant(0);
+        for &(leaf, coefficient) in terms {
+            let (value, step) = match leaf {
+                Leaf::Scaled(local, invariant) => {
+                    let entry = self.leaf_at_entry(fast, Leaf::Local(local));
+                    let factor = self.invariant_at_entry(fast, invariant);
+                    let (entry, factor) = (
+                        self.b.ins().uextend(I128, entry),
+                        self.b.ins().uextend(I128, factor),
+                    );
+                    let step = fast.plan.inductions.get(&local).copied().unwrap_or(0);
+                    let value = self.b.ins().imul(entry, factor);
+                    let k = self.wide_constant(step * coefficient);
+                    (
+                        value,
+                        Some((self.b.ins().imul(factor, k), step * coefficient)),
+                    )
+                }
+                other => {
+                    let value = self.leaf_at_entry(fast, other);
+                    let value = self.b.ins().uextend(I128, value);
+                    let step = match other {
+                        Leaf::Local(l) => fast.plan.inductions.get(&l).copied(),
+                        _ => None,
+                    };
+                    let delta =
+                        step.map(|k| (self.wide_constant(k * coefficient), k * coefficient));
+                    (value, delta)
+                }
+            };
+            let c = self.wide_constant(coefficient);
+            let term = self.b.ins().imul(value, c);
+            sum = self.b.ins().iadd(sum, term);
+            match step {
+                Some((delta, sign)) if sign > 0 => rising = self.b.ins().iadd(rising, delta),
+                Some((delta, _)) => falling = self.b.ins().iadd(falling, delta),
+                None => {}
+            }
+        }
+        let n = self.b.ins().uextend(I128, n_last);
+        let up = self.b.ins().imul(n, rising);
+        let down = self.b.ins().imul(n, falling);
+        let zero = self.wide_constant(0);
+        let lowest_c = self.wide_constant(extent.lowest);
+        let highest_c = self.wide_constant(extent.highest_end);
+        let lowest = self.b.ins().iadd(sum, lowest_c);
+        let lowest = self.b.ins().iadd(lowest, down);
+        let highest = self.b.ins().iadd(sum, highest_c);
+        let highest = self.b.ins().iadd(highest, up);
+        let bound = self.b.ins().sextend(I128, bound);
+        let above_zero = self
+            .b
+            .ins()
+            .icmp(IntCC::SignedGreaterThanOrEqual, lowest, zero);
+        let below_bound = self
+            .b
+            .ins()
+            .icmp(IntCC::SignedLessThanOrEqual, highest, bound);
+        self.b.ins().band(above_zero, below_bound)
+    }
+
+    /// A 128-bit constant.
+    fn wide_constant(&mut self, value: i64) -> Value {
+        let narrow = self.b.ins().iconst(I64, value);
+        self.b
+            .ins()
+            .sextend(cranelift_codegen::ir::types::I128, narrow)
+    }
+
     /// A leaf's value on entry to the loop (in the check block).
     pub(super) fn leaf_at_entry(&mut self, fast: &FastLoop, leaf: Leaf) -> Value {
         match leaf {
             Leaf::Local(local) => self.b.use_var(self.locals[local as usize]),
             Leaf::Outside(value) => value,
             Leaf::Invariant(value) => self.invariant_at_entry(fast, value),
+            Leaf::Scaled(..) => unreachable!("a product: see `wide_group_check`"),
         }
     }
 

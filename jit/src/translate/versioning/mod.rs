@@ -22,7 +22,10 @@
 //!   before the loop;
 //! - an access is *covered* when its 32-bit index is an affine form, a
 //!   sum of such leaves times constants plus a constant, built by
-//!   `iadd`, `isub`, `imul` and `ishl` by constants;
+//!   `iadd`, `isub`, `imul` and `ishl` by constants; an induction
+//!   variable times an invariant value (`k * n`, a column walk) is a leaf
+//!   with a run-time coefficient, whose group the check evaluates in 128
+//!   bits;
 //! - the latch compares one induction variable plus a constant against
 //!   an invariant with `ne`, `eq`, `lt`/`le` (K > 0) or `gt`/`ge` (K < 0),
 //!   signed or unsigned, or tests it against zero. Only then is the trip
@@ -106,11 +109,16 @@ const MAX_DEPTH: u32 = 12;
 /// computed before the loop, or one the loop computes from those alone
 /// (`i * n` of two invariant locals), which the check block computes
 /// again.
+///
+/// `Scaled(l, v)` is induction variable `l` times invariant `v` (a column
+/// walk, `k * n`): its coefficient is known only at run time, so the
+/// check evaluates its group in 128 bits, where nothing overflows.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Leaf {
     Local(u32),
     Outside(Value),
     Invariant(Value),
+    Scaled(u32, Value),
 }
 
 /// `constant + Σ coefficient·leaf`, in exact integers.
@@ -138,13 +146,14 @@ impl Affine {
             Leaf::Local(l) => (0, *l),
             Leaf::Outside(v) => (1, v.as_u32()),
             Leaf::Invariant(v) => (2, v.as_u32()),
+            Leaf::Scaled(l, v) => (3 + u64::from(*l), v.as_u32()),
         });
         self
     }
 
     fn inductions(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
         self.terms.iter().filter_map(|(leaf, c)| match leaf {
-            Leaf::Local(l) => Some((*l, *c)),
+            Leaf::Local(l) | Leaf::Scaled(l, _) => Some((*l, *c)),
             Leaf::Outside(_) | Leaf::Invariant(_) => None,
         })
     }
@@ -211,7 +220,7 @@ struct Latch {
 /// The accesses of one group of forms (same terms) the check covers: the
 /// lowest constant and the highest constant plus access end.
 #[derive(Clone, Copy, Debug)]
-struct Extent {
+pub(super) struct Extent {
     lowest: i64,
     highest_end: i64,
 }
@@ -380,7 +389,10 @@ impl FuncTranslator<'_, '_> {
                 (Some(k), _) if k.abs() <= MAX_COEFFICIENT => {
                     self.add_affine(args[1], scale * k, form, depth + 1)
                 }
-                _ => self.invariant_term(value, scale, form),
+                _ => self
+                    .scaled_term(args[0], args[1], scale, form)
+                    .or_else(|| self.scaled_term(args[1], args[0], scale, form))
+                    .or_else(|| self.invariant_term(value, scale, form)),
             },
             Opcode::Ishl => {
                 let shift = constant(args[1])? & 31;
@@ -389,6 +401,23 @@ impl FuncTranslator<'_, '_> {
             }
             _ => self.invariant_term(value, scale, form),
         }
+    }
+
+    /// Adds `induction * invariant` as a `Scaled` leaf, if `induction` is
+    /// an induction variable's value in the body and `invariant` one.
+    fn scaled_term(
+        &self,
+        induction: Value,
+        invariant: Value,
+        scale: i64,
+        form: &mut Affine,
+    ) -> Option<()> {
+        let fast = self.fast_loop.as_ref()?;
+        let dfg = &self.b.func.dfg;
+        let local = *fast.leaves.get(&dfg.resolve_aliases(induction))?;
+        fast.plan.inductions.contains_key(&local).then_some(())?;
+        is_invariant(self.b.func, fast, invariant, 0).then_some(())?;
+        form.add_term(Leaf::Scaled(local, dfg.resolve_aliases(invariant)), scale)
     }
 
     /// Adds `value` as an `Invariant` leaf, if the loop computes it from

@@ -129,7 +129,7 @@ pub fn check_null_page() -> Result<(), crate::code::CodeError> {
 /// The start of the speculation sink: an inaccessible, never-populated
 /// reservation of [`SPECULATION_SINK_BYTES`], made once per process, that
 /// versioned loops send their accesses into on a mispredicted path (see
-/// `jit/src/translate/versioning.rs`). A speculative access there finds no
+/// `jit/src/translate/versioning/mod.rs`). A speculative access there finds no
 /// page and returns no data, as one into wasmtime's guard regions does.
 /// Architecturally no access ever lands there, so a fault in it is not
 /// claimed as the guest's: it would mean the VM is broken, and crashes.

@@ -4,10 +4,10 @@
 //! the parent module for why it is exact).
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I32, I64};
-use cranelift_codegen::ir::{self, InstBuilder, Opcode, Value};
+use cranelift_codegen::ir::types::{I32, I64, I128};
+use cranelift_codegen::ir::{self, InstBuilder, Opcode, Type, Value};
 
-use super::{Affine, FastLoop, Latch, Leaf, is_outside};
+use super::{Affine, FastLoop, Latch, Leaf};
 use crate::translate::FuncTranslator;
 
 impl FuncTranslator<'_, '_> {
@@ -34,49 +34,7 @@ impl FuncTranslator<'_, '_> {
         let mut groups: Vec<_> = fast.covered.iter().collect();
         groups.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
         for (terms, extent) in groups {
-            if terms
-                .iter()
-                .any(|(leaf, _)| matches!(leaf, Leaf::Scaled(..)))
-            {
-                let both = self.wide_group_check(fast, terms, extent, n_last, bound);
-                ok = Some(match ok {
-                    Some(so_far) => self.b.ins().band(so_far, both),
-                    None => both,
-                });
-                continue;
-            }
-            let mut sum = self.b.ins().iconst(I64, 0);
-            let mut per_iteration = 0i64;
-            for &(leaf, coefficient) in terms {
-                let value = self.leaf_at_entry(fast, leaf);
-                let wide = self.b.ins().uextend(I64, value);
-                let term = self.b.ins().imul_imm_s(wide, coefficient);
-                sum = self.b.ins().iadd(sum, term);
-                if let Leaf::Local(l) = leaf {
-                    per_iteration +=
-                        coefficient * fast.plan.inductions.get(&l).copied().unwrap_or(0);
-                }
-            }
-            let travel = self.b.ins().imul_imm_s(n_last, per_iteration);
-            let zero = self.b.ins().iconst(I64, 0);
-            let (down, up) = if per_iteration < 0 {
-                (travel, zero)
-            } else {
-                (zero, travel)
-            };
-            let lowest = self.b.ins().iadd_imm_s(sum, extent.lowest);
-            let lowest = self.b.ins().iadd(lowest, down);
-            let highest = self.b.ins().iadd_imm_s(sum, extent.highest_end);
-            let highest = self.b.ins().iadd(highest, up);
-            let above_zero = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, lowest, 0);
-            let below_bound = self
-                .b
-                .ins()
-                .icmp(IntCC::SignedLessThanOrEqual, highest, bound);
-            let both = self.b.ins().band(above_zero, below_bound);
+            let both = self.group_check(fast, terms, extent, n_last, bound);
             ok = Some(match ok {
                 Some(so_far) => self.b.ins().band(so_far, both),
                 None => both,
@@ -85,11 +43,13 @@ impl FuncTranslator<'_, '_> {
         ok.expect("at least one group")
     }
 
-    /// One group's check, in 128 bits, for groups with a run-time
-    /// coefficient (a `Scaled` leaf): every product of two 32-bit values,
-    /// a 32-bit trip count and 15-bit constants fits with room to spare,
-    /// so the comparison with the bound is exact.
-    fn wide_group_check(
+    /// One group's check: its lowest byte over the trip is at least 0 and
+    /// its highest at most the bound. In 64 bits, or in 128 bits for a
+    /// group with a run-time coefficient (a `Scaled` leaf), where every
+    /// product of two 32-bit values, a 32-bit trip count and 15-bit
+    /// constants fits with room to spare; either way nothing overflows and
+    /// the comparison is exact.
+    fn group_check(
         &mut self,
         fast: &FastLoop,
         terms: &[(Leaf, i64)],
@@ -97,63 +57,81 @@ impl FuncTranslator<'_, '_> {
         n_last: Value,
         bound: Value,
     ) -> Value {
-        use cranelift_codegen::ir::types::I128;
-        let mut sum = self.wide_constant(0);
-        // What one iteration adds, split by sign (each term's sign is known
-        // here: a run-time factor is unsigned): the lowest byte takes the
-        // falling terms over the whole trip, the highest the rising ones,
-        // which bounds the true range from outside.
-        let mut rising = self.wide_constant(0);
-        let mut falling = self.wide_constant(0);
+        let scaled = terms
+            .iter()
+            .any(|(leaf, _)| matches!(leaf, Leaf::Scaled(..)));
+        let ty = if scaled { I128 } else { I64 };
+        let mut sum = self.constant_of(ty, 0);
+        // What one iteration adds: in a group of constant steps, their
+        // sum, exactly; in a group with run-time steps (a `Scaled` leaf's,
+        // whose factor is unsigned, so its sign is known), every step split
+        // by sign, the lowest byte taking the falling ones over the whole
+        // trip and the highest the rising ones, which bounds the true range
+        // from outside.
+        let mut per_iteration = 0i64;
+        let mut rising = None;
+        let mut falling = None;
         for &(leaf, coefficient) in terms {
-            let (value, step) = match leaf {
+            let value = match leaf {
                 Leaf::Scaled(local, invariant) => {
                     let entry = self.leaf_at_entry(fast, Leaf::Local(local));
+                    let entry = self.widened(ty, entry);
                     let factor = self.invariant_at_entry(fast, invariant);
-                    let (entry, factor) = (
-                        self.b.ins().uextend(I128, entry),
-                        self.b.ins().uextend(I128, factor),
-                    );
-                    let step = fast.plan.inductions.get(&local).copied().unwrap_or(0);
-                    let value = self.b.ins().imul(entry, factor);
-                    let k = self.wide_constant(step * coefficient);
-                    (
-                        value,
-                        Some((self.b.ins().imul(factor, k), step * coefficient)),
-                    )
+                    let factor = self.widened(ty, factor);
+                    let delta =
+                        fast.plan.inductions.get(&local).copied().unwrap_or(0) * coefficient;
+                    let k = self.constant_of(ty, delta);
+                    let delta_value = self.b.ins().imul(factor, k);
+                    let side = if delta > 0 { &mut rising } else { &mut falling };
+                    self.accumulate(side, delta_value);
+                    self.b.ins().imul(entry, factor)
                 }
                 other => {
+                    let delta = match other {
+                        Leaf::Local(l) => fast.plan.inductions.get(&l).copied().unwrap_or(0),
+                        _ => 0,
+                    } * coefficient;
+                    if scaled && delta != 0 {
+                        // With run-time steps in the group, every step
+                        // goes by its sign.
+                        let delta_value = self.constant_of(ty, delta);
+                        let side = if delta > 0 { &mut rising } else { &mut falling };
+                        self.accumulate(side, delta_value);
+                    } else {
+                        per_iteration += delta;
+                    }
                     let value = self.leaf_at_entry(fast, other);
-                    let value = self.b.ins().uextend(I128, value);
-                    let step = match other {
-                        Leaf::Local(l) => fast.plan.inductions.get(&l).copied(),
-                        _ => None,
-                    };
-                    let delta =
-                        step.map(|k| (self.wide_constant(k * coefficient), k * coefficient));
-                    (value, delta)
+                    self.widened(ty, value)
                 }
             };
-            let c = self.wide_constant(coefficient);
+            let c = self.constant_of(ty, coefficient);
             let term = self.b.ins().imul(value, c);
             sum = self.b.ins().iadd(sum, term);
-            match step {
-                Some((delta, sign)) if sign > 0 => rising = self.b.ins().iadd(rising, delta),
-                Some((delta, _)) => falling = self.b.ins().iadd(falling, delta),
-                None => {}
-            }
         }
-        let n = self.b.ins().uextend(I128, n_last);
-        let up = self.b.ins().imul(n, rising);
-        let down = self.b.ins().imul(n, falling);
-        let zero = self.wide_constant(0);
-        let lowest_c = self.wide_constant(extent.lowest);
-        let highest_c = self.wide_constant(extent.highest_end);
+        let n = self.widened(ty, n_last);
+        let per_iteration_value = self.constant_of(ty, per_iteration);
+        let travel = self.b.ins().imul(n, per_iteration_value);
+        let zero = self.constant_of(ty, 0);
+        let (mut down, mut up) = if per_iteration < 0 {
+            (travel, zero)
+        } else {
+            (zero, travel)
+        };
+        if let Some(falling) = falling {
+            let more = self.b.ins().imul(n, falling);
+            down = self.b.ins().iadd(down, more);
+        }
+        if let Some(rising) = rising {
+            let more = self.b.ins().imul(n, rising);
+            up = self.b.ins().iadd(up, more);
+        }
+        let lowest_c = self.constant_of(ty, extent.lowest);
+        let highest_c = self.constant_of(ty, extent.highest_end);
         let lowest = self.b.ins().iadd(sum, lowest_c);
         let lowest = self.b.ins().iadd(lowest, down);
         let highest = self.b.ins().iadd(sum, highest_c);
         let highest = self.b.ins().iadd(highest, up);
-        let bound = self.b.ins().sextend(I128, bound);
+        let bound = self.widened_signed(ty, bound);
         let above_zero = self
             .b
             .ins()
@@ -165,12 +143,36 @@ impl FuncTranslator<'_, '_> {
         self.b.ins().band(above_zero, below_bound)
     }
 
-    /// A 128-bit constant.
-    fn wide_constant(&mut self, value: i64) -> Value {
+    /// `sum += value`, `sum` starting empty.
+    fn accumulate(&mut self, sum: &mut Option<Value>, value: Value) {
+        *sum = Some(match *sum {
+            Some(so_far) => self.b.ins().iadd(so_far, value),
+            None => value,
+        });
+    }
+
+    /// A constant of type `ty` (I64 or I128).
+    fn constant_of(&mut self, ty: Type, value: i64) -> Value {
         let narrow = self.b.ins().iconst(I64, value);
-        self.b
-            .ins()
-            .sextend(cranelift_codegen::ir::types::I128, narrow)
+        self.widened_signed(ty, narrow)
+    }
+
+    /// `value` zero-extended to `ty`, or itself when it has that type.
+    fn widened(&mut self, ty: Type, value: Value) -> Value {
+        if self.b.func.dfg.value_type(value) == ty {
+            value
+        } else {
+            self.b.ins().uextend(ty, value)
+        }
+    }
+
+    /// `value` sign-extended to `ty`, or itself when it has that type.
+    fn widened_signed(&mut self, ty: Type, value: Value) -> Value {
+        if self.b.func.dfg.value_type(value) == ty {
+            value
+        } else {
+            self.b.ins().sextend(ty, value)
+        }
     }
 
     /// A leaf's value on entry to the loop (in the check block).
@@ -195,13 +197,13 @@ impl FuncTranslator<'_, '_> {
         if let Some(&local) = fast.leaves.get(&value) {
             return self.b.use_var(self.locals[local as usize]);
         }
-        let Some(inst) = dfg
+        if super::defined_before_loop(self.b.func, fast, value) {
+            return value;
+        }
+        let inst = dfg
             .value_def(value)
             .inst()
-            .filter(|&i| !is_outside(self.b.func, fast, i))
-        else {
-            return value;
-        };
+            .expect("is_invariant admits no other parameter");
         let opcode = dfg.insts[inst].opcode();
         let args = dfg.inst_args(inst).to_vec();
         let a = self.invariant_at_entry(fast, args[0]);

@@ -151,7 +151,8 @@ impl Affine {
         self
     }
 
-    fn inductions(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
+    /// The locals the form reads (as `Local` or `Scaled` leaves).
+    fn locals(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
         self.terms.iter().filter_map(|(leaf, c)| match leaf {
             Leaf::Local(l) | Leaf::Scaled(l, _) => Some((*l, *c)),
             Leaf::Outside(_) | Leaf::Invariant(_) => None,
@@ -159,12 +160,15 @@ impl Affine {
     }
 }
 
-/// Whether instruction `inst` lies before the loop (in a block created
-/// before its header).
-fn is_outside(func: &ir::Function, fast: &FastLoop, inst: ir::Inst) -> bool {
-    func.layout
-        .inst_block(inst)
-        .is_some_and(|block| block.as_u32() < fast.header.as_u32())
+/// Whether `value` is defined before the loop (in a block created before
+/// its header: every block of the loop is created after it).
+fn defined_before_loop(func: &ir::Function, fast: &FastLoop, value: Value) -> bool {
+    let block = match func.dfg.value_def(value) {
+        ValueDef::Param(block, _) => Some(block),
+        ValueDef::Result(inst, _) => func.layout.inst_block(inst),
+        _ => None,
+    };
+    block.is_some_and(|block| block.as_u32() < fast.header.as_u32())
 }
 
 /// Whether the loop computes `value` from invariants alone: constants,
@@ -182,14 +186,12 @@ fn is_invariant(func: &ir::Function, fast: &FastLoop, value: Value, depth: u32) 
     if let Some(local) = fast.leaves.get(&value) {
         return !fast.plan.written.contains(local);
     }
-    let inst = match dfg.value_def(value) {
-        ValueDef::Param(block, _) => return block.as_u32() < fast.header.as_u32(),
-        ValueDef::Result(inst, _) => inst,
-        _ => return false,
-    };
-    if is_outside(func, fast, inst) {
+    if defined_before_loop(func, fast, value) {
         return true;
     }
+    let Some(inst) = dfg.value_def(value).inst() else {
+        return false;
+    };
     matches!(
         dfg.insts[inst].opcode(),
         Opcode::Iadd
@@ -309,13 +311,13 @@ impl FuncTranslator<'_, '_> {
             return None;
         }
         let form = self.affine(index)?;
-        for (local, _) in form.inductions() {
-            let induction = fast.plan.inductions.contains_key(&local);
-            if (fast.plan.written.contains(&local) && !induction)
-                || (induction && !fast.plan.latch_known)
-            {
-                return None;
-            }
+        // Leaves are invariant locals or induction variables; an induction
+        // variable needs a latch whose trip range the check can compute.
+        let uses_induction = form
+            .locals()
+            .any(|(local, _)| fast.plan.inductions.contains_key(&local));
+        if uses_induction && !fast.plan.latch_known {
+            return None;
         }
         let end = offset as i64 + i64::from(size);
         let fast = self.fast_loop.as_mut()?;
@@ -360,17 +362,10 @@ impl FuncTranslator<'_, '_> {
         if let Some(&local) = fast.leaves.get(&value) {
             return form.add_term(Leaf::Local(local), scale);
         }
-        let outside = |block: Block| block.as_u32() < fast.header.as_u32();
-        let inst = match dfg.value_def(value) {
-            ValueDef::Param(block, _) => {
-                return outside(block).then(|| form.add_term(Leaf::Outside(value), scale))?;
-            }
-            ValueDef::Result(inst, _) => inst,
-            _ => return None,
-        };
-        if self.b.func.layout.inst_block(inst).is_some_and(outside) {
+        if defined_before_loop(self.b.func, fast, value) {
             return form.add_term(Leaf::Outside(value), scale);
         }
+        let inst = dfg.value_def(value).inst()?;
         let args = dfg.inst_args(inst);
         let constant = |v: Value| super::iconst_bits(dfg, v).map(|bits| i64::from(bits as i32));
         match dfg.insts[inst].opcode() {
@@ -559,10 +554,7 @@ impl FuncTranslator<'_, '_> {
             [(Leaf::Local(l), 1)] if fast.plan.inductions.contains_key(l) => Some(*l),
             _ => None,
         };
-        let invariant = |form: &Affine| {
-            form.inductions()
-                .all(|(l, _)| !fast.plan.written.contains(&l))
-        };
+        let invariant = |form: &Affine| form.locals().all(|(l, _)| !fast.plan.written.contains(&l));
         let (cc, induction, offset, limit) =
             match (single_induction(&left), single_induction(&right)) {
                 (Some(l), None) if invariant(&right) => (cc, l, left.constant, right),

@@ -253,3 +253,46 @@ fn a_spinning_entry_point_is_preempted_and_killed() {
     assert_eq!(ending("spin"), "exit 0");
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
 }
+
+/// Every kind of unbounded path meets a poll, so a kill ends it: a loop
+/// that only calls a leaf (leaves do not poll), and recursion with no loop
+/// at all, direct and indirect (`tests/programs/unbounded.wat`). A guest
+/// that never polls would never return; the test waits 20 s for each.
+#[test]
+fn every_unbounded_path_meets_a_poll() {
+    let exports = [
+        "loop_calling_leaf",
+        "recursion_tree",
+        "indirect_recursion_tree",
+    ];
+    for mode in Mode::ALL {
+        for export in exports {
+            let (done, ended) = std::sync::mpsc::channel();
+            let vm = Vm::new(VmConfig {
+                mode,
+                ..VmConfig::default()
+            })
+            .unwrap();
+            let module = vm
+                .compile_file("tests/programs/unbounded.wat".as_ref())
+                .unwrap();
+            let mut p = vm.new_process().unwrap();
+            let i = p.instantiate(&module).unwrap();
+            let handle = p.interrupt_handle();
+            // The guest runs on a thread of its own, so that one that
+            // never polls fails the test instead of hanging it.
+            std::thread::spawn(move || {
+                let result = p.invoke(i, export, &[]);
+                let progress = counter(&mut p, i);
+                let _ = done.send((result.err().and_then(|e| e.trap()), progress));
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(handle.kill(), "{mode} {export}: already ended");
+            let (trap, progress) = ended
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("{mode} {export}: never met a poll after a kill"));
+            assert_eq!(trap, Some(Trap::Interrupted), "{mode} {export}");
+            assert!(progress > 0, "{mode} {export}: made no progress");
+        }
+    }
+}

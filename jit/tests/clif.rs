@@ -18,7 +18,8 @@ use carat_jit::{CompileConfig, Compiler, MemoryStrategy, SignatureRegistry};
 const PAGING_GUARD_BYTES: u64 = 2 << 30;
 
 fn strategy(wat: &str, path: &Path) -> MemoryStrategy {
-    for line in wat.lines().take_while(|l| l.starts_with(";;!")) {
+    // Only the first line may be a directive.
+    if let Some(line) = wat.lines().next().filter(|l| l.starts_with(";;!")) {
         match line.trim_start_matches(";;!").trim() {
             "mode = carat" => return MemoryStrategy::Guarded,
             "mode = paging" => {

@@ -183,9 +183,15 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// `carat-vm compile`: compiles the module, writes the listings asked
 /// for, and prints one line about the result.
+/// The arena `compile` reserves: it runs no guest, so it needs none of
+/// the default reservation (which tools such as valgrind cannot map).
+const COMPILE_ONLY_ARENA_BYTES: usize = 64 << 20;
+
 fn compile(compile_args: CompileArgs) -> anyhow::Result<ExitCode> {
     let vm = Vm::new(VmConfig {
         mode: compile_args.mode,
+        // Nothing runs: no guest memory is ever placed in the arena.
+        arena_size: COMPILE_ONLY_ARENA_BYTES,
         ..VmConfig::default()
     })?;
     let wasm = carat_vm::read_module(&compile_args.module)?;

@@ -4,7 +4,8 @@
 //! first entry in `examples/c/programs.toml` (its `bench_args` if given;
 //! entries with `bench = false`, which only measure start-up, are left out);
 //! the engines alternate round by round and the median time of each is
-//! kept. Guest output goes to /dev/null; the table goes to stderr.
+//! kept. The table goes to stderr, guests' output to stdout (send it to
+//! /dev/null).
 //!
 //! Every wasm run compiles its module afresh (no cache, each engine's
 //! default parallelism) and then instantiates and runs it, so the times
@@ -14,6 +15,10 @@
 //! wasmtime, CARAT/wasmtime and CARAT/native.
 //!
 //!   cargo run --release --manifest-path benches/corpus/Cargo.toml [ROUNDS] [PROGRAM...]
+//!
+//! With `compile` first, it measures compilation alone (see `compile`).
+//! wasmtime is built with its `parallel-compilation` feature, so every
+//! engine compiles on every core.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +26,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+
+mod compile;
 
 struct Program {
     name: String,
@@ -215,6 +222,10 @@ fn median_of(samples: &[Sample], part: impl Fn(Sample) -> Duration) -> f64 {
 }
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("compile") {
+        return compile::main(&args[1..]);
+    }
     let rounds: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())

@@ -347,7 +347,7 @@ impl FuncTranslator<'_, '_> {
             self.mark_arena_pointer(*value, *ty);
         }
         self.stack.extend_from_slice(&results);
-        self.reload_store_context();
+        self.after_call(inst);
         self.reload_memory_cache();
     }
 

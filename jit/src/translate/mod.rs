@@ -7,12 +7,18 @@
 //! unconditional branch is skipped until the `else` or `end` that makes it
 //! reachable again; only the nesting depth of the skipped blocks is kept.
 //!
-//! The vmctx pointer is a variable declared for user stack maps: across
-//! every call (a safepoint) the frontend keeps it in a stack slot that the
-//! runtime can find and rewrite, which is what lets relocation move the
-//! control block under a parked frame. Nothing else derived from an arena
-//! pointer is kept across a call: memory bases, bounds and table bases are
-//! loaded from the vmctx where they are used, so a rewritten vmctx is all a
+//! The vmctx pointer is stored once, at entry, in a stack slot of its own
+//! (`vmctx_slot`), and every call (a safepoint) carries a user stack map
+//! entry naming that slot, so the runtime can find and rewrite it: that is
+//! what lets relocation move the control block under a parked frame. After
+//! each call the translator reloads the vmctx from the slot (`after_call`);
+//! between calls it is an ordinary SSA value. (Declaring the variable for
+//! the frontend's stack maps did the same, but its spiller turned *every*
+//! use into a load from the slot and ran a liveness analysis over every
+//! function: 15-20% of compile time, and a load before most vmctx field
+//! loads at run time.) Nothing else derived from an arena pointer is kept
+//! across a call: the store context, memory bases, bounds and table bases
+//! are loaded again from the vmctx after it, so a rewritten vmctx is all a
 //! resumed frame needs.
 //!
 //! Operator families live in sibling files: `control` (blocks, branches,
@@ -268,6 +274,8 @@ pub struct FuncTranslator<'a, 'f> {
     env: &'a ModuleEnv<'a>,
     b: FunctionBuilder<'f>,
     vmctx: Variable,
+    /// Where the vmctx lives across calls, for the runtime to rewrite.
+    vmctx_slot: ir::StackSlot,
     locals: Vec<Variable>,
     /// Locals set since the last split of a long block (see
     /// `memory::split_long_block`), and which those are.
@@ -350,10 +358,15 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         b.seal_block(entry);
 
         let vmctx = b.declare_var(I64);
-        b.declare_var_needs_stack_map(vmctx);
         let store_context = b.declare_var(I64);
         let params = b.block_params(entry).to_vec();
         b.def_var(vmctx, params[0]);
+        let vmctx_slot = b.create_sized_stack_slot(ir::StackSlotData::new(
+            ir::StackSlotKind::ExplicitSlot,
+            8,
+            3,
+        ));
+        b.ins().stack_store(I64, params[0], vmctx_slot, 0);
 
         let ty = env.info.func_type(func_index);
         let mut locals = Vec::new();
@@ -391,6 +404,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             env,
             b,
             vmctx,
+            vmctx_slot,
             local_is_dirty: vec![false; locals.len()],
             locals,
             dirty_locals: Vec::new(),
@@ -428,7 +442,9 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             t.memory_cache = Some((base, bound));
             t.reload_memory_cache();
         }
-        t.emit_poll();
+        if calls_functions(body)? {
+            t.emit_poll();
+        }
 
         let mut ops = body.get_operators_reader()?;
         // Where the loop being versioned starts (just after its `loop`).
@@ -603,7 +619,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         all.extend_from_slice(args);
         let inst = self.b.ins().call(callee, &all);
         let results = self.b.inst_results(inst).to_vec();
-        self.reload_store_context();
+        self.after_call(inst);
         if call == Libcall::PollSlow {
             // A poll may move memories (relocation, compaction while
             // parked) but never resizes one: only wasm code grows a memory,
@@ -615,6 +631,24 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             self.reload_memory_cache();
         }
         results
+    }
+
+    /// What every call needs after it: a stack map naming the vmctx slot
+    /// (relocation may move the vmctx while the callee runs, and rewrites
+    /// the slot), and the vmctx and the store context loaded again. The
+    /// caller reloads the memory variables it needs.
+    pub(super) fn after_call(&mut self, call: ir::Inst) {
+        self.b.func.dfg.append_user_stack_map_entry(
+            call,
+            ir::UserStackMapEntry {
+                ty: I64,
+                slot: self.vmctx_slot,
+                offset: 0,
+            },
+        );
+        let vmctx = self.b.ins().stack_load(I64, I64, self.vmctx_slot, 0);
+        self.b.def_var(self.vmctx, vmctx);
+        self.reload_store_context();
     }
 
     /// Loads the store context's address into its variable: at entry and
@@ -775,4 +809,35 @@ fn sign_extend_from(b: &mut FunctionBuilder<'_>, v: Value, from: Type) -> Value 
     let ty = b.func.dfg.value_type(v);
     let narrow = b.ins().ireduce(from, v);
     b.ins().sextend(ty, narrow)
+}
+
+/// Whether a body calls functions (wasm or host), which decides whether its
+/// entry polls.
+///
+/// *Why a function that calls nothing needs no entry poll.* Polls exist so
+/// that every long-running path meets one: the runtime preempts, kills,
+/// charges fuel and relocates only there. Every loop header polls, so the
+/// only other unbounded paths are chains of calls (recursion, mutual or
+/// through the host), and every function on such a cycle calls something,
+/// so it polls at entry. A function that calls nothing and has no loop runs
+/// at most once through each of its operators before it returns to a
+/// caller that polls, and one that has loops polls at their headers. Most
+/// leaf helpers in C code are of the first kind, and without the poll's
+/// cold call they compile smaller and quicker.
+fn calls_functions(body: &FunctionBody<'_>) -> Result<bool, wasmparser::BinaryReaderError> {
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        if matches!(
+            ops.read()?,
+            Operator::Call { .. }
+                | Operator::CallIndirect { .. }
+                | Operator::ReturnCall { .. }
+                | Operator::ReturnCallIndirect { .. }
+                | Operator::CallRef { .. }
+                | Operator::ReturnCallRef { .. }
+        ) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use carat_jit::{FuncType, Trap, abi};
 
@@ -74,14 +75,31 @@ pub(crate) struct HostFuncContext {
 }
 
 impl HostFuncContext {
-    pub(crate) fn new(func: HostFunc) -> Box<Self> {
-        Box::new(HostFuncContext {
+    pub(crate) fn new(func: HostFunc) -> Arc<Self> {
+        Arc::new(HostFuncContext {
             header: VMHostFuncHeader {
                 host_call: host_call_shim,
                 magic: abi::host_func::MAGIC_VALUE,
             },
             func,
         })
+    }
+}
+
+/// A host function made once and linked into any number of stores
+/// ([`crate::Store::link_host_func`]): what a VM defines once for all its
+/// processes (WASI, the carat ABI). It holds no process state; the function
+/// finds its process's state through [`Caller::host_state`].
+#[derive(Clone)]
+pub struct SharedHostFunc(pub(crate) Arc<HostFuncContext>);
+
+impl SharedHostFunc {
+    pub fn new(func: HostFunc) -> Self {
+        SharedHostFunc(HostFuncContext::new(func))
+    }
+
+    pub fn ty(&self) -> &FuncType {
+        &self.0.func.ty
     }
 }
 
@@ -146,6 +164,13 @@ impl Caller<'_> {
     }
 
     /// The calling instance; `None` when the host called.
+    /// The state of type `T` the embedder keeps for this caller's process
+    /// ([`crate::Store::set_host_state`]); `None` when the host itself
+    /// calls or no such state was set.
+    pub fn host_state<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
+        self.store()?.host_state_mut()
+    }
+
     pub fn instance_id(&self) -> Option<InstanceId> {
         self.store.map(|_| self.instance)
     }

@@ -36,7 +36,7 @@ pub use call::{CallProgress, GuestCall};
 pub use code::LoadedModule;
 pub use frames::WasmFrame;
 pub use handles::{Entity, ExecError, Extern, Func, InstanceId, InstantiationError, StoreLimits};
-pub use host::{Caller, HostError, HostFnBox};
+pub use host::{Caller, HostError, HostFnBox, HostFunc, SharedHostFunc};
 pub use instance::Instance;
 pub use memory_view::{GuestAddr, MemoryView, OutOfBounds};
 pub use regions::{AllocError, HeapRegion, Region, RegionKind, RegionProvider};

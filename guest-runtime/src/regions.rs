@@ -18,6 +18,17 @@ pub enum RegionKind {
     Stack,
 }
 
+impl RegionKind {
+    /// How many kinds there are; `kind as usize` is below it.
+    pub const COUNT: usize = 4;
+    pub const ALL: [RegionKind; RegionKind::COUNT] = [
+        RegionKind::LinearMemory,
+        RegionKind::ControlBlock,
+        RegionKind::Table,
+        RegionKind::Stack,
+    ];
+}
+
 impl std::fmt::Display for RegionKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

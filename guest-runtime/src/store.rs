@@ -32,7 +32,7 @@ use carat_jit::{FuncType, GlobalType, ValType};
 
 use crate::fiber::ContextHome;
 use crate::handles::{Entity, Extern, Func, InstanceId, StoreLimits};
-use crate::host::{HostFnBox, HostFunc, HostFuncContext};
+use crate::host::{HostFnBox, HostFunc, HostFuncContext, SharedHostFunc};
 use crate::instance::Instance;
 use crate::memory_view::MemoryView;
 use crate::regions::{AllocError, Region, RegionKind, RegionProvider};
@@ -61,10 +61,13 @@ pub(crate) struct StoreInner {
     pub(crate) bytes_in_use: u64,
     pub(crate) context: Box<dyn Region>,
     pub(crate) instances: Vec<Instance>,
-    /// Boxed: JIT code holds their addresses, which must not change when
-    /// the vector grows.
-    #[allow(clippy::vec_box)]
-    pub(crate) host_funcs: Vec<Box<HostFuncContext>>,
+    /// Behind `Arc`s: JIT code holds their addresses, which must not
+    /// change when the vector grows; shared ones are linked into many
+    /// stores.
+    pub(crate) host_funcs: Vec<Arc<HostFuncContext>>,
+    /// State the embedder keeps per process for its host functions, one
+    /// value per type (see [`Store::set_host_state`]).
+    pub(crate) host_state: Vec<Box<dyn std::any::Any + Send>>,
     /// Where the store context (whose first word is the interrupt word)
     /// is, for fibers and [`InterruptHandle`]s; cleared when the store
     /// drops, updated when it moves.
@@ -218,6 +221,7 @@ impl Store {
             context,
             instances: Vec::new(),
             host_funcs: Vec::new(),
+            host_state: Vec::new(),
             home,
             forward: Arc::default(),
             parked: Arc::default(),
@@ -290,6 +294,31 @@ impl Store {
             .host_funcs
             .push(HostFuncContext::new(HostFunc { ty, type_id, func }));
         Func::Host(index)
+    }
+
+    /// Links a host function made once for many stores; the same
+    /// function linked twice gives two handles to one context.
+    pub fn link_host_func(&mut self, func: &SharedHostFunc) -> Func {
+        let inner = self.inner_mut();
+        let index = inner.host_funcs.len() as u32;
+        inner.host_funcs.push(func.0.clone());
+        Func::Host(index)
+    }
+
+    /// Keeps `value` for this store's host functions to reach through
+    /// [`crate::Caller::host_state`]; replaces an earlier value of the same
+    /// type.
+    pub fn set_host_state<T: std::any::Any + Send>(&mut self, value: T) {
+        let states = &mut self.inner_mut().host_state;
+        match states.iter_mut().find(|s| s.is::<T>()) {
+            Some(slot) => *slot = Box::new(value),
+            None => states.push(Box::new(value)),
+        }
+    }
+
+    /// The value of type `T` kept by [`Store::set_host_state`].
+    pub fn host_state<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
+        self.inner_mut().host_state_mut()
     }
 
     /// Instance `id`; panics if the store has no such instance (ids come
@@ -398,6 +427,13 @@ impl Store {
 }
 
 impl StoreInner {
+    /// The host state of type `T`, if the embedder set one.
+    pub(crate) fn host_state_mut<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
+        self.host_state
+            .iter_mut()
+            .find_map(|state| state.downcast_mut::<T>())
+    }
+
     pub(crate) fn context_ptr(&self) -> *mut VMStoreContext {
         self.context.base().cast()
     }

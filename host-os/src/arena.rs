@@ -70,6 +70,15 @@ pub struct ArenaStats {
     pub regions_allocated: u64,
     /// Free bytes left resident, not yet zeroed, by moves.
     pub stale_bytes: usize,
+    /// Live bytes by region kind (see [`ArenaStats::live_bytes_of`]).
+    pub live_by_kind: [usize; RegionKind::COUNT],
+}
+
+impl ArenaStats {
+    /// Live bytes of regions of `kind`.
+    pub fn live_bytes_of(&self, kind: RegionKind) -> usize {
+        self.live_by_kind[kind as usize]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -168,14 +177,15 @@ impl AllocationMap {
     /// Records a placed region as live and counts its bytes.
     fn add_region(&mut self, offset: usize, record: RegionRecord) {
         self.regions.insert(offset, record);
-        self.count_live(record.len);
+        self.count_live(record.kind, record.len);
         self.stats.live_regions += 1;
     }
 
-    /// Counts `len` more live bytes (a region placed or grown).
-    fn count_live(&mut self, len: usize) {
+    /// Counts `len` more live bytes of `kind` (a region placed or grown).
+    fn count_live(&mut self, kind: RegionKind, len: usize) {
         let stats = &mut self.stats;
         stats.live_bytes += len;
+        stats.live_by_kind[kind as usize] += len;
         stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
     }
 
@@ -184,6 +194,7 @@ impl AllocationMap {
         let record = self.regions.remove(&offset).expect("live region");
         self.release(offset, record.len);
         self.stats.live_bytes -= record.len;
+        self.stats.live_by_kind[record.kind as usize] -= record.len;
         self.stats.live_regions -= 1;
     }
 
@@ -516,7 +527,7 @@ impl Arena {
                         len: wanted,
                     },
                 );
-                state.count_live(extra);
+                state.count_live(record.kind, extra);
                 drop(state);
                 drop(self.stale_bytes(stale));
                 true

@@ -22,7 +22,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use carat_guest_runtime::{Caller, GuestAddr, Val};
+use carat_guest_runtime::{Caller, GuestAddr, HostError, Val};
 use carat_jit::{FuncType, ValType};
 
 use crate::Syscall;
@@ -94,97 +94,94 @@ fn arg_u32(args: &[Val], i: usize) -> u32 {
     }
 }
 
-/// The syscalls of module `carat` for one process.
-pub fn syscalls(process: CaratProcess) -> Vec<Syscall> {
+/// This caller's process, as its store keeps it
+/// (`Store::set_host_state`).
+fn process(caller: &mut Caller<'_>) -> Result<CaratProcess, HostError> {
+    caller
+        .host_state::<CaratProcess>()
+        .cloned()
+        .ok_or_else(|| HostError::Failed("the carat ABI was not set up for this process".into()))
+}
+
+/// The syscalls of module `carat`. They are made once per VM: each call
+/// finds its process's [`CaratProcess`] through its caller. A process is
+/// linked to `spawn` only when its supervisor can start processes.
+pub fn syscalls() -> Vec<Syscall> {
     use ValType::{I32, I64};
-    let mut calls = Vec::new();
-    let mailbox = process.mailbox.clone();
-    calls.push(Syscall::new(
-        "send",
-        FuncType::new([I32, I32], [I32]),
-        move |caller, args, results| {
-            let (ptr, len) = (arg_u32(args, 0), arg_u32(args, 1));
-            results[0] = Val::I32(if len > MAX_MESSAGE {
-                -22
-            } else {
-                let bytes = caller.memory().and_then(|m| {
-                    m.slice(GuestAddr(ptr), u64::from(len))
-                        .ok()
-                        .map(<[u8]>::to_vec)
-                });
-                match bytes {
-                    Some(bytes) => {
-                        Mailbox::lock(&mailbox).outbox = bytes;
-                        0
+    vec![
+        Syscall::new(
+            "send",
+            FuncType::new([I32, I32], [I32]),
+            |caller, args, results| {
+                let mailbox = process(caller)?.mailbox;
+                let (ptr, len) = (arg_u32(args, 0), arg_u32(args, 1));
+                results[0] = Val::I32(if len > MAX_MESSAGE {
+                    -22
+                } else {
+                    let bytes = caller.memory().and_then(|m| {
+                        m.slice(GuestAddr(ptr), u64::from(len))
+                            .ok()
+                            .map(<[u8]>::to_vec)
+                    });
+                    match bytes {
+                        Some(bytes) => {
+                            Mailbox::lock(&mailbox).outbox = bytes;
+                            0
+                        }
+                        None => -21,
                     }
-                    None => -21,
-                }
-            });
-            Ok(())
-        },
-    ));
-    let mailbox = process.mailbox.clone();
-    calls.push(Syscall::new(
-        "receive",
-        FuncType::new([I32, I32], [I32]),
-        move |caller, args, results| {
-            let (ptr, max) = (arg_u32(args, 0), args[1]);
-            let Val::I32(max) = max else {
-                unreachable!("the signature says i32")
-            };
-            let inbox = std::mem::take(&mut Mailbox::lock(&mailbox).inbox);
-            let n = inbox.len().min(max.max(0) as usize);
-            let written = caller
-                .memory()
-                .map(|mut m| m.write_bytes(GuestAddr(ptr), &inbox[..n]));
-            results[0] = Val::I32(match written {
-                Some(Ok(())) => inbox.len() as i32,
-                _ => -21,
-            });
-            Mailbox::lock(&mailbox).inbox = inbox;
-            Ok(())
-        },
-    ));
-    calls.push(Syscall::new(
-        "compact",
-        FuncType::new([], [I64]),
-        |caller, _, results| {
+                });
+                Ok(())
+            },
+        ),
+        Syscall::new(
+            "receive",
+            FuncType::new([I32, I32], [I32]),
+            |caller, args, results| {
+                let mailbox = process(caller)?.mailbox;
+                let (ptr, max) = (arg_u32(args, 0), args[1]);
+                let Val::I32(max) = max else {
+                    unreachable!("the signature says i32")
+                };
+                let inbox = std::mem::take(&mut Mailbox::lock(&mailbox).inbox);
+                let n = inbox.len().min(max.max(0) as usize);
+                let written = caller
+                    .memory()
+                    .map(|mut m| m.write_bytes(GuestAddr(ptr), &inbox[..n]));
+                results[0] = Val::I32(match written {
+                    Some(Ok(())) => inbox.len() as i32,
+                    _ => -21,
+                });
+                Mailbox::lock(&mailbox).inbox = inbox;
+                Ok(())
+            },
+        ),
+        Syscall::new("compact", FuncType::new([], [I64]), |caller, _, results| {
             results[0] = Val::I64(caller.compact_store() as i64);
             Ok(())
-        },
-    ));
-    calls.push(Syscall::new(
-        "yield",
-        FuncType::new([], []),
-        |caller, _, _| {
+        }),
+        Syscall::new("yield", FuncType::new([], []), |caller, _, _| {
             caller.yield_now();
             Ok(())
-        },
-    ));
-    let pid = process.pid;
-    calls.push(Syscall::new(
-        "getpid",
-        FuncType::new([], [I32]),
-        move |_, _, results| {
-            results[0] = Val::I32(pid as i32);
+        }),
+        Syscall::new("getpid", FuncType::new([], [I32]), |caller, _, results| {
+            results[0] = Val::I32(process(caller)?.pid as i32);
             Ok(())
-        },
-    ));
-    let supervisor = process.supervisor.clone();
-    calls.push(Syscall::new(
-        "stats",
-        FuncType::new([I32], [I64]),
-        move |_, args, results| {
-            results[0] = Val::I64(supervisor.stat(arg_u32(args, 0) as i32));
-            Ok(())
-        },
-    ));
-    if process.supervisor.can_spawn() {
-        let supervisor = process.supervisor;
-        calls.push(Syscall::new(
+        }),
+        Syscall::new(
+            "stats",
+            FuncType::new([I32], [I64]),
+            |caller, args, results| {
+                let supervisor = process(caller)?.supervisor;
+                results[0] = Val::I64(supervisor.stat(arg_u32(args, 0) as i32));
+                Ok(())
+            },
+        ),
+        Syscall::new(
             "spawn",
             FuncType::new([I32, I32], [I32]),
-            move |caller: &mut Caller<'_>, args, results| {
+            |caller: &mut Caller<'_>, args, results| {
+                let supervisor = process(caller)?.supervisor;
                 let (ptr, len) = (arg_u32(args, 0), arg_u32(args, 1));
                 let name = caller.memory().and_then(|m| {
                     m.slice(GuestAddr(ptr), u64::from(len))
@@ -200,7 +197,6 @@ pub fn syscalls(process: CaratProcess) -> Vec<Syscall> {
                 results[0] = Val::I32(code);
                 Ok(())
             },
-        ));
-    }
-    calls
+        ),
+    ]
 }

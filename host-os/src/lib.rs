@@ -14,6 +14,7 @@
 
 pub mod arena;
 pub mod carat_abi;
+pub mod footprint;
 pub mod paging;
 pub mod policy;
 pub mod process;

@@ -343,6 +343,8 @@ impl Launcher {
             self.add_provider(index, shared, instance);
         }
         lock(&self.spawn_times).push(start.elapsed());
+        // After the timing: sampling reads /proc.
+        self.vm.sample_footprint_at(self.vm.processes_live());
         task
     }
 

@@ -17,7 +17,9 @@
 //! ```
 
 pub mod args;
+mod footprint;
 pub mod launch;
+mod shared_host;
 pub mod spectest;
 pub mod wast;
 
@@ -38,6 +40,7 @@ use carat_jit::{
     CodeStats, CompileConfig, CompileError, CompileStats, Compiler, FunctionListing,
     SignatureRegistry,
 };
+pub use footprint::Footprint;
 
 pub use carat_guest_runtime::{
     CallProgress, Caller, Entity, ExecError, Extern, Func, GuestAddr, GuestCall, HostError,
@@ -190,6 +193,8 @@ struct VmInner {
     provider: Arc<dyn RegionProvider>,
     backend: Backend,
     counters: Counters,
+    /// WASI and the carat ABI, defined once for every process.
+    shared_host: shared_host::SharedHostFuncs,
 }
 
 /// Counters behind [`VmStats`].
@@ -198,6 +203,10 @@ struct Counters {
     functions_compiled: AtomicU64,
     code: std::sync::Mutex<CodeStats>,
     processes_spawned: AtomicU64,
+    /// Processes made and not yet dropped.
+    processes_live: AtomicU64,
+    /// The footprint sampled with the most processes alive.
+    peak_footprint: std::sync::Mutex<Option<Footprint>>,
     traps: AtomicU64,
 }
 
@@ -218,6 +227,10 @@ pub struct VmStats {
     /// accessible linear-memory bytes in paging mode.
     pub arena_peak_bytes: u64,
     pub traps: u64,
+    /// What each process cost, at the sample with the most processes
+    /// alive (see `footprint`).
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 /// A virtual machine: one memory backend, one compiler, many processes.
@@ -286,6 +299,7 @@ impl Vm {
                 provider,
                 backend,
                 counters: Counters::default(),
+                shared_host: Default::default(),
             }),
         })
     }
@@ -349,6 +363,54 @@ impl Vm {
             bytes_moved: relocations.bytes_moved,
             escapes_patched: relocations.escapes_patched,
             frames_patched: relocations.frames_patched,
+            footprint: c
+                .peak_footprint
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Processes made by this VM and not yet dropped.
+    pub fn processes_live(&self) -> u64 {
+        self.inner.counters.processes_live.load(Ordering::Relaxed)
+    }
+
+    /// Measures what the live processes cost now, and keeps the figure
+    /// for [`VmStats`] if no earlier one had more processes alive.
+    /// Reads `/proc` and the allocator's statistics: not for a hot path.
+    pub fn sample_footprint(&self) -> Footprint {
+        let arena = match &self.inner.backend {
+            Backend::Carat(arena) => Some(arena.stats()),
+            Backend::Paging(_) => None,
+        };
+        let now = Footprint::measure(self.processes_live(), arena);
+        let mut peak = self
+            .inner
+            .counters
+            .peak_footprint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if peak.is_none_or(|p| p.processes_live <= now.processes_live) {
+            *peak = Some(now);
+        }
+        now
+    }
+
+    /// Samples the footprint when `live` processes are a new high worth
+    /// a sample (see `footprint`).
+    pub(crate) fn sample_footprint_at(&self, live: u64) {
+        if footprint::worth_sampling(live) {
+            let peak = self
+                .inner
+                .counters
+                .peak_footprint
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .map_or(0, |p| p.processes_live);
+            if live > peak {
+                self.sample_footprint();
+            }
         }
     }
 
@@ -425,10 +487,15 @@ impl Vm {
             .counters
             .processes_spawned
             .fetch_add(1, Ordering::Relaxed) as u32;
+        self.inner
+            .counters
+            .processes_live
+            .fetch_add(1, Ordering::Relaxed);
         Ok(Process {
             vm: self.clone(),
             store,
             names: HashMap::new(),
+            shared: SharedImports::default(),
             pid,
             mailbox: Arc::default(),
         })
@@ -495,12 +562,35 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 pub struct Process {
     vm: Vm,
     store: Store,
+    /// What this process defined itself; looked up before the VM's shared
+    /// modules.
     names: HashMap<(String, String), Extern>,
+    /// Which of the VM's shared modules this process imports from.
+    shared: SharedImports,
     pid: u32,
     mailbox: Arc<Mutex<Mailbox>>,
 }
 
+/// The VM-wide host modules a process was given (see `shared_host`).
+#[derive(Clone, Copy, Default)]
+struct SharedImports {
+    wasi: bool,
+    carat: bool,
+    /// Whether its carat ABI offers `spawn`.
+    carat_spawn: bool,
+}
+
 pub use carat_host_os::carat_abi::{MAX_MESSAGE, Mailbox, Supervisor};
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.vm
+            .inner
+            .counters
+            .processes_live
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl Process {
     pub fn vm(&self) -> &Vm {
@@ -548,14 +638,14 @@ impl Process {
     /// Makes the carat ABI importable as `carat`, answered by
     /// `supervisor` (which may offer `spawn`).
     pub fn add_carat_abi_with(&mut self, supervisor: Arc<dyn Supervisor>) {
-        let process = carat_host_os::carat_abi::CaratProcess {
-            pid: self.pid,
-            mailbox: self.mailbox.clone(),
-            supervisor,
-        };
-        for syscall in carat_host_os::carat_abi::syscalls(process) {
-            self.define_boxed("carat", syscall.name, syscall.ty, syscall.call);
-        }
+        self.shared.carat = true;
+        self.shared.carat_spawn = supervisor.can_spawn();
+        self.store
+            .set_host_state(carat_host_os::carat_abi::CaratProcess {
+                pid: self.pid,
+                mailbox: self.mailbox.clone(),
+                supervisor,
+            });
     }
 
     /// Makes `func` importable as `module::name`.
@@ -568,10 +658,25 @@ impl Process {
     /// Makes WASI preview1 importable as `wasi_snapshot_preview1`.
     pub fn add_wasi(&mut self, config: WasiConfig) -> Result<(), VmError> {
         let ctx = WasiCtx::new(config).map_err(VmError::Wasi)?;
-        for syscall in carat_host_os::wasi::syscalls(ctx) {
-            self.define_boxed(WASI_MODULE, syscall.name, syscall.ty, syscall.call);
-        }
+        self.store
+            .set_host_state(carat_host_os::wasi::WasiState::new(ctx));
+        self.shared.wasi = true;
         Ok(())
+    }
+
+    /// Links `module::name` from the VM's shared modules, if this process
+    /// was given that module and it has such a function.
+    fn link_shared(&mut self, module: &str, name: &str) -> Option<Extern> {
+        let inner = &self.vm.inner;
+        let shared = match module {
+            WASI_MODULE if self.shared.wasi => inner.shared_host.wasi(&inner.signatures),
+            "carat" if self.shared.carat && (name != "spawn" || self.shared.carat_spawn) => {
+                inner.shared_host.carat(&inner.signatures)
+            }
+            _ => return None,
+        };
+        let func = shared.get(name)?;
+        Some(Extern::Func(self.store.link_host_func(func)))
     }
 
     pub fn define(&mut self, module: &str, name: &str, item: Extern) {
@@ -601,11 +706,16 @@ impl Process {
         let mut imports = Vec::new();
         for import in &module.info().imports {
             let key = (import.module.clone(), import.name.clone());
-            let item = self.names.get(&key).ok_or_else(|| VmError::UnknownImport {
-                module: import.module.clone(),
-                name: import.name.clone(),
-            })?;
-            imports.push(*item);
+            let item = match self.names.get(&key) {
+                Some(item) => *item,
+                None => self
+                    .link_shared(&import.module, &import.name)
+                    .ok_or_else(|| VmError::UnknownImport {
+                        module: import.module.clone(),
+                        name: import.name.clone(),
+                    })?,
+            };
+            imports.push(item);
         }
         let result = self.store.instantiate(&module.loaded, &imports);
         if let Err(InstantiationError::Start(ExecError::Trap(_))) = &result {

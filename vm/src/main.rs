@@ -282,6 +282,8 @@ fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
         other => other?,
     };
+    // While the process is alive, for `--stats`; again after its call.
+    vm.sample_footprint();
     let (name, texts) = match &run_args.invoke {
         Some(name) => (name.as_str(), run_args.args.as_slice()),
         None if process.func(instance, "_start").is_ok() => ("_start", &[][..]),
@@ -293,7 +295,9 @@ fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
         Ok(values) => values,
         Err(message) => bail!("cannot invoke `{name}`: {message}"),
     };
-    match process.call(func, &call_args) {
+    let outcome = process.call(func, &call_args);
+    vm.sample_footprint();
+    match outcome {
         Ok(results) => {
             for result in results {
                 println!("{result}");

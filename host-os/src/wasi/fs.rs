@@ -17,7 +17,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use carat_guest_runtime::{GuestAddr, MemoryView, Val};
 use carat_jit::ValType;
@@ -829,45 +828,45 @@ fn fd_renumber(c: &mut WasiCtx, _: &mut MemoryView<'_>, a: &[Val]) -> SysResult 
     Ok(())
 }
 
-pub(super) fn syscalls(ctx: &Arc<Mutex<WasiCtx>>) -> Vec<Syscall> {
+pub(super) fn syscalls() -> Vec<Syscall> {
     use ValType::{I32, I64};
     vec![
-        syscall("fd_write", &[I32, I32, I32, I32], ctx, |c, m, a| {
+        syscall("fd_write", &[I32, I32, I32, I32], |c, m, a| {
             vectored(c, m, a, None, 3, write_iovec)
         }),
-        syscall("fd_pwrite", &[I32, I32, I32, I64, I32], ctx, |c, m, a| {
+        syscall("fd_pwrite", &[I32, I32, I32, I64, I32], |c, m, a| {
             vectored(c, m, a, Some(arg_u64(a, 3)), 4, write_iovec)
         }),
-        syscall("fd_read", &[I32, I32, I32, I32], ctx, |c, m, a| {
+        syscall("fd_read", &[I32, I32, I32, I32], |c, m, a| {
             if matches!(c.fds.get(arg_u32(a, 0))?, Entry::Stdin) {
                 super::park_until_stdin_readable(c, None)?;
             }
             vectored(c, m, a, None, 3, read_iovec)
         }),
-        syscall("fd_pread", &[I32, I32, I32, I64, I32], ctx, |c, m, a| {
+        syscall("fd_pread", &[I32, I32, I32, I64, I32], |c, m, a| {
             vectored(c, m, a, Some(arg_u64(a, 3)), 4, read_iovec)
         }),
-        syscall("fd_close", &[I32], ctx, |c, _, a| {
+        syscall("fd_close", &[I32], |c, _, a| {
             c.fds.get(arg_u32(a, 0))?;
             c.fds.entries[arg_u32(a, 0) as usize] = None;
             Ok(())
         }),
-        syscall("fd_seek", &[I32, I64, I32, I32], ctx, fd_seek),
-        syscall("fd_tell", &[I32, I32], ctx, |c, m, a| {
+        syscall("fd_seek", &[I32, I64, I32, I32], fd_seek),
+        syscall("fd_tell", &[I32, I32], |c, m, a| {
             let at = c.fds.file(arg_u32(a, 0))?.stream_position()?;
             Ok(m.write_u64(addr(a, 1), at)?)
         }),
-        syscall("fd_sync", &[I32], ctx, |c, _, a| {
+        syscall("fd_sync", &[I32], |c, _, a| {
             Ok(c.fds.file(arg_u32(a, 0))?.sync_all()?)
         }),
-        syscall("fd_datasync", &[I32], ctx, |c, _, a| {
+        syscall("fd_datasync", &[I32], |c, _, a| {
             Ok(c.fds.file(arg_u32(a, 0))?.sync_data()?)
         }),
-        syscall("fd_advise", &[I32, I64, I64, I32], ctx, |c, _, a| {
+        syscall("fd_advise", &[I32, I64, I64, I32], |c, _, a| {
             c.fds.file(arg_u32(a, 0))?;
             Ok(())
         }),
-        syscall("fd_allocate", &[I32, I64, I64], ctx, |c, _, a| {
+        syscall("fd_allocate", &[I32, I64, I64], |c, _, a| {
             let file = c.fds.file(arg_u32(a, 0))?;
             let end = arg_u64(a, 1)
                 .checked_add(arg_u64(a, 2))
@@ -877,100 +876,71 @@ pub(super) fn syscalls(ctx: &Arc<Mutex<WasiCtx>>) -> Vec<Syscall> {
             }
             Ok(())
         }),
-        syscall("fd_fdstat_get", &[I32, I32], ctx, fd_fdstat_get),
-        syscall("fd_fdstat_set_flags", &[I32, I32], ctx, fd_fdstat_set_flags),
-        syscall("fd_fdstat_set_rights", &[I32, I64, I64], ctx, |c, _, a| {
+        syscall("fd_fdstat_get", &[I32, I32], fd_fdstat_get),
+        syscall("fd_fdstat_set_flags", &[I32, I32], fd_fdstat_set_flags),
+        syscall("fd_fdstat_set_rights", &[I32, I64, I64], |c, _, a| {
             c.fds.get(arg_u32(a, 0)).map(|_| ())
         }),
-        syscall("fd_filestat_get", &[I32, I32], ctx, fd_filestat_get),
-        syscall("fd_filestat_set_size", &[I32, I64], ctx, |c, _, a| {
+        syscall("fd_filestat_get", &[I32, I32], fd_filestat_get),
+        syscall("fd_filestat_set_size", &[I32, I64], |c, _, a| {
             Ok(c.fds.file(arg_u32(a, 0))?.set_len(arg_u64(a, 1))?)
         }),
-        syscall(
-            "fd_filestat_set_times",
-            &[I32, I64, I64, I32],
-            ctx,
-            |c, _, a| {
-                let times = timespecs(arg_u64(a, 1), arg_u64(a, 2), arg_u32(a, 3) as u16)?;
-                let fd = match c.fds.get(arg_u32(a, 0))? {
-                    Entry::File(f) | Entry::Dir { dir: f, .. } => f.as_raw_fd(),
-                    _ => return Err(Errno(errno::BADF)),
-                };
-                // SAFETY: futimens on a descriptor we hold with two timespecs.
-                if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
-                    return Err(last_error());
-                }
-                Ok(())
-            },
-        ),
-        syscall("fd_prestat_get", &[I32, I32], ctx, fd_prestat_get),
-        syscall(
-            "fd_prestat_dir_name",
-            &[I32, I32, I32],
-            ctx,
-            fd_prestat_dir_name,
-        ),
-        syscall("fd_readdir", &[I32, I32, I32, I64, I32], ctx, fd_readdir),
-        syscall("fd_renumber", &[I32, I32], ctx, fd_renumber),
+        syscall("fd_filestat_set_times", &[I32, I64, I64, I32], |c, _, a| {
+            let times = timespecs(arg_u64(a, 1), arg_u64(a, 2), arg_u32(a, 3) as u16)?;
+            let fd = match c.fds.get(arg_u32(a, 0))? {
+                Entry::File(f) | Entry::Dir { dir: f, .. } => f.as_raw_fd(),
+                _ => return Err(Errno(errno::BADF)),
+            };
+            // SAFETY: futimens on a descriptor we hold with two timespecs.
+            if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
+                return Err(last_error());
+            }
+            Ok(())
+        }),
+        syscall("fd_prestat_get", &[I32, I32], fd_prestat_get),
+        syscall("fd_prestat_dir_name", &[I32, I32, I32], fd_prestat_dir_name),
+        syscall("fd_readdir", &[I32, I32, I32, I64, I32], fd_readdir),
+        syscall("fd_renumber", &[I32, I32], fd_renumber),
         syscall(
             "path_open",
             &[I32, I32, I32, I32, I32, I64, I64, I32, I32],
-            ctx,
             path_open,
         ),
         syscall(
             "path_filestat_get",
             &[I32, I32, I32, I32, I32],
-            ctx,
             path_filestat_get,
         ),
         syscall(
             "path_filestat_set_times",
             &[I32, I32, I32, I32, I64, I64, I32],
-            ctx,
             path_filestat_set_times,
         ),
-        syscall("path_create_directory", &[I32, I32, I32], ctx, |c, m, a| {
+        syscall("path_create_directory", &[I32, I32, I32], |c, m, a| {
             at_parent(c, m, a, 0, 1, |parent, name| {
                 // SAFETY: mkdirat on a parent we opened and a NUL-terminated name.
                 unsafe { libc::mkdirat(parent, name.as_ptr(), 0o777) }
             })
         }),
-        syscall("path_remove_directory", &[I32, I32, I32], ctx, |c, m, a| {
+        syscall("path_remove_directory", &[I32, I32, I32], |c, m, a| {
             at_parent(c, m, a, 0, 1, |parent, name| {
                 // SAFETY: unlinkat on a parent we opened and a NUL-terminated name.
                 unsafe { libc::unlinkat(parent, name.as_ptr(), libc::AT_REMOVEDIR) }
             })
         }),
-        syscall("path_unlink_file", &[I32, I32, I32], ctx, |c, m, a| {
+        syscall("path_unlink_file", &[I32, I32, I32], |c, m, a| {
             at_parent(c, m, a, 0, 1, |parent, name| {
                 // SAFETY: unlinkat on a parent we opened and a NUL-terminated name.
                 unsafe { libc::unlinkat(parent, name.as_ptr(), 0) }
             })
         }),
-        syscall(
-            "path_rename",
-            &[I32, I32, I32, I32, I32, I32],
-            ctx,
-            path_rename,
-        ),
-        syscall(
-            "path_link",
-            &[I32, I32, I32, I32, I32, I32, I32],
-            ctx,
-            path_link,
-        ),
+        syscall("path_rename", &[I32, I32, I32, I32, I32, I32], path_rename),
+        syscall("path_link", &[I32, I32, I32, I32, I32, I32, I32], path_link),
         syscall(
             "path_readlink",
             &[I32, I32, I32, I32, I32, I32],
-            ctx,
             path_readlink,
         ),
-        syscall(
-            "path_symlink",
-            &[I32, I32, I32, I32, I32],
-            ctx,
-            path_symlink,
-        ),
+        syscall("path_symlink", &[I32, I32, I32, I32, I32], path_symlink),
     ]
 }

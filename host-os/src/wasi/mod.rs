@@ -286,17 +286,16 @@ fn addr(args: &[Val], i: usize) -> GuestAddr {
 }
 
 /// Builds the syscall from a handler over the guest's memory.
-fn syscall(
-    name: &'static str,
-    params: &[ValType],
-    ctx: &Arc<Mutex<WasiCtx>>,
-    handler: Handler,
-) -> Syscall {
-    let ctx = ctx.clone();
+fn syscall(name: &'static str, params: &[ValType], handler: Handler) -> Syscall {
     Syscall {
         name,
         ty: FuncType::new(params, [ValType::I32]),
         call: Box::new(move |caller, args, results| {
+            let Some(WasiState(ctx)) = caller.host_state::<WasiState>().cloned() else {
+                return Err(HostError::Failed(
+                    "WASI was not set up for this process".into(),
+                ));
+            };
             loop {
                 let (code, wait) = {
                     let mut ctx = ctx.lock().unwrap_or_else(|e| e.into_inner());
@@ -325,43 +324,52 @@ fn syscall(
     }
 }
 
-/// Every syscall of `wasi_snapshot_preview1`, over one process's state.
-pub fn syscalls(ctx: WasiCtx) -> Vec<Syscall> {
+/// One process's WASI state, kept in its store
+/// (`Store::set_host_state`), where the syscalls find it.
+#[derive(Clone)]
+pub struct WasiState(Arc<Mutex<WasiCtx>>);
+
+impl WasiState {
+    pub fn new(ctx: WasiCtx) -> Self {
+        WasiState(Arc::new(Mutex::new(ctx)))
+    }
+}
+
+/// Every syscall of `wasi_snapshot_preview1`. They are made once per VM:
+/// each call finds its process's [`WasiState`] through its caller.
+pub fn syscalls() -> Vec<Syscall> {
     use ValType::{I32, I64};
-    let ctx = Arc::new(Mutex::new(ctx));
     let mut calls = vec![
-        syscall("args_get", &[I32, I32], &ctx, |c, m, a| {
+        syscall("args_get", &[I32, I32], |c, m, a| {
             write_strings(m, &c.args, addr(a, 0), addr(a, 1))
         }),
-        syscall("args_sizes_get", &[I32, I32], &ctx, |c, m, a| {
+        syscall("args_sizes_get", &[I32, I32], |c, m, a| {
             write_sizes(m, &c.args, addr(a, 0), addr(a, 1))
         }),
-        syscall("environ_get", &[I32, I32], &ctx, |c, m, a| {
+        syscall("environ_get", &[I32, I32], |c, m, a| {
             write_strings(m, &c.env, addr(a, 0), addr(a, 1))
         }),
-        syscall("environ_sizes_get", &[I32, I32], &ctx, |c, m, a| {
+        syscall("environ_sizes_get", &[I32, I32], |c, m, a| {
             write_sizes(m, &c.env, addr(a, 0), addr(a, 1))
         }),
-        syscall("clock_res_get", &[I32, I32], &ctx, |_, m, a| {
+        syscall("clock_res_get", &[I32, I32], |_, m, a| {
             let resolution = clock_resolution(arg_u32(a, 0))?;
             Ok(m.write_u64(addr(a, 1), resolution)?)
         }),
-        syscall("clock_time_get", &[I32, I64, I32], &ctx, |c, m, a| {
+        syscall("clock_time_get", &[I32, I64, I32], |c, m, a| {
             let now = clock_now(c, arg_u32(a, 0))?;
             Ok(m.write_u64(addr(a, 2), now)?)
         }),
-        syscall("random_get", &[I32, I32], &ctx, |_, m, a| {
+        syscall("random_get", &[I32, I32], |_, m, a| {
             let buf = m.slice_mut(addr(a, 0), u64::from(arg_u32(a, 1)))?;
             fill_random(buf)
         }),
-        syscall("sched_yield", &[], &ctx, |_, _, _| {
+        syscall("sched_yield", &[], |_, _, _| {
             std::thread::yield_now();
             Ok(())
         }),
-        syscall("poll_oneoff", &[I32, I32, I32, I32], &ctx, poll_oneoff),
-        syscall("proc_raise", &[I32], &ctx, |_, _, _| {
-            Err(Errno(errno::NOSYS))
-        }),
+        syscall("poll_oneoff", &[I32, I32, I32, I32], poll_oneoff),
+        syscall("proc_raise", &[I32], |_, _, _| Err(Errno(errno::NOSYS))),
     ];
     for name in ["sock_accept", "sock_recv", "sock_send", "sock_shutdown"] {
         let params: &[ValType] = match name {
@@ -370,11 +378,9 @@ pub fn syscalls(ctx: WasiCtx) -> Vec<Syscall> {
             "sock_send" => &[I32, I32, I32, I32, I32],
             _ => &[I32, I32],
         };
-        calls.push(syscall(name, params, &ctx, |_, _, _| {
-            Err(Errno(errno::NOSYS))
-        }));
+        calls.push(syscall(name, params, |_, _, _| Err(Errno(errno::NOSYS))));
     }
-    calls.extend(fs::syscalls(&ctx));
+    calls.extend(fs::syscalls());
     calls.push(Syscall {
         name: "proc_exit",
         ty: FuncType::new([I32], []),

@@ -141,3 +141,98 @@ fn launch_reports_bytes_per_process() {
     assert!(footprint.arena_linear_memory_bytes > 0, "{footprint:?}");
     assert!(footprint.bytes_per_process > 0, "{footprint:?}");
 }
+
+/// A spawn storm past `[vm] memory_budget`: the spawns that do not fit
+/// fail with the budget named, the rest finish.
+#[test]
+fn a_spawn_storm_past_the_memory_budget_fails_only_the_spawns_past_it() {
+    let _alone = alone();
+    let report = carat_vm::launch::launch(
+        "tests/launch/budget_storm.toml".as_ref(),
+        Default::default(),
+    )
+    .unwrap();
+    let (mut finished, mut refused) = (0, 0);
+    for (name, ending) in &report.endings {
+        match ending.to_string().as_str() {
+            "exit 0" => finished += 1,
+            other if other.contains("past its memory budget of 4194304 bytes") => refused += 1,
+            other => panic!("{name}: {other}"),
+        }
+    }
+    assert_eq!(finished + refused, 200);
+    // One page each and a little for control blocks: 4 MiB holds at most
+    // 64, and with a vmctx each, more than 50.
+    assert!((50..64).contains(&finished), "{finished} finished");
+}
+
+/// Through the API: a budget the VM's processes share. A growth past it
+/// returns -1 and leaves the process running; what a dropped process held
+/// is free again.
+#[test]
+fn processes_share_the_vm_memory_budget() {
+    let _alone = alone();
+    for mode in Mode::ALL {
+        let vm = Vm::new(VmConfig {
+            mode,
+            memory_budget: Some(1 << 20),
+            ..VmConfig::default()
+        })
+        .unwrap();
+        let module = vm
+            .compile_file("tests/programs/budget_tenant.wat".as_ref())
+            .unwrap();
+        let grow = |p: &mut carat_vm::Process, i, pages: i32| match p
+            .invoke(i, "grow", &[carat_vm::Val::I32(pages)])
+            .unwrap()[..]
+        {
+            [carat_vm::Val::I32(old)] => old,
+            ref other => panic!("{other:?}"),
+        };
+        let mut first = vm.new_process().unwrap();
+        let a = first.instantiate(&module).unwrap();
+        let mut second = vm.new_process().unwrap();
+        let b = second.instantiate(&module).unwrap();
+        // 1 MiB is 16 pages: two are taken, 13 more fit beside the
+        // control blocks.
+        assert_eq!(grow(&mut first, a, 13), 1, "{mode}");
+        assert_eq!(grow(&mut second, b, 1), -1, "{mode}: past the VM's budget");
+        drop(first);
+        // With the first's bytes free, the second takes 15 of the 16
+        // pages, and the rest cannot hold a third process's page.
+        assert_eq!(
+            grow(&mut second, b, 14),
+            1,
+            "{mode}: the first's bytes are free"
+        );
+        let error = vm
+            .new_process()
+            .and_then(|mut third| third.instantiate(&module).map(drop))
+            .expect_err("no room for a third");
+        assert!(
+            error.to_string().contains("memory budget"),
+            "{mode}: {error}"
+        );
+    }
+}
+
+/// The host figures follow what the process holds: a 64 MiB block shows
+/// in the heap, and once written in resident memory.
+#[test]
+fn host_heap_and_resident_memory_follow_an_allocation() {
+    let _alone = alone();
+    use carat_host_os::footprint::{host_heap_bytes, resident_bytes};
+    let (heap, resident) = (host_heap_bytes(), resident_bytes());
+    // Kept observable, so that the allocation is not optimised away.
+    let block = std::hint::black_box(vec![1u8; 64 << 20]);
+    let (heap_after, resident_after) = (host_heap_bytes(), resident_bytes());
+    drop(std::hint::black_box(block));
+    assert!(
+        heap_after >= heap + (60 << 20),
+        "heap {heap} -> {heap_after}"
+    );
+    assert!(
+        resident_after >= resident + (60 << 20),
+        "resident {resident} -> {resident_after}"
+    );
+}

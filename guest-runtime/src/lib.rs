@@ -39,7 +39,7 @@ pub use handles::{Entity, ExecError, Extern, Func, InstanceId, InstantiationErro
 pub use host::{Caller, HostError, HostFnBox, HostFunc, SharedHostFunc};
 pub use instance::Instance;
 pub use memory_view::{GuestAddr, MemoryView, OutOfBounds};
-pub use regions::{AllocError, HeapRegion, Region, RegionKind, RegionProvider};
+pub use regions::{AllocError, HeapRegion, Region, RegionKind, RegionProvider, SharedBudget};
 pub use relocate::{RegionRef, Relocation, RelocationPolicy, RelocationStats};
 pub use store::{InterruptHandle, Store};
 pub use values::{FuncRef, Val};

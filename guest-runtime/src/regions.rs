@@ -60,8 +60,73 @@ pub enum AllocError {
         in_use: u64,
         budget: u64,
     },
+    #[error(
+        "a {kind} of {requested} bytes would take the VM past its memory budget \
+         of {budget} bytes ({in_use} in use by all its processes)"
+    )]
+    SharedBudgetExceeded {
+        kind: RegionKind,
+        requested: u64,
+        in_use: u64,
+        budget: u64,
+    },
     #[error("the system refused memory for a {kind}: {reason}")]
     System { kind: RegionKind, reason: String },
+}
+
+/// Bytes of guest state many stores draw from together: a VM's memory
+/// budget. A store takes from it whatever it charges its own budget (every
+/// region, at allocation and growth) and gives it back when it refunds or
+/// drops, so a spawn or growth past it fails that one allocation.
+#[derive(Debug)]
+pub struct SharedBudget {
+    limit: u64,
+    in_use: std::sync::atomic::AtomicU64,
+}
+
+impl SharedBudget {
+    pub fn new(limit: u64) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(SharedBudget {
+            limit,
+            in_use: Default::default(),
+        })
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes taken now.
+    pub fn in_use(&self) -> u64 {
+        self.in_use.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes `bytes` if they fit, or says what is in use.
+    pub(crate) fn take(&self, kind: RegionKind, bytes: u64) -> Result<(), AllocError> {
+        use std::sync::atomic::Ordering;
+        self.in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |in_use| {
+                in_use
+                    .checked_add(bytes)
+                    .filter(|&total| total <= self.limit)
+            })
+            .map(drop)
+            .map_err(|in_use| AllocError::SharedBudgetExceeded {
+                kind,
+                requested: bytes,
+                in_use,
+                budget: self.limit,
+            })
+    }
+
+    pub(crate) fn give_back(&self, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |in_use| {
+                Some(in_use.saturating_sub(bytes))
+            });
+    }
 }
 
 /// A contiguous piece of memory holding guest state. Its bytes start out

@@ -35,7 +35,7 @@ use crate::handles::{Entity, Extern, Func, InstanceId, StoreLimits};
 use crate::host::{HostFnBox, HostFunc, HostFuncContext, SharedHostFunc};
 use crate::instance::Instance;
 use crate::memory_view::MemoryView;
-use crate::regions::{AllocError, Region, RegionKind, RegionProvider};
+use crate::regions::{AllocError, Region, RegionKind, RegionProvider, SharedBudget};
 use crate::relocate::{RegionRef, Relocation};
 use crate::values::{FuncRef, Val};
 use crate::vmctx::VMStoreContext;
@@ -68,6 +68,9 @@ pub(crate) struct StoreInner {
     /// State the embedder keeps per process for its host functions, one
     /// value per type (see [`Store::set_host_state`]).
     pub(crate) host_state: Vec<Box<dyn std::any::Any + Send>>,
+    /// The budget this store shares with others, charged alongside
+    /// `bytes_in_use` and given back when the store drops.
+    pub(crate) shared_budget: Option<Arc<SharedBudget>>,
     /// Where the store context (whose first word is the interrupt word)
     /// is, for fibers and [`InterruptHandle`]s; cleared when the store
     /// drops, updated when it moves.
@@ -89,6 +92,9 @@ static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 impl Drop for StoreInner {
     fn drop(&mut self) {
         *self.home.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(shared) = &self.shared_budget {
+            shared.give_back(self.bytes_in_use);
+        }
     }
 }
 
@@ -178,6 +184,16 @@ impl InterruptHandle {
 
 impl Store {
     pub fn new(provider: Arc<dyn RegionProvider>, limits: StoreLimits) -> Result<Self, AllocError> {
+        Store::new_sharing(provider, limits, None)
+    }
+
+    /// A store whose regions also count against `shared`, a budget it
+    /// shares with other stores (a VM's).
+    pub fn new_sharing(
+        provider: Arc<dyn RegionProvider>,
+        limits: StoreLimits,
+        shared: Option<Arc<SharedBudget>>,
+    ) -> Result<Self, AllocError> {
         let size = abi::store_context::SIZE as usize;
         if (size as u64) > limits.max_store_bytes {
             return Err(AllocError::BudgetExceeded {
@@ -192,7 +208,16 @@ impl Store {
                 kind: RegionKind::ControlBlock,
                 reason,
             })?;
-        let context = provider.allocate(RegionKind::ControlBlock, size, size)?;
+        if let Some(shared) = &shared {
+            shared.take(RegionKind::ControlBlock, size as u64)?;
+        }
+        let context = provider
+            .allocate(RegionKind::ControlBlock, size, size)
+            .inspect_err(|_| {
+                if let Some(shared) = &shared {
+                    shared.give_back(size as u64);
+                }
+            })?;
         // SAFETY: a fresh zeroed region of the right size; an all-zero
         // VMStoreContext is valid (no interrupt, no limit, no fuel), and so
         // is one that names the speculation sink.
@@ -222,6 +247,7 @@ impl Store {
             instances: Vec::new(),
             host_funcs: Vec::new(),
             host_state: Vec::new(),
+            shared_budget: shared,
             home,
             forward: Arc::default(),
             parked: Arc::default(),
@@ -501,6 +527,9 @@ impl StoreInner {
         let budget = self.limits.max_store_bytes;
         match self.bytes_in_use.checked_add(bytes) {
             Some(total) if total <= budget => {
+                if let Some(shared) = &self.shared_budget {
+                    shared.take(kind, bytes)?;
+                }
                 self.bytes_in_use = total;
                 Ok(())
             }
@@ -515,7 +544,11 @@ impl StoreInner {
 
     /// Gives back budget a region no longer holds.
     pub(crate) fn refund(&mut self, bytes: u64) {
-        self.bytes_in_use = self.bytes_in_use.saturating_sub(bytes);
+        let refunded = bytes.min(self.bytes_in_use);
+        self.bytes_in_use -= refunded;
+        if let Some(shared) = &self.shared_budget {
+            shared.give_back(refunded);
+        }
     }
 
     /// Allocates a region from the provider, within the store's budget.

@@ -44,13 +44,13 @@ pub fn host_heap_bytes() -> u64 {
 mod tests {
     use super::*;
 
+    // How the figures follow allocations is tested in `tests/footprint.rs`,
+    // where no other test allocates beside it.
     #[test]
-    fn an_allocation_shows_in_the_heap_and_when_touched_in_resident_memory() {
-        let heap = host_heap_bytes();
-        let resident = resident_bytes();
-        let block = vec![1u8; 64 << 20];
-        assert!(host_heap_bytes() >= heap + (64 << 20), "heap");
-        assert!(resident_bytes() >= resident + (32 << 20), "resident");
-        drop(block);
+    fn both_figures_are_known_on_linux() {
+        assert!(resident_bytes() > 0);
+        if cfg!(target_env = "gnu") {
+            assert!(host_heap_bytes() > 0);
+        }
     }
 }

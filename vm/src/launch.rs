@@ -44,6 +44,9 @@ pub struct VmSection {
     pub workers: Option<usize>,
     /// The most processes the launch runs, spawned ones included.
     pub max_processes: Option<u64>,
+    /// Every byte of guest state all processes hold at once ("256MiB");
+    /// a spawn or growth past it fails that one process or growth.
+    pub memory_budget: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -584,6 +587,10 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
     };
     if let Some(arena) = &manifest.vm.arena {
         config.arena_size = parse_size(arena).map_err(bad)? as usize;
+    }
+    if let Some(budget) = &manifest.vm.memory_budget {
+        config.memory_budget =
+            Some(parse_size(budget).map_err(|e| bad(format!("[vm] memory_budget: {e}")))?);
     }
     let workers = manifest
         .vm

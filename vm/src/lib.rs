@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use carat_guest_runtime::regions::RegionProvider;
-use carat_guest_runtime::{HostFnBox, LoadedModule, Store, StoreLimits};
+use carat_guest_runtime::{HostFnBox, LoadedModule, SharedBudget, Store, StoreLimits};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use carat_host_os::policy::CaratPolicy;
@@ -114,6 +114,10 @@ pub struct VmConfig {
     /// control blocks); by default its largest memory plus
     /// `carat_guest_runtime::handles::DEFAULT_STATE_ALLOWANCE`.
     pub max_process_memory: Option<u64>,
+    /// Every byte of guest state all the VM's processes hold at once
+    /// (memories, tables, control blocks), or no limit. A spawn or growth
+    /// past it fails that one process or `memory.grow`.
+    pub memory_budget: Option<u64>,
 }
 
 impl Default for VmConfig {
@@ -130,6 +134,7 @@ impl Default for VmConfig {
             relocate_every: None,
             poison_moves: false,
             max_process_memory: None,
+            memory_budget: None,
         }
     }
 }
@@ -195,6 +200,8 @@ struct VmInner {
     counters: Counters,
     /// WASI and the carat ABI, defined once for every process.
     shared_host: shared_host::SharedHostFuncs,
+    /// `config.memory_budget`, shared by every process's store.
+    memory_budget: Option<Arc<SharedBudget>>,
 }
 
 /// Counters behind [`VmStats`].
@@ -262,6 +269,7 @@ impl Module {
 
 impl Vm {
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
+        let memory_budget = config.memory_budget.map(SharedBudget::new);
         if config.relocate_every.is_some() && config.mode != Mode::Carat {
             return Err(VmError::RelocationNeedsCarat);
         }
@@ -300,6 +308,7 @@ impl Vm {
                 backend,
                 counters: Counters::default(),
                 shared_host: Default::default(),
+                memory_budget,
             }),
         })
     }
@@ -477,7 +486,11 @@ impl Vm {
             max_store_bytes: config.max_process_memory.unwrap_or(limits.max_store_bytes),
             ..limits
         };
-        let mut store = Store::new(self.inner.provider.clone(), limits)?;
+        let mut store = Store::new_sharing(
+            self.inner.provider.clone(),
+            limits,
+            self.inner.memory_budget.clone(),
+        )?;
         if config.fuel.is_some() {
             let fuel = fuel.unwrap_or(u64::MAX);
             store.set_fuel(i64::try_from(fuel).unwrap_or(i64::MAX));

@@ -94,6 +94,9 @@ unsafe impl GlobalAlloc for Reservation {
 static ALLOCATOR: Reservation = Reservation;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Held by each test while it counts: the counters are shared.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 static CALLS: [AtomicU32; 512] = [const { AtomicU32::new(0) }; 512];
 
 extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
@@ -171,8 +174,40 @@ fn spawn(vm: &Vm, module: &carat_vm::Module) -> Process {
     process
 }
 
+/// A guest as `launch` starts one: WASI and the carat ABI.
+const WASI_MODULE: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "carat" "getpid" (func $getpid (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "spawned\n")
+  (global $pid (export "pid") (mut i32) (i32.const -1))
+  (func (export "_start")
+    (global.set $pid (call $getpid))))
+"#;
+
+/// A spawn as `launch` makes it: a process with the carat ABI and WASI,
+/// instantiated, and its `_start` call started (it runs later, on a
+/// worker; a call holds no stack until its first resume).
+fn launch_style_spawn(vm: &Vm, module: &carat_vm::Module) -> (Process, carat_vm::GuestCall) {
+    let mut process = vm.new_process().unwrap();
+    process.add_carat_abi();
+    process
+        .add_wasi(carat_vm::WasiConfig {
+            args: vec!["guest".into(), "--flag".into()],
+            env: vec![("KEY".into(), "value".into())],
+            ..carat_vm::WasiConfig::default()
+        })
+        .unwrap();
+    let instance = process.instantiate(module).unwrap();
+    let start = process.func(instance, "_start").unwrap();
+    let call = process.start_call(start, &[]).unwrap();
+    (process, call)
+}
+
 #[test]
 fn spawning_makes_no_system_call() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (report, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let vm = Vm::new(VmConfig {
@@ -234,4 +269,79 @@ fn spawning_makes_no_system_call() {
         run,
         vec![carat_vm::Val::I32(7 + i32::from_le_bytes(*b"init"))]
     );
+}
+
+/// The same for spawns as `launch` makes them, WASI included.
+#[test]
+fn launch_style_spawns_with_wasi_make_no_system_call() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (report, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let vm = Vm::new(VmConfig {
+            mode: Mode::Carat,
+            arena_size: 8 << 30,
+            ..VmConfig::default()
+        })
+        .unwrap();
+        let module = vm.compile_any(WASI_MODULE.as_bytes()).unwrap();
+        // What a VM makes once (the shared WASI and carat modules) is made
+        // before counting, and a call run to its end leaves its stack in
+        // this thread's pool for the one run after counting (this thread
+        // can map nothing once filtered).
+        let (mut warm, mut warm_call) = launch_style_spawn(&vm, &module);
+        warm.resume(&mut warm_call).unwrap();
+        drop((warm_call, warm));
+        let mut spawned = Vec::with_capacity(SPAWNS);
+        trap_syscalls_except(&[
+            libc::SYS_futex,
+            libc::SYS_rt_sigreturn,
+            libc::SYS_nanosleep,
+            libc::SYS_clock_nanosleep,
+            libc::SYS_exit,
+        ]);
+        COUNTING.store(true, Ordering::Relaxed);
+        for _ in 0..SPAWNS {
+            spawned.push(launch_style_spawn(&vm, &module));
+        }
+        COUNTING.store(false, Ordering::Relaxed);
+        let calls: Vec<(usize, u32)> = CALLS
+            .iter()
+            .enumerate()
+            .map(|(nr, c)| (nr, c.load(Ordering::Relaxed)))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        for c in &CALLS {
+            c.store(0, Ordering::Relaxed);
+        }
+        // The processes are real: the last one runs and sees its pid.
+        let (mut process, mut call) = spawned.pop().unwrap();
+        let done = process.resume(&mut call).unwrap();
+        let pid = match process.export(carat_vm::InstanceId(0), "pid") {
+            Some(carat_vm::Extern::Global(g)) => process.store().global_get(g).1,
+            other => panic!("{other:?}"),
+        };
+        report
+            .send((
+                calls,
+                matches!(done, carat_vm::CallProgress::Done(Ok(_))),
+                pid,
+                process.pid(),
+            ))
+            .unwrap();
+        std::mem::forget((process, call));
+        std::mem::forget(spawned);
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    });
+    let (calls, finished, pid, expected_pid) = result
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the spawning thread reported");
+    assert_eq!(
+        calls,
+        vec![],
+        "system calls (number, count) made by {SPAWNS} launch-style spawns"
+    );
+    assert!(finished, "the last spawned process ran to its end");
+    assert_eq!(pid, carat_vm::Val::I32(expected_pid as i32));
 }

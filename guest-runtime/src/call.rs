@@ -235,8 +235,7 @@ impl Store {
                 inner.limits.max_wasm_stack,
                 body,
             )
-        }
-        .map_err(|e| ExecError::Stack(e.to_string()))?;
+        };
         inner.next_call += 1;
         Ok(GuestCall {
             fiber,
@@ -262,6 +261,11 @@ impl Store {
             return Err(ExecError::Signature("the call has already ended".into()));
         }
         if !call.fiber.is_started() {
+            // The stack first: a call that finds none fails with nothing
+            // consumed, and may be resumed again.
+            call.fiber
+                .ensure_stack()
+                .map_err(|e| ExecError::Stack(e.to_string()))?;
             let inner = self.inner();
             let (instance, index) = call.func;
             // SAFETY: the record lies inside a live vmctx.
@@ -280,7 +284,10 @@ impl Store {
         }
         call.unpark();
         // No reference into the store lives across the resume.
-        let state = call.fiber.resume();
+        let state = call
+            .fiber
+            .resume()
+            .map_err(|e| ExecError::Stack(e.to_string()))?;
         let inner = self.inner_mut();
         let parked = matches!(state, FiberState::Suspended | FiberState::Sleeping(_));
         if parked {

@@ -286,7 +286,12 @@ unsafe fn resume_as_current(
 /// building block of preemptive scheduling. A scheduler asks it to stop
 /// by writing [`interrupt::YIELD`] to the store's interrupt word.
 pub struct Fiber {
-    /// Always `Some` until the fiber drops.
+    /// What the fiber runs, until its first resume gives it a stack: a
+    /// call started and not yet run holds no stack (a launch spawns its
+    /// processes long before each first runs, and most finish without
+    /// ever parking, so their stacks are reused at once).
+    body: Option<Box<dyn FnOnce() + 'static>>,
+    /// From the first resume until the fiber drops.
     coroutine: Option<Coroutine<(), (), FiberResult, DefaultStack>>,
     /// The mappings its stack holds.
     grant: Option<MapGrant>,
@@ -320,33 +325,49 @@ impl Fiber {
         faults: FaultCheck,
         max_wasm_stack: usize,
         body: impl FnOnce() + 'static,
-    ) -> std::io::Result<Fiber> {
-        let size = max_wasm_stack + HOST_STACK_RESERVE;
-        let (stack, grant) = take_stack(size)?;
-        let limit = stack.limit().get() + HOST_STACK_RESERVE;
-        let yielder: Box<YielderCell> = Box::new(Cell::new(std::ptr::null()));
-        let publish: *const YielderCell = &*yielder;
-        let coroutine = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
-            // SAFETY: the cell is boxed in the Fiber, which outlives its
-            // coroutine.
-            unsafe { (*publish).set(y) };
-            body();
-            Ok(())
-        });
-        Ok(Fiber {
-            coroutine: Some(coroutine),
-            grant: Some(grant),
-            yielder,
+    ) -> Fiber {
+        Fiber {
+            body: Some(Box::new(body)),
+            coroutine: None,
+            grant: None,
+            yielder: Box::new(Cell::new(std::ptr::null())),
             home,
             faults,
-            limit,
-            size,
-        })
+            limit: 0,
+            size: max_wasm_stack + HOST_STACK_RESERVE,
+        }
     }
 
-    /// Runs the fiber until it finishes or suspends at a poll.
-    pub fn resume(&mut self) -> FiberState {
-        let coroutine = self.coroutine.as_mut().expect("live until dropped");
+    /// Gives the body a stack and a coroutine, if it has none yet: done by
+    /// the first resume, or before it by a caller that must know the
+    /// resume will not fail for want of a stack.
+    pub fn ensure_stack(&mut self) -> std::io::Result<()> {
+        if self.coroutine.is_some() {
+            return Ok(());
+        }
+        let (stack, grant) = take_stack(self.size)?;
+        let body = self.body.take().expect("started once");
+        self.limit = stack.limit().get() + HOST_STACK_RESERVE;
+        let publish: *const YielderCell = &*self.yielder;
+        self.coroutine = Some(Coroutine::with_stack(
+            stack,
+            move |y: &Yielder<(), ()>, ()| {
+                // SAFETY: the cell is boxed in the Fiber, which outlives its
+                // coroutine.
+                unsafe { (*publish).set(y) };
+                body();
+                Ok(())
+            },
+        ));
+        self.grant = Some(grant);
+        Ok(())
+    }
+
+    /// Runs the fiber until it finishes or suspends at a poll. Fails, and
+    /// runs nothing, when the first resume finds no stack for it.
+    pub fn resume(&mut self) -> std::io::Result<FiberState> {
+        self.ensure_stack()?;
+        let coroutine = self.coroutine.as_mut().expect("started above");
         // SAFETY: `new`'s contract keeps the store context live.
         let result = unsafe {
             resume_as_current(
@@ -358,11 +379,11 @@ impl Fiber {
             )
         };
         let wake_at = WAKE_AT.with(|w| w.take());
-        match (result, wake_at) {
+        Ok(match (result, wake_at) {
             (CoroutineResult::Return(result), _) => FiberState::Finished(result),
             (CoroutineResult::Yield(()), Some(deadline)) => FiberState::Sleeping(deadline),
             (CoroutineResult::Yield(()), None) => FiberState::Suspended,
-        }
+        })
     }
 
     /// Whether it has been resumed at least once.
@@ -371,18 +392,20 @@ impl Fiber {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.coroutine.as_ref().is_none_or(|c| c.done())
+        self.body.is_none() && self.coroutine.as_ref().is_none_or(|c| c.done())
     }
 }
 
 impl Drop for Fiber {
     fn drop(&mut self) {
+        // A body that never ran owns plain addresses only: dropping it is
+        // all there is to do.
         let (Some(mut coroutine), Some(grant)) = (self.coroutine.take(), self.grant.take()) else {
             return;
         };
         if !coroutine.started() {
-            // Never resumed: dropping the body is all there is to do (it
-            // owns plain addresses only).
+            // Given a stack but never run (its first resume cannot fail
+            // after `start`, but the coroutine is dropped cleanly anyway).
             coroutine.force_unwind();
         } else if !coroutine.done() {
             // SAFETY: a suspended guest's stack holds JIT frames (nothing to
@@ -420,8 +443,7 @@ mod tests {
             Fiber::new(home(), FaultCheck::none(), 64 * 1024, move || {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst)
             })
-        }
-        .unwrap();
+        };
         drop(fiber);
         assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
@@ -429,9 +451,9 @@ mod tests {
     #[test]
     fn a_finished_fiber_drops_cleanly() {
         // SAFETY: as above.
-        let mut fiber =
-            unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, || {}) }.unwrap();
-        assert_eq!(fiber.resume(), FiberState::Finished(Ok(())));
+        let mut fiber = unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, || {}) };
+        assert!(!fiber.is_finished() && !fiber.is_started());
+        assert_eq!(fiber.resume().unwrap(), FiberState::Finished(Ok(())));
         assert!(fiber.is_finished());
         drop(fiber);
     }

@@ -211,10 +211,18 @@ impl Task for ProcessTask {
             Err(TryLockError::WouldBlock) => return Step::Yielded,
         };
         // Compaction at parks is the relocation policy's, in the store.
-        let progress = process
-            .resume(call)
-            .unwrap_or_else(|e| CallProgress::Done(Err(ExecError::Host(e.to_string()))));
+        let progress = process.resume(call);
         drop(process);
+        let progress = match progress {
+            Ok(progress) => progress,
+            // The call could not run at all (no stack for its first run):
+            // the process fails with the reason.
+            Err(e) => {
+                self.call = None;
+                self.ending = Some(Ending::Failed(e.to_string()));
+                return Step::Finished;
+            }
+        };
         match progress {
             CallProgress::Suspended => Step::Yielded,
             CallProgress::Sleeping(until) => Step::Sleeping(until),

@@ -238,6 +238,18 @@ impl Caller<'_> {
         }
     }
 
+    /// Whether the caller's process was asked to stop (a kill): a host
+    /// call that waited may end it at once instead of returning to a
+    /// guest that would stop only at its next poll.
+    pub fn kill_requested(&self) -> bool {
+        self.store_ref().is_some_and(|store| {
+            // SAFETY: the store context lives as long as its store, which
+            // is inside this host call; the word is atomic.
+            let word = unsafe { &(*store.context_ptr()).interrupt };
+            word.load(std::sync::atomic::Ordering::Acquire) & crate::fiber::interrupt::KILL != 0
+        })
+    }
+
     /// Gives up the CPU if the caller runs on a fiber that can be
     /// suspended (its scheduler runs others first); returns whether it
     /// did. Its regions may move meanwhile.

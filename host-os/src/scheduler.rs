@@ -34,6 +34,11 @@ pub trait Task: Send {
     fn step(&mut self) -> Step;
     /// How to ask the task to yield while it runs.
     fn interrupt_handle(&self) -> InterruptHandle;
+    /// Whether a task asleep until a time should run now instead (it was
+    /// asked to stop).
+    fn wake_early(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -175,13 +180,14 @@ fn lock<M>(m: &Mutex<M>) -> std::sync::MutexGuard<'_, M> {
 fn wake_sleepers<T: Task>(shared: &Shared<T>) {
     let now = Instant::now();
     let mut sleeping = lock(&shared.sleeping);
-    if sleeping.iter().all(|(until, _, _)| *until > now) {
+    let due = |(until, _, task): &(Instant, usize, T)| *until <= now || task.wake_early();
+    if !sleeping.iter().any(due) {
         return;
     }
     let mut queue = lock(&shared.queue);
     let mut i = 0;
     while i < sleeping.len() {
-        if sleeping[i].0 <= now {
+        if due(&sleeping[i]) {
             let (_, id, task) = sleeping.swap_remove(i);
             queue.push_back((id, task));
         } else {

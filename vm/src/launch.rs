@@ -22,6 +22,7 @@ use carat_host_os::process::{self as policy, Provider, ProviderSpec};
 use carat_host_os::scheduler::{self, SchedulerConfig, Step, Task};
 use serde::Deserialize;
 
+use crate::lifecycle::{ProcessInfo, ProcessState, ProcessTable};
 use crate::{
     CallProgress, ExecError, GuestCall, InterruptHandle, Mode, Module, Output, Process, Vm,
     VmConfig, VmError, WasiConfig, args::parse_duration, args::parse_size,
@@ -104,6 +105,8 @@ pub enum LaunchError {
     },
     #[error(transparent)]
     Vm(#[from] VmError),
+    #[error("cannot start the launch's thread")]
+    Thread(#[source] std::io::Error),
 }
 
 /// How one process ended.
@@ -133,6 +136,8 @@ pub struct LaunchReport {
     pub vm: crate::VmStats,
     pub context_switches: u64,
     pub spawn_ns_median: u64,
+    /// Every process the launch ran, by pid (failed spawns have none).
+    pub processes: Vec<ProcessInfo>,
 }
 
 impl LaunchReport {
@@ -160,6 +165,9 @@ struct ProcessTask {
     interrupt: InterruptHandle,
     call: Option<GuestCall>,
     ending: Option<Ending>,
+    /// Its pid and the launch's process table, which it keeps up to date;
+    /// `None` when its spawn failed before there was a process.
+    listed: Option<(u32, Arc<ProcessTable>)>,
 }
 
 impl ProcessTask {
@@ -168,14 +176,22 @@ impl ProcessTask {
         process: Process,
         call: Option<GuestCall>,
         ending: Option<Ending>,
+        table: &Arc<ProcessTable>,
     ) -> Self {
+        let pid = process.pid();
+        let interrupt = process.interrupt_handle();
+        table.add(pid, &name, interrupt.clone(), process.bytes_in_use());
+        if let Some(ending) = &ending {
+            table.ended(pid, ending, Duration::ZERO);
+        }
         ProcessTask {
             name,
             order,
-            interrupt: process.interrupt_handle(),
+            interrupt,
             process: Some(Arc::new(Mutex::new(process))),
             call,
             ending,
+            listed: Some((pid, table.clone())),
         }
     }
 
@@ -188,6 +204,7 @@ impl ProcessTask {
             interrupt: InterruptHandle::none(),
             call: None,
             ending: Some(Ending::Failed(reason)),
+            listed: None,
         }
     }
 }
@@ -200,6 +217,47 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Task for ProcessTask {
     fn step(&mut self) -> Step {
+        let started = Instant::now();
+        if let Some((pid, table)) = &self.listed {
+            table.set_running(*pid);
+        }
+        let step = self.run_once();
+        if let Some((pid, table)) = &self.listed {
+            let ran = started.elapsed();
+            match (step, &self.ending) {
+                (Step::Finished, Some(ending)) => table.ended(*pid, ending, ran),
+                (Step::Finished, None) => {}
+                (step, _) => {
+                    let state = match step {
+                        Step::Sleeping(_) => ProcessState::Sleeping,
+                        _ => ProcessState::Runnable,
+                    };
+                    let memory = self
+                        .process
+                        .as_ref()
+                        .and_then(|p| p.try_lock().ok().map(|p| p.bytes_in_use()))
+                        .unwrap_or(0);
+                    table.stepped(*pid, state, ran, memory);
+                }
+            }
+        }
+        step
+    }
+
+    fn interrupt_handle(&self) -> InterruptHandle {
+        self.interrupt.clone()
+    }
+
+    fn wake_early(&self) -> bool {
+        self.listed
+            .as_ref()
+            .is_some_and(|(pid, table)| table.kill_requested(*pid))
+    }
+}
+
+impl ProcessTask {
+    /// One step of its call: until it ends, parks or yields.
+    fn run_once(&mut self) -> Step {
         let (Some(call), Some(process)) = (self.call.as_mut(), self.process.as_ref()) else {
             return Step::Finished;
         };
@@ -237,10 +295,6 @@ impl Task for ProcessTask {
                 Step::Finished
             }
         }
-    }
-
-    fn interrupt_handle(&self) -> InterruptHandle {
-        self.interrupt.clone()
     }
 }
 
@@ -290,6 +344,8 @@ struct Launcher {
     next_copy: Mutex<Vec<u32>>,
     spawned: std::sync::atomic::AtomicU64,
     max_processes: u64,
+    /// Every process spawned, for hosts (see `lifecycle`).
+    table: Arc<ProcessTable>,
     spawn_times: Mutex<Vec<Duration>>,
     this: std::sync::Weak<Launcher>,
 }
@@ -347,7 +403,7 @@ impl Launcher {
             Ok((instance, None)) => (Some(instance), None, Some(Ending::Exited(0))),
             Err(ending) => (None, None, Some(ending)),
         };
-        let task = ProcessTask::new(id, process, call, ending);
+        let task = ProcessTask::new(id, process, call, ending, &self.table);
         if let (Some(instance), Some(shared)) = (instance, &task.process)
             && !spec.entry_points.is_empty()
         {
@@ -566,6 +622,56 @@ fn check_manifest(manifest: &Manifest, max_processes: u64) -> Result<(), String>
 /// Reads a manifest, spawns its processes and runs them all to the end,
 /// with the processes they spawn.
 pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, LaunchError> {
+    Ok(Launch::start(path, options)?.finish())
+}
+
+/// A launch under way: its processes run on worker threads while the host
+/// lists, kills and waits for them.
+pub struct Launch {
+    table: Arc<ProcessTable>,
+    run: std::thread::JoinHandle<LaunchReport>,
+}
+
+impl Launch {
+    /// Reads a manifest, spawns its processes and starts running them.
+    pub fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
+        start(path, options)
+    }
+
+    /// Every process spawned so far (its own spawns included), by pid:
+    /// state, memory, CPU time and, once ended, how.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        self.table.list()
+    }
+
+    /// Asks process `pid` to stop: it ends with the trap `interrupted` at
+    /// its next poll, or at once if it waits in a host call. False when
+    /// there is no such process or it has already ended.
+    pub fn kill(&self, pid: u32) -> bool {
+        self.table.kill(pid)
+    }
+
+    /// Blocks until process `pid` ends; how it did, or `None` when the
+    /// launch has no such process.
+    pub fn wait(&self, pid: u32) -> Option<Ending> {
+        self.table.wait(pid, None)
+    }
+
+    /// As [`Launch::wait`], for at most `timeout`: `None` also when the
+    /// process has not ended by then.
+    pub fn wait_timeout(&self, pid: u32, timeout: Duration) -> Option<Ending> {
+        self.table.wait(pid, Some(timeout))
+    }
+
+    /// Waits for every process to end; what the launch did.
+    pub fn finish(self) -> LaunchReport {
+        self.run
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
     let text =
         crate::read_text_file(path, MAX_MANIFEST_BYTES).map_err(|source| LaunchError::Read {
             path: path.display().to_string(),
@@ -658,6 +764,7 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
         spawned: Default::default(),
         max_processes,
         spawn_times: Mutex::default(),
+        table: Arc::default(),
         this: this.clone(),
     });
     let mut tasks = Vec::new();
@@ -670,6 +777,16 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
         }
     }
 
+    let table = launcher.table.clone();
+    let run = std::thread::Builder::new()
+        .name("launch".into())
+        .spawn(move || run(launcher, tasks, workers, vm))
+        .map_err(LaunchError::Thread)?;
+    Ok(Launch { table, run })
+}
+
+/// Runs a launch's tasks to the end on `workers` threads.
+fn run(launcher: Arc<Launcher>, tasks: Vec<ProcessTask>, workers: usize, vm: Vm) -> LaunchReport {
     let (tasks, stats) = scheduler::run_with_spawner(
         tasks,
         SchedulerConfig {
@@ -683,7 +800,7 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
     // Spawned copies are reported with the others of their spec.
     let mut tasks = tasks;
     tasks.sort_by_key(|t| t.order);
-    Ok(LaunchReport {
+    LaunchReport {
         endings: tasks
             .into_iter()
             .map(|t| {
@@ -698,5 +815,6 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
         spawn_ns_median: spawn_times
             .get(spawn_times.len() / 2)
             .map_or(0, |d| d.as_nanos() as u64),
-    })
+        processes: launcher.table.list(),
+    }
 }

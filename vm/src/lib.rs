@@ -19,6 +19,7 @@
 pub mod args;
 mod footprint;
 pub mod launch;
+pub mod lifecycle;
 mod shared_host;
 pub mod spectest;
 pub mod wast;
@@ -631,6 +632,11 @@ impl Process {
     /// This process's id: unique within its VM.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Bytes of guest state it holds: memories, tables, control blocks.
+    pub fn bytes_in_use(&self) -> u64 {
+        self.store.bytes_in_use()
     }
 
     /// The buffers this process exchanges with others.

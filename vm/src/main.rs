@@ -239,17 +239,30 @@ fn compile(compile_args: CompileArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_stats(stats: &VmStats, format: StatsFormat) {
-    print_stats_with(stats, format, &[]);
+    print_stats_with(stats, format, &[], None);
 }
 
-/// Prints the VM's counters plus `extra` ones.
-fn print_stats_with(stats: &VmStats, format: StatsFormat, extra: &[(&str, u64)]) {
+/// Prints the VM's counters plus `extra` ones, and in JSON a list of
+/// processes (text gives only their count).
+fn print_stats_with(
+    stats: &VmStats,
+    format: StatsFormat,
+    extra: &[(&str, u64)],
+    processes: Option<&[carat_vm::lifecycle::ProcessInfo]>,
+) {
     let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(stats) else {
         eprintln!("error: cannot encode stats");
         return;
     };
     for (name, value) in extra {
         fields.insert(name.to_string(), (*value).into());
+    }
+    if let Some(processes) = processes {
+        let value = match format {
+            StatsFormat::Json => serde_json::to_value(processes).unwrap_or_default(),
+            StatsFormat::Text => format!("{} (listed by --stats=json)", processes.len()).into(),
+        };
+        fields.insert("processes".into(), value);
     }
     match format {
         StatsFormat::Json => eprintln!("{}", serde_json::Value::Object(fields)),
@@ -363,6 +376,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
                 ("spawn_ns_median", report.spawn_ns_median),
                 ("context_switches", report.context_switches),
             ],
+            Some(&report.processes),
         );
     }
     Ok(if report.all_exited_zero() {

@@ -314,6 +314,11 @@ fn syscall(name: &'static str, params: &[ValType], handler: Handler) -> Syscall 
                 // parked): on a scheduled fiber it parks this process and frees
                 // the worker for others.
                 let woke = wait.map(|wait| wait_parked(caller, wait));
+                // A kill wakes a waiting process early (see the launcher's
+                // process table): it ends here, not in the guest.
+                if woke.is_some() && caller.kill_requested() {
+                    return Err(HostError::Trap(carat_jit::Trap::Interrupted));
+                }
                 if code != RETRY_AFTER_WAIT {
                     results[0] = Val::I32(i32::from(code));
                     return Ok(());

@@ -1,0 +1,169 @@
+//! What a host that runs services needs of a running launch: every
+//! process with its state, memory and CPU time; a kill; a wait.
+//!
+//! The table is written by the processes' own tasks as they run (a state
+//! and its figures when a step starts and ends, the ending when they end),
+//! so reading it never stops a guest. A kill asks the process to stop at
+//! its next poll with the trap `interrupted`; one asleep in a host call is
+//! woken at once to see it (see `scheduler::Task::wake_early`).
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use carat_guest_runtime::InterruptHandle;
+
+use crate::launch::Ending;
+
+/// Where a process of a launch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessState {
+    /// Waiting for a worker: not yet run, or between time slices.
+    Runnable,
+    Running,
+    /// Parked in a blocking host call (a WASI sleep, a read of an empty
+    /// stdin) until a time.
+    Sleeping,
+    Ended,
+}
+
+/// One process of a launch, as [`crate::launch::Launch::processes`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub name: String,
+    pub state: ProcessState,
+    /// How it ended, once it has ("exit 0", "trap: interrupted", ...).
+    pub ending: Option<String>,
+    /// Guest state it held when it last stopped running: memories,
+    /// tables and control blocks.
+    pub memory_bytes: u64,
+    /// Time it has run on workers.
+    pub cpu_ns: u64,
+}
+
+struct Entry {
+    info: ProcessInfo,
+    interrupt: InterruptHandle,
+    ending: Option<Ending>,
+    kill_requested: bool,
+}
+
+/// Every process of a launch, by pid.
+#[derive(Default)]
+pub(crate) struct ProcessTable {
+    entries: Mutex<HashMap<u32, Entry>>,
+    /// Notified whenever a process ends.
+    ended: Condvar,
+}
+
+impl ProcessTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lists a spawned process, runnable.
+    pub(crate) fn add(&self, pid: u32, name: &str, interrupt: InterruptHandle, memory_bytes: u64) {
+        self.lock().insert(
+            pid,
+            Entry {
+                info: ProcessInfo {
+                    pid,
+                    name: name.to_string(),
+                    state: ProcessState::Runnable,
+                    ending: None,
+                    memory_bytes,
+                    cpu_ns: 0,
+                },
+                interrupt,
+                ending: None,
+                kill_requested: false,
+            },
+        );
+    }
+
+    pub(crate) fn set_running(&self, pid: u32) {
+        if let Some(entry) = self.lock().get_mut(&pid) {
+            entry.info.state = ProcessState::Running;
+        }
+    }
+
+    /// Records a step that ran for `ran` and left the process in `state`
+    /// (not ended) holding `memory_bytes`.
+    pub(crate) fn stepped(&self, pid: u32, state: ProcessState, ran: Duration, memory_bytes: u64) {
+        if let Some(entry) = self.lock().get_mut(&pid) {
+            entry.info.state = state;
+            entry.info.cpu_ns += ran.as_nanos() as u64;
+            entry.info.memory_bytes = memory_bytes;
+        }
+    }
+
+    /// Records how a process ended, after a last step of `ran`.
+    pub(crate) fn ended(&self, pid: u32, ending: &Ending, ran: Duration) {
+        if let Some(entry) = self.lock().get_mut(&pid) {
+            entry.info.state = ProcessState::Ended;
+            entry.info.ending = Some(ending.to_string());
+            entry.info.cpu_ns += ran.as_nanos() as u64;
+            entry.ending = Some(ending.clone());
+        }
+        self.ended.notify_all();
+    }
+
+    /// Whether a kill was asked for the process.
+    pub(crate) fn kill_requested(&self, pid: u32) -> bool {
+        self.lock().get(&pid).is_some_and(|e| e.kill_requested)
+    }
+
+    pub(crate) fn list(&self) -> Vec<ProcessInfo> {
+        let mut list: Vec<ProcessInfo> = self.lock().values().map(|e| e.info.clone()).collect();
+        list.sort_by_key(|info| info.pid);
+        list
+    }
+
+    /// Asks process `pid` to stop; false when there is no such process or
+    /// it has ended.
+    pub(crate) fn kill(&self, pid: u32) -> bool {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(&pid) else {
+            return false;
+        };
+        if entry.ending.is_some() {
+            return false;
+        }
+        entry.kill_requested = true;
+        entry.interrupt.kill();
+        true
+    }
+
+    /// Blocks until process `pid` has ended, or `timeout` (if any) has
+    /// passed; its ending, or `None` when there is no such process or it
+    /// did not end in time.
+    pub(crate) fn wait(&self, pid: u32, timeout: Option<Duration>) -> Option<Ending> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut entries = self.lock();
+        loop {
+            match entries.get(&pid) {
+                None => return None,
+                Some(Entry {
+                    ending: Some(ending),
+                    ..
+                }) => return Some(ending.clone()),
+                Some(_) => {}
+            }
+            entries = match deadline {
+                None => self.ended.wait(entries).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.ended
+                        .wait_timeout(entries, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}

@@ -236,3 +236,41 @@ fn host_heap_and_resident_memory_follow_an_allocation() {
         "resident {resident} -> {resident_after}"
     );
 }
+
+/// Open descriptors of this host process.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A process whose output is discarded holds no descriptor for it: a
+/// million of them must not need a million descriptors.
+#[test]
+fn a_discarded_stdout_holds_no_descriptor() {
+    let _alone = alone();
+    let vm = Vm::new(VmConfig::default()).unwrap();
+    let module = vm.compile_file("examples/c/hello.wasm".as_ref()).unwrap();
+    let before = open_descriptors();
+    let mut processes: Vec<_> = (0..300)
+        .map(|_| {
+            let mut p = vm.new_process().unwrap();
+            p.add_wasi(WasiConfig {
+                stdout: carat_vm::Output::Null,
+                ..WasiConfig::default()
+            })
+            .unwrap();
+            let instance = p.instantiate(&module).unwrap();
+            (p, instance)
+        })
+        .collect();
+    assert!(
+        open_descriptors() < before + 10,
+        "{} descriptors for 300 processes",
+        open_descriptors() - before
+    );
+    // The output goes nowhere, and the guest sees its writes succeed.
+    let (process, instance) = &mut processes[0];
+    assert!(matches!(
+        process.invoke(*instance, "_start", &[]),
+        Ok(_) | Err(carat_vm::VmError::Exec(carat_vm::ExecError::Exit(0)))
+    ));
+}

@@ -34,8 +34,15 @@ enum Entry {
     Stdin,
     Stdout,
     Stderr,
+    /// A discarding output (`Output::Null`), as `/dev/null` but without a
+    /// descriptor of its own: a million processes with their output
+    /// discarded would otherwise hold a million descriptors.
+    Null,
     File(File),
-    Dir { dir: File, preopen: Option<String> },
+    Dir {
+        dir: File,
+        preopen: Option<String>,
+    },
 }
 
 pub(crate) struct FdTable {
@@ -92,7 +99,7 @@ impl FdTable {
     pub(crate) fn new(preopens: &[Preopen], stdout: &super::Output) -> std::io::Result<Self> {
         let stdout = match stdout {
             super::Output::Inherit => Entry::Stdout,
-            super::Output::Null => Entry::File(File::create("/dev/null")?),
+            super::Output::Null => Entry::Null,
             super::Output::File(path) => Entry::File(File::create(path).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
             })?),
@@ -263,6 +270,18 @@ fn fstat(fd: RawFd) -> SysResult<libc::stat> {
     }
 }
 
+/// What `/dev/null` is, for a discarding output's filestat.
+fn stat_dev_null() -> SysResult<libc::stat> {
+    // SAFETY: stat fills a stat struct for a NUL-terminated path.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(c"/dev/null".as_ptr(), &mut st) != 0 {
+            return Err(last_error());
+        }
+        Ok(st)
+    }
+}
+
 /// Writes a WASI filestat (64 bytes).
 fn write_filestat(m: &mut MemoryView<'_>, at: GuestAddr, st: &libc::stat) -> SysResult {
     let mut buf = [0u8; 64];
@@ -352,6 +371,7 @@ fn write_to(entry: &mut Entry, bytes: &[u8], offset: Option<u64>) -> SysResult<u
             std::io::stderr().write_all(bytes)?;
             bytes.len()
         }
+        (Entry::Null, None) => bytes.len(),
         (Entry::File(file), None) => file.write(bytes)?,
         (Entry::File(file), Some(at)) => file.write_at(bytes, at)?,
         (Entry::Dir { .. }, _) => return Err(Errno(errno::ISDIR)),
@@ -366,7 +386,7 @@ fn read_from(entry: &mut Entry, buf: &mut [u8], offset: Option<u64>) -> SysResul
         (Entry::File(file), None) => file.read(buf)?,
         (Entry::File(file), Some(at)) => file.read_at(buf, at)?,
         (Entry::Dir { .. }, _) => return Err(Errno(errno::ISDIR)),
-        (Entry::Stdout | Entry::Stderr, _) => return Err(Errno(errno::BADF)),
+        (Entry::Stdout | Entry::Stderr | Entry::Null, _) => return Err(Errno(errno::BADF)),
         (Entry::Stdin, Some(_)) => return Err(Errno(errno::SPIPE)),
     })
 }
@@ -726,7 +746,9 @@ fn path_symlink(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult
 
 fn fd_fdstat_get(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysResult {
     let (kind, flags) = match c.fds.get(arg_u32(a, 0))? {
-        Entry::Stdin | Entry::Stdout | Entry::Stderr => (FILETYPE_CHARACTER_DEVICE, 0),
+        Entry::Stdin | Entry::Stdout | Entry::Stderr | Entry::Null => {
+            (FILETYPE_CHARACTER_DEVICE, 0)
+        }
         Entry::Dir { .. } => (FILETYPE_DIRECTORY, 0),
         Entry::File(file) => {
             let kind = filetype(fstat(file.as_raw_fd())?.st_mode);
@@ -775,6 +797,7 @@ fn fd_filestat_get(c: &mut WasiCtx, m: &mut MemoryView<'_>, a: &[Val]) -> SysRes
         Entry::Stdin => fstat(0)?,
         Entry::Stdout => fstat(1)?,
         Entry::Stderr => fstat(2)?,
+        Entry::Null => stat_dev_null()?,
         Entry::File(file) | Entry::Dir { dir: file, .. } => fstat(file.as_raw_fd())?,
     };
     write_filestat(m, addr(a, 1), &st)

@@ -293,6 +293,12 @@ impl Store {
         &self.inner().limits
     }
 
+    /// Sets the stack bytes wasm frames may use in calls started from now
+    /// on.
+    pub fn set_max_wasm_stack(&mut self, bytes: usize) {
+        self.inner_mut().limits.max_wasm_stack = bytes;
+    }
+
     /// Bytes of guest state the store holds now, every region counted.
     pub fn bytes_in_use(&self) -> u64 {
         self.inner().bytes_in_use

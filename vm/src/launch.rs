@@ -64,6 +64,9 @@ pub struct ProcessSpec {
     #[serde(default = "one")]
     pub count: u32,
     pub max_memory: Option<String>,
+    /// Stack bytes its wasm frames may use ("64KiB"); past it a call traps
+    /// with `call stack exhausted`. The VM's default (1 MiB) when absent.
+    pub max_stack: Option<String>,
     /// 0 means unlimited.
     #[serde(default)]
     pub fuel: u64,
@@ -323,6 +326,10 @@ fn ending_of(e: VmError) -> Ending {
     }
 }
 
+/// The range a manifest's `max_stack` must lie in.
+const MIN_STACK: u64 = 4 << 10;
+const MAX_STACK: u64 = 256 << 20;
+
 /// The most processes one launch runs, counting those spawned by guests,
 /// unless the manifest's `[vm] max_processes` says otherwise.
 pub const DEFAULT_MAX_PROCESSES: u64 = 100_000;
@@ -337,6 +344,7 @@ struct Launcher {
     modules: Vec<Module>,
     refused: Vec<Option<String>>,
     max_memory: Vec<Option<u64>>,
+    max_stack: Vec<Option<u64>>,
     call_timeouts: Vec<Option<Duration>>,
     providers: Mutex<HashMap<String, Provider<Process>>>,
     spawner: scheduler::Spawner<ProcessTask>,
@@ -397,6 +405,9 @@ impl Launcher {
             Ok(process) => process,
             Err(e) => return ProcessTask::failed(id, e.to_string()),
         };
+        if let Some(max_stack) = self.max_stack[index] {
+            process.set_max_stack(max_stack as usize);
+        }
         let output_copy = (name != spec.name).then_some(copy);
         let (instance, call, ending) = match self.prepare(&mut process, index, &name, output_copy) {
             Ok((instance, Some(call))) => (Some(instance), Some(call), None),
@@ -716,6 +727,7 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
     let mut modules = Vec::new();
     let mut refused = Vec::new();
     let mut max_memory = Vec::new();
+    let mut max_stack = Vec::new();
     let mut call_timeouts = Vec::new();
     for spec in &manifest.process {
         let module_path = base.join(&spec.module);
@@ -742,6 +754,19 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
                 .transpose()
                 .map_err(|e| bad(format!("process `{}`: max_memory: {e}", spec.name)))?,
         );
+        max_stack.push(
+            spec.max_stack
+                .as_deref()
+                .map(parse_size)
+                .transpose()
+                .and_then(|size| match size {
+                    Some(size) if !(MIN_STACK..=MAX_STACK).contains(&size) => {
+                        Err(format!("{size} bytes is outside {MIN_STACK}..={MAX_STACK}"))
+                    }
+                    size => Ok(size),
+                })
+                .map_err(|e| bad(format!("process `{}`: max_stack: {e}", spec.name)))?,
+        );
         call_timeouts.push(
             spec.call_timeout
                 .as_deref()
@@ -758,6 +783,7 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         modules,
         refused,
         max_memory,
+        max_stack,
         call_timeouts,
         providers: Mutex::default(),
         spawner: scheduler::Spawner::default(),

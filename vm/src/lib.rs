@@ -639,6 +639,12 @@ impl Process {
         self.store.bytes_in_use()
     }
 
+    /// Sets the stack bytes its wasm frames may use, for the calls it
+    /// starts from now on (the VM's `max_wasm_stack` by default).
+    pub fn set_max_stack(&mut self, bytes: usize) {
+        self.store.set_max_wasm_stack(bytes);
+    }
+
     /// The buffers this process exchanges with others.
     pub fn mailbox(&self) -> Arc<Mutex<Mailbox>> {
         self.mailbox.clone()

@@ -11,7 +11,7 @@
 //! a [`Spawner`]; they join the queue when the spawning step ends and run
 //! to completion with the rest.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -35,7 +35,8 @@ pub trait Task: Send {
     /// How to ask the task to yield while it runs.
     fn interrupt_handle(&self) -> InterruptHandle;
     /// Whether a task asleep until a time should run now instead (it was
-    /// asked to stop).
+    /// asked to stop). Asked of every sleeper at the tick after
+    /// [`Spawner::check_early_wakes`], not otherwise.
     fn wake_early(&self) -> bool {
         false
     }
@@ -63,15 +64,19 @@ pub struct SchedulerStats {
     pub context_switches: u64,
 }
 
-/// Starts tasks while a run is under way (a guest's `carat.spawn`).
+/// Starts tasks while a run is under way (a guest's `carat.spawn`), and
+/// tells the run when sleeping tasks may want to wake early.
 pub struct Spawner<T> {
     pending: std::sync::Arc<Mutex<Vec<T>>>,
+    /// Bumped by [`Spawner::check_early_wakes`].
+    wake_epoch: std::sync::Arc<AtomicU64>,
 }
 
 impl<T> Clone for Spawner<T> {
     fn clone(&self) -> Self {
         Spawner {
             pending: self.pending.clone(),
+            wake_epoch: self.wake_epoch.clone(),
         }
     }
 }
@@ -80,6 +85,7 @@ impl<T> Default for Spawner<T> {
     fn default() -> Self {
         Spawner {
             pending: Default::default(),
+            wake_epoch: Default::default(),
         }
     }
 }
@@ -90,13 +96,22 @@ impl<T> Spawner<T> {
     pub fn spawn(&self, task: T) {
         lock(&self.pending).push(task);
     }
+
+    /// Asks the run to ask every sleeping task [`Task::wake_early`] at
+    /// its next tick (after a kill, say). Ticks otherwise look only at the
+    /// earliest deadlines, so that a million sleepers cost nothing while
+    /// they sleep.
+    pub fn check_early_wakes(&self) {
+        self.wake_epoch.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 struct Shared<T> {
     spawner: Spawner<T>,
     queue: Mutex<VecDeque<(usize, T)>>,
-    /// Tasks blocked until a time, moved back to the queue by the timer.
-    sleeping: Mutex<Vec<(Instant, usize, T)>>,
+    /// Tasks blocked until a time, by (deadline, id), moved back to the
+    /// queue by the timer.
+    sleeping: Mutex<BTreeMap<(Instant, usize), T>>,
     ready: Condvar,
     remaining: AtomicUsize,
     running: Mutex<Vec<Option<InterruptHandle>>>,
@@ -128,7 +143,7 @@ pub fn run_with_spawner<T: Task>(
     let shared = Shared {
         spawner,
         queue: Mutex::new(tasks.into_iter().enumerate().collect()),
-        sleeping: Mutex::new(Vec::new()),
+        sleeping: Mutex::new(BTreeMap::new()),
         ready: Condvar::new(),
         remaining: AtomicUsize::new(count),
         running: Mutex::new(vec![None; workers]),
@@ -143,9 +158,12 @@ pub fn run_with_spawner<T: Task>(
             // tasks to yield once per slice.
             let tick = config.time_slice.min(Duration::from_millis(1));
             let mut slice_started = Instant::now();
+            let mut wake_epoch = shared.spawner.wake_epoch.load(Ordering::Acquire);
             while !shared.done.load(Ordering::Acquire) {
                 std::thread::sleep(tick);
-                wake_sleepers(shared);
+                let epoch = shared.spawner.wake_epoch.load(Ordering::Acquire);
+                wake_sleepers(shared, epoch != wake_epoch);
+                wake_epoch = epoch;
                 if slice_started.elapsed() >= config.time_slice {
                     slice_started = Instant::now();
                     for handle in lock(&shared.running).iter().flatten() {
@@ -177,23 +195,36 @@ fn lock<M>(m: &Mutex<M>) -> std::sync::MutexGuard<'_, M> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn wake_sleepers<T: Task>(shared: &Shared<T>) {
+/// Moves the sleepers whose time has come to the queue: those with the
+/// earliest deadlines, and with `check_all` any that wants to wake early.
+fn wake_sleepers<T: Task>(shared: &Shared<T>, check_all: bool) {
     let now = Instant::now();
     let mut sleeping = lock(&shared.sleeping);
-    let due = |(until, _, task): &(Instant, usize, T)| *until <= now || task.wake_early();
-    if !sleeping.iter().any(due) {
+    let mut woken = Vec::new();
+    while let Some(entry) = sleeping.first_entry() {
+        if entry.key().0 > now {
+            break;
+        }
+        let ((_, id), task) = entry.remove_entry();
+        woken.push((id, task));
+    }
+    if check_all {
+        let early: Vec<(Instant, usize)> = sleeping
+            .iter()
+            .filter(|(_, task)| task.wake_early())
+            .map(|(key, _)| *key)
+            .collect();
+        for key in early {
+            if let Some(task) = sleeping.remove(&key) {
+                woken.push((key.1, task));
+            }
+        }
+    }
+    if woken.is_empty() {
         return;
     }
     let mut queue = lock(&shared.queue);
-    let mut i = 0;
-    while i < sleeping.len() {
-        if due(&sleeping[i]) {
-            let (_, id, task) = sleeping.swap_remove(i);
-            queue.push_back((id, task));
-        } else {
-            i += 1;
-        }
-    }
+    queue.extend(woken);
     shared.ready.notify_all();
 }
 
@@ -240,7 +271,7 @@ fn work<T: Task>(shared: &Shared<T>, worker: usize) {
             }
             Step::Sleeping(until) => {
                 shared.switches.fetch_add(1, Ordering::Relaxed);
-                lock(&shared.sleeping).push((until, id, task));
+                lock(&shared.sleeping).insert((until, id), task);
             }
             Step::Finished => {
                 lock(&shared.finished)[id] = Some(task);

@@ -3,9 +3,11 @@
 //! (`--stats`: `bytes_per_process`, `resident_bytes_per_process`).
 //!
 //! A figure is taken by [`crate::Vm::sample_footprint`] and the VM keeps
-//! the one taken with the most processes alive: `launch` samples when the
-//! count of live processes reaches a new high (at powers of two, then
-//! every 1,024), `run` while its one process is still alive.
+//! the last one taken with the most processes alive: `launch` samples
+//! when the count of live processes reaches a new high (at powers of two,
+//! then every 1,024) and every 100 ms while they run (so processes parked
+//! mid-call are counted with their stacks), `run` while its one process
+//! is still alive.
 //! Measuring reads `/proc` and the allocator's statistics, so it never
 //! runs on a spawn path of the embedding API.
 

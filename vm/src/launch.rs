@@ -326,6 +326,9 @@ fn ending_of(e: VmError) -> Ending {
     }
 }
 
+/// How often a running launch samples what its processes cost.
+const FOOTPRINT_PERIOD: Duration = Duration::from_millis(100);
+
 /// The range a manifest's `max_stack` must lie in.
 const MIN_STACK: u64 = 4 << 10;
 const MAX_STACK: u64 = 256 << 20;
@@ -640,6 +643,8 @@ pub fn launch(path: &Path, options: LaunchOptions) -> Result<LaunchReport, Launc
 /// lists, kills and waits for them.
 pub struct Launch {
     table: Arc<ProcessTable>,
+    /// Tells the run to wake a killed sleeper.
+    spawner: scheduler::Spawner<ProcessTask>,
     run: std::thread::JoinHandle<LaunchReport>,
 }
 
@@ -659,7 +664,11 @@ impl Launch {
     /// its next poll, or at once if it waits in a host call. False when
     /// there is no such process or it has already ended.
     pub fn kill(&self, pid: u32) -> bool {
-        self.table.kill(pid)
+        let killed = self.table.kill(pid);
+        if killed {
+            self.spawner.check_early_wakes();
+        }
+        killed
     }
 
     /// Blocks until process `pid` ends; how it did, or `None` when the
@@ -804,23 +813,41 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
     }
 
     let table = launcher.table.clone();
+    let spawner = launcher.spawner.clone();
     let run = std::thread::Builder::new()
         .name("launch".into())
         .spawn(move || run(launcher, tasks, workers, vm))
         .map_err(LaunchError::Thread)?;
-    Ok(Launch { table, run })
+    Ok(Launch {
+        table,
+        spawner,
+        run,
+    })
 }
 
 /// Runs a launch's tasks to the end on `workers` threads.
 fn run(launcher: Arc<Launcher>, tasks: Vec<ProcessTask>, workers: usize, vm: Vm) -> LaunchReport {
-    let (tasks, stats) = scheduler::run_with_spawner(
-        tasks,
-        SchedulerConfig {
-            workers,
-            time_slice: Duration::from_millis(10),
-        },
-        launcher.spawner.clone(),
-    );
+    // What processes cost is sampled as they spawn and, while they run
+    // (parked mid-call, holding stacks), every 100 ms.
+    let running = std::sync::atomic::AtomicBool::new(true);
+    let (tasks, stats) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while running.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::sleep(FOOTPRINT_PERIOD);
+                vm.sample_footprint();
+            }
+        });
+        let ran = scheduler::run_with_spawner(
+            tasks,
+            SchedulerConfig {
+                workers,
+                time_slice: Duration::from_millis(10),
+            },
+            launcher.spawner.clone(),
+        );
+        running.store(false, std::sync::atomic::Ordering::Release);
+        ran
+    });
     let mut spawn_times = std::mem::take(&mut *lock(&launcher.spawn_times));
     spawn_times.sort();
     // Spawned copies are reported with the others of their spec.

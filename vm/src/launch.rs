@@ -829,11 +829,15 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
 fn run(launcher: Arc<Launcher>, tasks: Vec<ProcessTask>, workers: usize, vm: Vm) -> LaunchReport {
     // What processes cost is sampled as they spawn and, while they run
     // (parked mid-call, holding stacks), every 100 ms.
-    let running = std::sync::atomic::AtomicBool::new(true);
+    // The sampler stops as soon as the run ends: dropping `running` ends
+    // its wait at once.
+    let (running, stopped) = std::sync::mpsc::channel::<()>();
     let (tasks, stats) = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while running.load(std::sync::atomic::Ordering::Acquire) {
-                std::thread::sleep(FOOTPRINT_PERIOD);
+        let vm = &vm;
+        scope.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(FOOTPRINT_PERIOD)
+            {
                 vm.sample_footprint();
             }
         });
@@ -845,7 +849,7 @@ fn run(launcher: Arc<Launcher>, tasks: Vec<ProcessTask>, workers: usize, vm: Vm)
             },
             launcher.spawner.clone(),
         );
-        running.store(false, std::sync::atomic::Ordering::Release);
+        drop(running);
         ran
     });
     let mut spawn_times = std::mem::take(&mut *lock(&launcher.spawn_times));

@@ -191,7 +191,8 @@ impl Store {
 
     /// Starts a call of a wasm function that can be suspended at its polls
     /// (by [`crate::InterruptHandle::request_yield`]) and resumed with
-    /// [`Store::resume_call`]. Nothing runs until the first resume.
+    /// [`Store::resume_call`]. Nothing runs, and no stack is taken, until
+    /// the first resume.
     pub fn start_call(&mut self, func: Func, args: &[Val]) -> Result<GuestCall, ExecError> {
         let faults = StoreInner::fault_check(self.inner_ptr());
         let inner = self.inner_mut();

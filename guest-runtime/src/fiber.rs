@@ -1,7 +1,8 @@
 //! Running guest code on its own stack, and leaving it on a trap.
 //!
 //! Every entry into wasm runs on a fiber (a corosensei coroutine) with a
-//! stack of its own taken from a per-thread pool. The store's stack limit
+//! stack of its own taken from a per-thread pool when it first runs (a
+//! started call that has not run holds none). The store's stack limit
 //! is set to that stack's lowest usable address plus a reserve for host
 //! code (libcalls, host functions, the signal handler), so the prologue
 //! check stops wasm recursion well before the guard page.

@@ -205,11 +205,49 @@ fn launch_style_spawn(vm: &Vm, module: &carat_vm::Module) -> (Process, carat_vm:
     (process, call)
 }
 
-#[test]
-fn spawning_makes_no_system_call() {
+/// Runs `body` on a thread of its own and returns what it returns. The
+/// thread then parks until the test binary exits: once `body` has filtered
+/// its system calls it may make no more that matter, not even in dropping
+/// what it made (`body` forgets that).
+fn on_a_thread_of_its_own<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (report, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        report.send(body()).unwrap();
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    });
+    result
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the spawning thread reported")
+}
+
+/// Filters this thread's system calls, for good, and returns those `work`
+/// made, as (number, count), with what it returned.
+fn system_calls_of<R>(work: impl FnOnce() -> R) -> (Vec<(usize, u32)>, R) {
+    trap_syscalls_except(&[
+        libc::SYS_futex,
+        libc::SYS_rt_sigreturn,
+        libc::SYS_nanosleep,
+        libc::SYS_clock_nanosleep,
+        libc::SYS_exit,
+    ]);
+    COUNTING.store(true, Ordering::Relaxed);
+    let returned = work();
+    COUNTING.store(false, Ordering::Relaxed);
+    let calls = CALLS
+        .iter()
+        .enumerate()
+        .map(|(nr, c)| (nr, c.swap(0, Ordering::Relaxed)))
+        .filter(|(_, c)| *c > 0)
+        .collect();
+    (calls, returned)
+}
+
+#[test]
+fn spawning_makes_no_system_call() {
+    let (calls, run) = on_a_thread_of_its_own(|| {
         let vm = Vm::new(VmConfig {
             mode: Mode::Carat,
             arena_size: 8 << 30,
@@ -225,40 +263,16 @@ fn spawning_makes_no_system_call() {
         let instance = carat_vm::InstanceId(0);
         processes[0].invoke(instance, "run", &[]).unwrap();
         processes.clear();
-
-        trap_syscalls_except(&[
-            libc::SYS_futex,
-            libc::SYS_rt_sigreturn,
-            libc::SYS_nanosleep,
-            libc::SYS_clock_nanosleep,
-            libc::SYS_exit,
-        ]);
-        COUNTING.store(true, Ordering::Relaxed);
-        for _ in 0..SPAWNS {
-            processes.push(spawn(&vm, &module));
-        }
-        COUNTING.store(false, Ordering::Relaxed);
-        let calls: Vec<(usize, u32)> = CALLS
-            .iter()
-            .enumerate()
-            .map(|(nr, c)| (nr, c.load(Ordering::Relaxed)))
-            .filter(|(_, c)| *c > 0)
-            .collect();
+        let (calls, ()) = system_calls_of(|| {
+            for _ in 0..SPAWNS {
+                processes.push(spawn(&vm, &module));
+            }
+        });
         // Check the processes are real and independent before reporting.
-        let mut first = processes.swap_remove(0);
-        let run = first.invoke(instance, "run", &[]).unwrap();
-        report.send((calls, run)).unwrap();
-        // This thread may make no more system calls that matter; it parks
-        // here, with the processes, until the test binary exits.
-        std::mem::forget(first);
+        let run = processes[0].invoke(instance, "run", &[]).unwrap();
         std::mem::forget(processes);
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
+        (calls, run)
     });
-    let (calls, run) = result
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("the spawning thread reported");
     assert_eq!(
         calls,
         vec![],
@@ -274,9 +288,7 @@ fn spawning_makes_no_system_call() {
 /// The same for spawns as `launch` makes them, WASI included.
 #[test]
 fn launch_style_spawns_with_wasi_make_no_system_call() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (report, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let (calls, finished, pid, expected_pid) = on_a_thread_of_its_own(|| {
         let vm = Vm::new(VmConfig {
             mode: Mode::Carat,
             arena_size: 8 << 30,
@@ -291,52 +303,27 @@ fn launch_style_spawns_with_wasi_make_no_system_call() {
         let (mut warm, mut warm_call) = launch_style_spawn(&vm, &module);
         warm.resume(&mut warm_call).unwrap();
         drop((warm_call, warm));
-        let mut spawned = Vec::with_capacity(SPAWNS);
-        trap_syscalls_except(&[
-            libc::SYS_futex,
-            libc::SYS_rt_sigreturn,
-            libc::SYS_nanosleep,
-            libc::SYS_clock_nanosleep,
-            libc::SYS_exit,
-        ]);
-        COUNTING.store(true, Ordering::Relaxed);
-        for _ in 0..SPAWNS {
-            spawned.push(launch_style_spawn(&vm, &module));
-        }
-        COUNTING.store(false, Ordering::Relaxed);
-        let calls: Vec<(usize, u32)> = CALLS
-            .iter()
-            .enumerate()
-            .map(|(nr, c)| (nr, c.load(Ordering::Relaxed)))
-            .filter(|(_, c)| *c > 0)
-            .collect();
-        for c in &CALLS {
-            c.store(0, Ordering::Relaxed);
-        }
+        let (calls, mut spawned) = system_calls_of(|| {
+            (0..SPAWNS)
+                .map(|_| launch_style_spawn(&vm, &module))
+                .collect::<Vec<_>>()
+        });
         // The processes are real: the last one runs and sees its pid.
-        let (mut process, mut call) = spawned.pop().unwrap();
-        let done = process.resume(&mut call).unwrap();
+        let (process, call) = spawned.last_mut().unwrap();
+        let done = process.resume(call).unwrap();
         let pid = match process.export(carat_vm::InstanceId(0), "pid") {
             Some(carat_vm::Extern::Global(g)) => process.store().global_get(g).1,
             other => panic!("{other:?}"),
         };
-        report
-            .send((
-                calls,
-                matches!(done, carat_vm::CallProgress::Done(Ok(_))),
-                pid,
-                process.pid(),
-            ))
-            .unwrap();
-        std::mem::forget((process, call));
+        let report = (
+            calls,
+            matches!(done, carat_vm::CallProgress::Done(Ok(_))),
+            pid,
+            process.pid(),
+        );
         std::mem::forget(spawned);
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
+        report
     });
-    let (calls, finished, pid, expected_pid) = result
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("the spawning thread reported");
     assert_eq!(
         calls,
         vec![],

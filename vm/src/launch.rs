@@ -224,7 +224,7 @@ impl Task for ProcessTask {
         if let Some((pid, table)) = &self.listed {
             table.set_running(*pid);
         }
-        let step = self.run_once();
+        let (step, memory) = self.run_once();
         if let Some((pid, table)) = &self.listed {
             let ran = started.elapsed();
             match (step, &self.ending) {
@@ -235,11 +235,6 @@ impl Task for ProcessTask {
                         Step::Sleeping(_) => ProcessState::Sleeping,
                         _ => ProcessState::Runnable,
                     };
-                    let memory = self
-                        .process
-                        .as_ref()
-                        .and_then(|p| p.try_lock().ok().map(|p| p.bytes_in_use()))
-                        .unwrap_or(0);
                     table.stepped(*pid, state, ran, memory);
                 }
             }
@@ -259,20 +254,23 @@ impl Task for ProcessTask {
 }
 
 impl ProcessTask {
-    /// One step of its call: until it ends, parks or yields.
-    fn run_once(&mut self) -> Step {
+    /// One step of its call: until it ends, parks or yields. Also the
+    /// guest state its process holds after the step, taken while the step
+    /// holds the process (`None` when it did not run).
+    fn run_once(&mut self) -> (Step, Option<u64>) {
         let (Some(call), Some(process)) = (self.call.as_mut(), self.process.as_ref()) else {
-            return Step::Finished;
+            return (Step::Finished, None);
         };
         // A client running one of this process's entry points holds it:
         // try again later rather than hold the worker.
         let mut process = match process.try_lock() {
             Ok(process) => process,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Step::Yielded,
+            Err(TryLockError::WouldBlock) => return (Step::Yielded, None),
         };
         // Compaction at parks is the relocation policy's, in the store.
         let progress = process.resume(call);
+        let memory = Some(process.bytes_in_use());
         drop(process);
         let progress = match progress {
             Ok(progress) => progress,
@@ -281,10 +279,10 @@ impl ProcessTask {
             Err(e) => {
                 self.call = None;
                 self.ending = Some(Ending::Failed(e.to_string()));
-                return Step::Finished;
+                return (Step::Finished, memory);
             }
         };
-        match progress {
+        let step = match progress {
             CallProgress::Suspended => Step::Yielded,
             CallProgress::Sleeping(until) => Step::Sleeping(until),
             CallProgress::Done(result) => {
@@ -297,7 +295,8 @@ impl ProcessTask {
                 });
                 Step::Finished
             }
-        }
+        };
+        (step, memory)
     }
 }
 
@@ -324,6 +323,14 @@ fn ending_of(e: VmError) -> Ending {
         }
         _ => Ending::Failed(e.to_string()),
     }
+}
+
+/// An optional manifest field, parsed when present.
+fn optional<T>(
+    value: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    value.as_deref().map(parse).transpose()
 }
 
 /// How often a running launch samples what its processes cost.
@@ -756,33 +763,25 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         // A spawn the capabilities refuse fails that process, not the launch.
         refused.push(policy::check_capabilities(&module.info().imports, &spec.capabilities).err());
         modules.push(module);
-        max_memory.push(
-            spec.max_memory
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(|e| bad(format!("process `{}`: max_memory: {e}", spec.name)))?,
-        );
+        // A field's error names its process and the field.
+        let named = |field: &'static str| {
+            let process = &spec.name;
+            move |e: String| bad(format!("process `{process}`: {field}: {e}"))
+        };
+        max_memory.push(optional(&spec.max_memory, parse_size).map_err(named("max_memory"))?);
         max_stack.push(
-            spec.max_stack
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .and_then(|size| match size {
-                    Some(size) if !(MIN_STACK..=MAX_STACK).contains(&size) => {
-                        Err(format!("{size} bytes is outside {MIN_STACK}..={MAX_STACK}"))
-                    }
-                    size => Ok(size),
-                })
-                .map_err(|e| bad(format!("process `{}`: max_stack: {e}", spec.name)))?,
+            optional(&spec.max_stack, |text| {
+                let size = parse_size(text)?;
+                if (MIN_STACK..=MAX_STACK).contains(&size) {
+                    Ok(size)
+                } else {
+                    Err(format!("{size} bytes is outside {MIN_STACK}..={MAX_STACK}"))
+                }
+            })
+            .map_err(named("max_stack"))?,
         );
-        call_timeouts.push(
-            spec.call_timeout
-                .as_deref()
-                .map(parse_duration)
-                .transpose()
-                .map_err(|e| bad(format!("process `{}`: call_timeout: {e}", spec.name)))?,
-        );
+        call_timeouts
+            .push(optional(&spec.call_timeout, parse_duration).map_err(named("call_timeout"))?);
     }
     let launcher = Arc::new_cyclic(|this| Launcher {
         vm: vm.clone(),

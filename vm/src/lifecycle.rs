@@ -90,12 +90,21 @@ impl ProcessTable {
     }
 
     /// Records a step that ran for `ran` and left the process in `state`
-    /// (not ended) holding `memory_bytes`.
-    pub(crate) fn stepped(&self, pid: u32, state: ProcessState, ran: Duration, memory_bytes: u64) {
+    /// (not ended) holding `memory_bytes` (`None`: unchanged, it did not
+    /// run).
+    pub(crate) fn stepped(
+        &self,
+        pid: u32,
+        state: ProcessState,
+        ran: Duration,
+        memory_bytes: Option<u64>,
+    ) {
         if let Some(entry) = self.lock().get_mut(&pid) {
             entry.info.state = state;
             entry.info.cpu_ns += ran.as_nanos() as u64;
-            entry.info.memory_bytes = memory_bytes;
+            if let Some(bytes) = memory_bytes {
+                entry.info.memory_bytes = bytes;
+            }
         }
     }
 

@@ -273,6 +273,55 @@ fn compaction_moves_memories_down_into_holes() {
     assert_eq!(probe, vec![Val::I64(i64::from_le_bytes(*b"kept acr"))]);
 }
 
+/// A host call with more results than return registers parks while every
+/// region moves: its spilled results (`abi::results`) travel through the
+/// store's spill area, which is host memory and never moves, and reach the
+/// resumed guest intact, the funcref among them still callable.
+#[test]
+fn spilled_host_results_survive_a_park_and_a_move() {
+    use carat_vm::{CallProgress, FuncType, ValType};
+
+    let vm = carat(None);
+    let module = vm
+        .compile_file("tests/programs/park_many_results.wat".as_ref())
+        .unwrap();
+    let mut process = vm.new_process().unwrap();
+    let (i, f) = (ValType::I32, ValType::F64);
+    process.define_func(
+        "host",
+        "many",
+        FuncType::new([i, ValType::FuncRef], [i, i, i, f, f, f, ValType::FuncRef]),
+        |caller, args, results| {
+            assert!(caller.yield_now(), "a resumable call can park");
+            let Val::I32(n) = args[0] else {
+                unreachable!("the signature says i32")
+            };
+            results.copy_from_slice(&[
+                Val::I32(n),
+                Val::I32(n + 1),
+                Val::I32(n + 2),
+                Val::F64(f64::from(n + 3).to_bits()),
+                Val::F64(f64::from(n + 4).to_bits()),
+                Val::F64(1f64.to_bits()),
+                args[1],
+            ]);
+            Ok(())
+        },
+    );
+    let instance = process.instantiate(&module).unwrap();
+    let func = process.func(instance, "run").unwrap();
+    let mut call = process.start_call(func, &[]).unwrap();
+    let progress = process.resume(&mut call).unwrap();
+    assert!(matches!(progress, CallProgress::Suspended), "{progress:?}");
+    for _ in 0..3 {
+        assert!(process.store().relocate_all(), "every region moves");
+    }
+    let CallProgress::Done(result) = process.resume(&mut call).unwrap() else {
+        panic!("one park only");
+    };
+    assert_eq!(result.unwrap(), vec![Val::I32(7_198_765)]);
+}
+
 /// A host call that parks its guest (a yield, a WASI sleep) must find the
 /// guest through its store when it resumes, never through the vmctx it
 /// was entered with: while the guest is parked every region moves, and

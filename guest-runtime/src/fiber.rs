@@ -430,6 +430,7 @@ mod tests {
             fuel: 0,
             last_exit_fp: 0,
             speculation_sink: 0,
+            result_spill: 0,
         }));
         std::sync::Arc::new(std::sync::Mutex::new(Some(context as *mut _ as usize)))
     }

@@ -53,6 +53,13 @@ impl Store {
                 Extern::Global(g) => resolved.globals.push(g),
             }
         }
+        if info
+            .types
+            .iter()
+            .any(|ty| carat_jit::abi::results::spills(&ty.results))
+        {
+            inner.ensure_result_spill();
+        }
         let size = module.compiled.layout.size() as usize;
         let vmctx = inner.allocate(RegionKind::ControlBlock, size, size)?;
         let id = InstanceId(inner.instances.len() as u32);

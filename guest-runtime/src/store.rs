@@ -85,6 +85,11 @@ pub(crate) struct StoreInner {
     pub(crate) next_call: u64,
     /// Polls left until the stress schedule moves every region.
     pub(crate) polls_until_relocation: u64,
+    /// Where wasm functions of this store pass the results that do not fit
+    /// in registers (`abi::results`): made when the first module with such
+    /// a function type is instantiated, at its full size, and never
+    /// replaced, because JIT code may hold its address across a park.
+    pub(crate) result_spill: Option<Box<[u64]>>,
 }
 
 static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -231,6 +236,7 @@ impl Store {
                     fuel: 0,
                     last_exit_fp: 0,
                     speculation_sink,
+                    result_spill: 0,
                 });
         }
         const { assert!(abi::store_context::INTERRUPT == 0) };
@@ -253,6 +259,7 @@ impl Store {
             parked: Arc::default(),
             next_call: 0,
             polls_until_relocation: stress_every,
+            result_spill: None,
         });
         if stress_every > 0 {
             // SAFETY: the context is live; the word is atomic.
@@ -468,6 +475,19 @@ impl StoreInner {
 
     pub(crate) fn context_ptr(&self) -> *mut VMStoreContext {
         self.context.base().cast()
+    }
+
+    /// Gives the store its result spill area, if it has none yet.
+    pub(crate) fn ensure_result_spill(&mut self) {
+        if self.result_spill.is_some() {
+            return;
+        }
+        let words = carat_jit::abi::results::SPILL_AREA_BYTES / 8;
+        let mut area = vec![0u64; words].into_boxed_slice();
+        // SAFETY: the context is live; JIT code of this store reads the
+        // field only after an instantiation that spills, which is this one.
+        unsafe { (*self.context_ptr()).result_spill = area.as_mut_ptr() as usize };
+        self.result_spill = Some(area);
     }
 
     /// What the signal handler asks this store about a fault while one of

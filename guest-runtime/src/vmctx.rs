@@ -27,6 +27,8 @@ pub struct VMStoreContext {
     pub last_exit_fp: usize,
     /// The speculation sink's address (see `signals::speculation_sink`).
     pub speculation_sink: usize,
+    /// The store's result spill area (`StoreInner::result_spill`), or 0.
+    pub result_spill: usize,
 }
 
 /// The definition of a linear memory.
@@ -109,6 +111,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMStoreContext, speculation_sink),
             sc::SPECULATION_SINK as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, result_spill),
+            sc::RESULT_SPILL as usize
         );
         assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
     }

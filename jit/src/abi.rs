@@ -88,8 +88,73 @@ pub mod store_context {
     /// that a versioned loop's accesses are sent into on a mispredicted
     /// path (see `translate::versioning`). Never changes.
     pub const SPECULATION_SINK: i32 = 32;
+    /// `*mut u64`: where wasm functions pass the results that do not fit in
+    /// return registers (see [`results`](super::results)); null until the
+    /// store instantiates a module with such a function type. It is host
+    /// heap, never arena, so it does not move, and it never changes once
+    /// set: code may read it before a call that parks and use it after.
+    pub const RESULT_SPILL: i32 = 40;
     /// Size of the struct.
-    pub const SIZE: u32 = 40;
+    pub const SIZE: u32 = 48;
+}
+
+/// How wasm functions return their results.
+///
+/// The first [`INT_REGISTERS`] integer-class results (i32, i64,
+/// references) and the first [`FLOAT_REGISTERS`] float-class results go
+/// in return registers; the rest are *spilled*: the callee writes them, in
+/// order, into the store's result spill area (`store_context::RESULT_SPILL`),
+/// one [`VALUE_SLOT_SIZE`](super::VALUE_SLOT_SIZE) slot each, just before it
+/// returns, and the caller reads them just after. Nothing runs in between,
+/// so one area per store serves every call.
+///
+/// Why not Cranelift's own way: a signature with more results than return
+/// registers takes a hidden pointer to a return area in the caller's
+/// frame, and the callee keeps that stack address in a register or spill
+/// slot across its own calls, where nothing describes it. A stack that
+/// moves (issue 13) must find every pointer into it; so no wasm signature
+/// has more results than registers, and Cranelift's implicit return area
+/// is switched off (a signature that still needed one fails to compile).
+pub mod results {
+    use crate::module_info::ValType;
+
+    /// Integer-class results returned in registers (the fewest of every
+    /// supported target's conventions: two on x86-64 System V).
+    pub const INT_REGISTERS: usize = 2;
+    /// Float-class results returned in registers.
+    pub const FLOAT_REGISTERS: usize = 2;
+    /// The most results a function type may have (wasmparser's limit).
+    pub const MAX: usize = 1000;
+    /// Bytes of a store's spill area: room for every result of any type.
+    pub const SPILL_AREA_BYTES: usize = MAX * super::VALUE_SLOT_SIZE as usize;
+
+    /// Where each of `results` goes: `None` for a return register, or its
+    /// slot in the spill area.
+    pub fn locations(results: &[ValType]) -> Vec<Option<u32>> {
+        let (mut ints, mut floats, mut spilled) = (0, 0, 0);
+        results
+            .iter()
+            .map(|ty| {
+                let (used, limit) = if matches!(ty, ValType::F32 | ValType::F64) {
+                    (&mut floats, FLOAT_REGISTERS)
+                } else {
+                    (&mut ints, INT_REGISTERS)
+                };
+                if *used < limit {
+                    *used += 1;
+                    None
+                } else {
+                    spilled += 1;
+                    Some(spilled - 1)
+                }
+            })
+            .collect()
+    }
+
+    /// Whether a function of these results spills any.
+    pub fn spills(results: &[ValType]) -> bool {
+        locations(results).iter().any(Option::is_some)
+    }
 }
 
 /// Fields of a `VMMemoryDefinition`.

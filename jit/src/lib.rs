@@ -176,6 +176,11 @@ pub struct CodeImage {
     pub traps: Vec<TrapSite>,
     /// Sorted by return address.
     pub stack_maps: Vec<StackMap>,
+    /// The largest frame of any function or trampoline in the image,
+    /// return address and frame record included: how far below a call's
+    /// stack pointer one more frame of this module can reach. What a
+    /// stack check made at a function's entry must leave room for.
+    pub max_frame_size: u32,
 }
 
 /// Figures about one compilation.
@@ -205,6 +210,9 @@ struct FunctionOutput {
     relocs: Vec<(u32, Reloc, RelocTarget, i64)>,
     traps: Vec<TrapSite>,
     stack_maps: Vec<StackMap>,
+    /// Bytes its frame takes below the caller's stack pointer, return
+    /// address and frame record included.
+    frame_size: u32,
     stats: translate::CodeStats,
 }
 
@@ -324,7 +332,6 @@ impl Compiler {
             "enable_verifier",
             if config.verify { "true" } else { "false" },
         )?;
-        set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
         set(&mut flags, "enable_probestack", "true")?;
         set(&mut flags, "probestack_strategy", "inline")?;
         set(&mut flags, "unwind_info", "false")?;
@@ -541,12 +548,18 @@ impl Compiler {
                 slots: map.entries().map(|(_, slot)| slot).collect(),
             })
             .collect();
+        let frame_record = 2 * self.isa.pointer_bytes() as u32;
+        let frame_size = buffer
+            .frame_layout()
+            .map_or(0, |layout| layout.frame_to_fp_offset)
+            + frame_record;
         Ok(FunctionOutput {
             code: compiled.code_buffer().to_vec(),
             alignment: buffer.alignment.max(16),
             relocs,
             traps,
             stack_maps,
+            frame_size,
             stats,
         })
     }
@@ -588,6 +601,7 @@ fn link(
             .map_err(|_| CompileError::Codegen("code image larger than 4 GiB".into()))?;
         starts.push(start);
         image.bytes.extend_from_slice(&out.code);
+        image.max_frame_size = image.max_frame_size.max(out.frame_size);
         if i < functions.len() {
             image.functions.push(start..start + out.code.len() as u32);
         }

@@ -28,7 +28,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
 use crate::abi::{self, Libcall, VALUE_SLOT_SIZE};
 use crate::module_info::FuncType;
-use crate::translate::{clif_type, libcall_call_signature, libcall_signature, wasm_signature};
+use crate::translate::{
+    clif_type, libcall_call_signature, libcall_signature, result_spill_area, spill_results,
+    unspill_results, wasm_signature,
+};
 use crate::trap::Trap;
 
 /// Opens the function's only block; returns the function's parameters.
@@ -109,9 +112,18 @@ pub fn entry_trampoline(
         let offset = (i as u32 * VALUE_SLOT_SIZE) as i32;
         args.push(b.ins().load(clif_type(*param), flags, values, offset));
     }
+    // The spill area never moves, so it is read before the call (the
+    // callee's vmctx may move while it runs).
+    let spill_area = abi::results::spills(&ty.results).then(|| {
+        let store_ctx = b
+            .ins()
+            .load(I64, flags, callee_vmctx, abi::vmctx::STORE_CONTEXT);
+        result_spill_area(&mut b, store_ctx)
+    });
     let wasm_sig = b.import_signature(wasm_signature(ty, call_conv));
     let call = b.ins().call_indirect(wasm_sig, func_ptr, &args);
-    let results = b.inst_results(call).to_vec();
+    let registers = b.inst_results(call).to_vec();
+    let results = unspill_results(&mut b, spill_area, &ty.results, &registers);
     for (i, result) in results.into_iter().enumerate() {
         let offset = (i as u32 * VALUE_SLOT_SIZE) as i32;
         b.ins().store(flags, result, values, offset);
@@ -140,12 +152,21 @@ pub fn host_trampoline(
         slots * VALUE_SLOT_SIZE,
         3,
     ));
+    // The array is written and read by stack slot, and only the call takes
+    // its address: no stack address lives across the call, which may park
+    // the guest while its stack moves (see `abi::results`).
     let values = b.ins().stack_addr(I64, array, 0);
     let flags = MemFlagsData::trusted();
     for (i, param) in params[2..].iter().enumerate() {
         b.ins()
-            .store(flags, *param, values, (i as u32 * VALUE_SLOT_SIZE) as i32);
+            .stack_store(I64, *param, array, (i as u32 * VALUE_SLOT_SIZE) as i32);
     }
+    let spill_area = abi::results::spills(&ty.results).then(|| {
+        let store_ctx = b
+            .ins()
+            .load(I64, flags, caller_vmctx, abi::vmctx::STORE_CONTEXT);
+        result_spill_area(&mut b, store_ctx)
+    });
     let mut host_sig = Signature::new(call_conv);
     host_sig.params.extend([AbiParam::new(I64); 3]);
     host_sig.returns.push(AbiParam::new(I32));
@@ -163,15 +184,16 @@ pub fn host_trampoline(
         .iter()
         .enumerate()
         .map(|(i, result)| {
-            b.ins().load(
+            b.ins().stack_load(
+                I64,
                 clif_type(*result),
-                flags,
-                values,
+                array,
                 (i as u32 * VALUE_SLOT_SIZE) as i32,
             )
         })
         .collect();
-    b.ins().return_(&results);
+    let registers = spill_results(&mut b, spill_area, &ty.results, &results);
+    b.ins().return_(&registers);
     b.finalize(frontend);
     func
 }

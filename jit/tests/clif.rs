@@ -137,3 +137,38 @@ fn provable_loops_are_versioned() {
     // axpy (six accesses), invariant, row_sum, the callee (no loop), calls.
     assert_eq!(versioned, [(1, 6), (1, 1), (1, 1), (0, 0), (1, 1)]);
 }
+
+/// The image records its largest frame, exactly enough for a stack check
+/// at entry to rely on: a call with many stack arguments and a function
+/// with many live values both make frames larger than their outgoing
+/// arguments alone; a module of leaves has small frames, the largest being
+/// the poll's trampoline, which saves every register.
+#[test]
+fn the_largest_frame_is_recorded() {
+    let compile = |wat: &str| {
+        Compiler::new(CompileConfig {
+            verify: true,
+            threads: 1,
+            ..CompileConfig::default()
+        })
+        .unwrap()
+        .compile(&wat::parse_str(wat).unwrap(), &SignatureRegistry::default())
+        .unwrap()
+        .image
+        .max_frame_size
+    };
+    let leaf = compile("(module (func (result i32) (i32.const 1)))");
+    assert!(
+        (256..=512).contains(&leaf),
+        "a leaf module's frames: {leaf}"
+    );
+    let params = "i64 ".repeat(64);
+    let args = "(local.get 0) ".repeat(64);
+    let many_args = compile(&format!(
+        "(module (func $callee (param {params}) (result i64) (local.get 63))
+                 (func (param i64) (result i64) (call $callee {args})))"
+    ));
+    // 66 arguments (two vmctx), at most 6 in registers: 60 stack slots.
+    assert!(many_args >= 60 * 8 + 16, "outgoing arguments: {many_args}");
+    assert!(many_args < 4096, "{many_args}");
+}

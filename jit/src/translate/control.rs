@@ -168,7 +168,7 @@ impl FuncTranslator<'_, '_> {
             Operator::Return => {
                 let arity = self.frames[0].num_results;
                 let results = self.pop_n(arity);
-                self.b.ins().return_(&results);
+                self.return_(&results);
                 self.reachable = false;
             }
             Operator::Call { function_index } => self.call(function_index),
@@ -341,13 +341,18 @@ impl FuncTranslator<'_, '_> {
     /// Pushes the results of a call of type `type_index`; the callee may
     /// have grown or moved memory.
     fn push_results(&mut self, inst: cranelift_codegen::ir::Inst, type_index: u32) {
-        let results = self.b.inst_results(inst).to_vec();
+        let registers = self.b.inst_results(inst).to_vec();
+        self.after_call(inst);
         let types = &self.env.info.types[type_index as usize].results;
+        let spill_area = abi::results::spills(types).then(|| {
+            let store_ctx = self.b.use_var(self.store_context);
+            super::result_spill_area(&mut self.b, store_ctx)
+        });
+        let results = super::unspill_results(&mut self.b, spill_area, types, &registers);
         for (value, ty) in results.iter().zip(types) {
             self.mark_arena_pointer(*value, *ty);
         }
         self.stack.extend_from_slice(&results);
-        self.after_call(inst);
         self.reload_memory_cache();
     }
 

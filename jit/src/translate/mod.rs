@@ -68,7 +68,8 @@ pub fn clif_type(ty: ValType) -> Type {
 }
 
 /// The signature of a wasm function in JIT code: the callee's vmctx, the
-/// caller's vmctx, then the wasm parameters; the wasm results.
+/// caller's vmctx, then the wasm parameters; the wasm results that go in
+/// registers (the rest are spilled, see [`abi::results`]).
 pub fn wasm_signature(ty: &FuncType, call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     sig.params
@@ -76,9 +77,71 @@ pub fn wasm_signature(ty: &FuncType, call_conv: CallConv) -> Signature {
     sig.params.push(AbiParam::new(I64));
     sig.params
         .extend(ty.params.iter().map(|t| AbiParam::new(clif_type(*t))));
-    sig.returns
-        .extend(ty.results.iter().map(|t| AbiParam::new(clif_type(*t))));
+    let locations = abi::results::locations(&ty.results);
+    sig.returns.extend(
+        ty.results
+            .iter()
+            .zip(&locations)
+            .filter(|(_, location)| location.is_none())
+            .map(|(t, _)| AbiParam::new(clif_type(*t))),
+    );
     sig
+}
+
+/// Loads the store's result spill area from the store context `store_ctx`.
+pub(crate) fn result_spill_area(b: &mut FunctionBuilder<'_>, store_ctx: Value) -> Value {
+    b.ins().load(
+        I64,
+        MemFlagsData::trusted(),
+        store_ctx,
+        abi::store_context::RESULT_SPILL,
+    )
+}
+
+/// Before a return of `results` (of types `types`): stores the spilled ones
+/// into `spill_area` and gives the ones that go in registers.
+pub(crate) fn spill_results(
+    b: &mut FunctionBuilder<'_>,
+    spill_area: Option<Value>,
+    types: &[ValType],
+    results: &[Value],
+) -> Vec<Value> {
+    let mut registers = Vec::with_capacity(results.len());
+    for (value, location) in results.iter().zip(abi::results::locations(types)) {
+        match (location, spill_area) {
+            (None, _) => registers.push(*value),
+            (Some(slot), Some(area)) => {
+                let offset = (slot * abi::VALUE_SLOT_SIZE) as i32;
+                b.ins().store(MemFlagsData::trusted(), *value, area, offset);
+            }
+            (Some(_), None) => unreachable!("a spilling type loads its spill area"),
+        }
+    }
+    registers
+}
+
+/// After a call returning `types`: the whole result list, from the call's
+/// register results and the spilled ones in `spill_area`.
+pub(crate) fn unspill_results(
+    b: &mut FunctionBuilder<'_>,
+    spill_area: Option<Value>,
+    types: &[ValType],
+    registers: &[Value],
+) -> Vec<Value> {
+    let mut registers = registers.iter();
+    abi::results::locations(types)
+        .into_iter()
+        .zip(types)
+        .map(|(location, ty)| match (location, spill_area) {
+            (None, _) => *registers.next().expect("one register result each"),
+            (Some(slot), Some(area)) => {
+                let offset = (slot * abi::VALUE_SLOT_SIZE) as i32;
+                b.ins()
+                    .load(clif_type(*ty), MemFlagsData::trusted(), area, offset)
+            }
+            (Some(_), None) => unreachable!("a spilling type loads its spill area"),
+        })
+        .collect()
 }
 
 /// The signature of a libcall, as `abi::foreach_libcall!` defines it.
@@ -273,6 +336,8 @@ impl Frame {
 pub struct FuncTranslator<'a, 'f> {
     env: &'a ModuleEnv<'a>,
     b: FunctionBuilder<'f>,
+    /// The function's index in the module.
+    func_index: u32,
     vmctx: Variable,
     /// Where the vmctx lives across calls, for the runtime to rewrite.
     vmctx_slot: ir::StackSlot,
@@ -403,6 +468,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         let mut t = FuncTranslator {
             env,
             b,
+            func_index,
             vmctx,
             vmctx_slot,
             local_is_dirty: vec![false; locals.len()],
@@ -466,7 +532,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         // The function frame's `end` left us in its destination block.
         if t.reachable {
             let results = t.stack.split_off(t.stack.len() - ty.results.len());
-            t.b.ins().return_(&results);
+            t.return_(&results);
         }
         let stats = t.stats;
         t.b.finalize(env.frontend);
@@ -631,6 +697,18 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             self.reload_memory_cache();
         }
         results
+    }
+
+    /// Returns `results` from the function, spilling those that do not fit
+    /// in registers.
+    pub(super) fn return_(&mut self, results: &[Value]) {
+        let types = &self.env.info.func_type(self.func_index).results;
+        let spill_area = abi::results::spills(types).then(|| {
+            let store_ctx = self.b.use_var(self.store_context);
+            result_spill_area(&mut self.b, store_ctx)
+        });
+        let registers = spill_results(&mut self.b, spill_area, types, results);
+        self.b.ins().return_(&registers);
     }
 
     /// What every call needs after it: a stack map naming the vmctx slot

@@ -1,29 +1,31 @@
 //! Running guest code on its own stack, and leaving it on a trap.
 //!
-//! Every entry into wasm runs on a fiber (a corosensei coroutine) with a
-//! stack of its own taken from a per-thread pool when it first runs (a
-//! started call that has not run holds none). The store's stack limit
-//! is set to that stack's lowest usable address plus a reserve for host
-//! code (libcalls, host functions, the signal handler), so the prologue
-//! check stops wasm recursion well before the guard page.
+//! Every entry into wasm runs on a fiber: a stack of its own, taken from a
+//! per-thread pool when the fiber first runs (a started call that has not
+//! run holds none), entered and left through `stack_switch`. The store's
+//! stack limit is set to that stack's lowest usable address plus a
+//! reserve for host code (libcalls, host functions, the signal handler),
+//! so the prologue check stops wasm recursion well before the guard page.
+//!
+//! A fiber's saved state lives off its stack, in a [`Switches`] record on
+//! the heap: the stack pointer of whichever side is switched out, and the
+//! trap that ended it. Its stack holds frames only.
 //!
 //! A trap never unwinds: the signal handler (see `signals`) finds the
-//! fiber whose stack the faulting code runs on and rewrites the faulting
-//! context so that execution continues at a function that returns the trap
-//! as the coroutine's result. The coroutine is then finished and its stack
-//! goes back to the pool. JIT frames hold no destructors, and host frames
-//! never sit between a trap and its fiber, because host code reports
-//! failure by return value and the JIT code that called it raises the trap.
+//! fiber whose stack the faulting code runs on, records the trap in its
+//! `Switches`, and makes the thread continue at the switch's trap landing,
+//! which returns to the fiber's resumer as if the fiber had switched back.
+//! The fiber is then finished and its stack goes back to the pool. JIT
+//! frames hold no destructors, and host frames never sit between a trap
+//! and its fiber, because host code reports failure by return value and
+//! the JIT code that called it raises the trap.
 
 use std::cell::{Cell, RefCell};
-
-use corosensei::stack::{DefaultStack, Stack};
-use corosensei::trap::CoroutineTrapHandler;
-use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use carat_jit::Trap;
 
 use crate::mappings::MapGrant;
+use crate::stack_switch::{self, status};
 use crate::vmctx::VMStoreContext;
 
 /// Where a store's context is now, or `None` once the store is gone.
@@ -58,9 +60,6 @@ pub mod interrupt {
     /// Count a poll towards the store's relocation stress schedule.
     pub const RELOCATE: u64 = 4;
 }
-
-/// Where the running fiber's yielder is published once it starts.
-type YielderCell = Cell<*const Yielder<(), ()>>;
 
 /// How the signal handler tells a fault of the running guest's own heap
 /// (which becomes a trap) from any other fault (which must crash): its
@@ -97,25 +96,109 @@ impl FaultCheck {
     }
 }
 
+/// A fiber's saved state, kept off its stack (see `stack_switch`): on the
+/// heap, at an address that does not change while the fiber lives.
+struct Switches {
+    /// The fiber's stack pointer while it is switched out.
+    fiber_sp: usize,
+    /// Its resumer's stack pointer while the fiber runs.
+    resumer_sp: usize,
+    /// What the fiber runs, called once by `fiber_main`: a closure's
+    /// address and the function that calls it.
+    body: (*mut (), unsafe fn(*mut ())),
+    /// Written by the signal handler when a trap ends the fiber.
+    trap: Option<TrapInfo>,
+}
+
+impl Switches {
+    /// A record for a fiber that runs `body`, which must outlive it.
+    fn new<F: FnMut()>(body: &mut F) -> Box<Switches> {
+        /// # Safety
+        /// `body` must be the `F` the record was made with, still live.
+        unsafe fn call<F: FnMut()>(body: *mut ()) {
+            // SAFETY: per the contract.
+            unsafe { (*body.cast::<F>())() }
+        }
+        Box::new(Switches {
+            fiber_sp: 0,
+            resumer_sp: 0,
+            body: ((body as *mut F).cast(), call::<F>),
+            trap: None,
+        })
+    }
+}
+
+/// The first frame of every fiber: runs its body, then switches back for
+/// good.
+///
+/// # Safety
+/// `switches` is the address of the fiber's live `Switches`, whose body
+/// is live; only `stack_switch::prepare`'s start frame calls this.
+unsafe extern "C" fn fiber_main(switches: usize, _resumed: usize) -> ! {
+    let switches = switches as *mut Switches;
+    // SAFETY: per the contract.
+    unsafe {
+        let (body, call) = (*switches).body;
+        call(body);
+    }
+    // SAFETY: the resumer's switch saved `resumer_sp` and waits for this;
+    // nothing switches back to a finished fiber, so `fiber_sp` is never
+    // used.
+    unsafe {
+        stack_switch::switch(
+            &mut (*switches).fiber_sp,
+            (*switches).resumer_sp,
+            status::FINISHED,
+        )
+    };
+    // A finished fiber is never resumed (`Fiber` and `run_on_fiber` see
+    // to it), so this is unreachable.
+    std::process::abort()
+}
+
 /// The fiber running on this thread, as the signal handler needs it.
 #[derive(Clone, Copy)]
 pub(crate) struct ActiveFiber {
-    pub(crate) handler: CoroutineTrapHandler<FiberResult>,
+    /// Its stack's usable range.
+    low: usize,
+    high: usize,
+    switches: *mut Switches,
     pub(crate) faults: FaultCheck,
+}
+
+impl ActiveFiber {
+    /// Whether a stack pointer lies on this fiber's stack.
+    pub(crate) fn owns_stack_pointer(&self, sp: usize) -> bool {
+        (self.low..self.high).contains(&sp)
+    }
+
+    /// Ends the fiber with `trap`: records it and gives the registers that
+    /// make the thread continue in the fiber's resumer.
+    ///
+    /// # Safety
+    /// Only from the signal handler, for a fault on this fiber's stack,
+    /// which is running (so its resumer waits in a switch).
+    pub(crate) unsafe fn land_trap(&self, trap: TrapInfo) -> stack_switch::Landing {
+        // SAFETY: the record lives while its fiber runs; the fiber's own
+        // code, abandoned here, never reads `trap`.
+        unsafe {
+            (*self.switches).trap = Some(trap);
+            stack_switch::trap_landing(&(*self.switches).resumer_sp, status::TRAPPED)
+        }
+    }
 }
 
 thread_local! {
     static ACTIVE: Cell<Option<ActiveFiber>> = const { Cell::new(None) };
-    static YIELDER: Cell<*const YielderCell> = const { Cell::new(std::ptr::null()) };
+    /// The running fiber when it can be suspended, or null.
+    static SUSPENDABLE: Cell<*mut Switches> = const { Cell::new(std::ptr::null_mut()) };
     static WAKE_AT: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
     static STACK_POOL: RefCell<Vec<(usize, GrantedStack)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether the code running now is on a fiber that can be suspended.
 pub fn can_suspend() -> bool {
-    let cell = YIELDER.with(|y| y.get());
-    // SAFETY: as in `suspend_current`.
-    !cell.is_null() && unsafe { !(*cell).get().is_null() }
+    !SUSPENDABLE.with(|s| s.get()).is_null()
 }
 
 /// Suspends the running fiber until `deadline`: its scheduler may run
@@ -132,23 +215,24 @@ pub(crate) fn sleep_until(deadline: std::time::Instant) -> bool {
 }
 
 /// Suspends the running fiber if it is resumable; returns whether it did
-/// (and has been resumed since). Called from the poll slow path.
+/// (and has been resumed since, perhaps on another thread: nothing here
+/// touches thread-local state after the switch). Called from the poll
+/// slow path and host functions.
 pub(crate) fn suspend_current() -> bool {
-    let cell = YIELDER.with(|y| y.get());
-    if cell.is_null() {
+    let switches = SUSPENDABLE.with(|s| s.get());
+    if switches.is_null() {
         return false;
     }
-    // SAFETY: a non-null YIELDER points at the cell of the fiber running on
-    // this thread, set by `Fiber::resume` for the duration of the resume;
-    // the yielder it holds belongs to that fiber's coroutine, on whose
-    // stack we are now.
+    // SAFETY: a non-null SUSPENDABLE is the record of the fiber running on
+    // this thread (set by `run` for the duration of its switch), whose
+    // resumer waits in that switch; we are on the fiber's stack.
     unsafe {
-        let yielder = (*cell).get();
-        if yielder.is_null() {
-            return false;
-        }
-        (*yielder).suspend(());
-    }
+        stack_switch::switch(
+            &mut (*switches).fiber_sp,
+            (*switches).resumer_sp,
+            status::SUSPENDED,
+        )
+    };
     true
 }
 
@@ -163,8 +247,69 @@ const POOL_LIMIT: usize = 16;
 /// Mappings one stack takes: its usable part and its guard page.
 const MAPPINGS_PER_STACK: usize = 2;
 
+/// One mapping for a fiber stack: its lowest page is a guard (no access),
+/// the rest the stack.
+struct FiberStack {
+    mapping: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: a mapping owned by value; nothing else refers to it.
+unsafe impl Send for FiberStack {}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+impl FiberStack {
+    /// A stack of at least `usable` bytes above a guard page.
+    fn new(usable: usize) -> std::io::Result<FiberStack> {
+        let page = page_size();
+        let len = usable.next_multiple_of(page) + page;
+        // SAFETY: a new private anonymous mapping replaces nothing.
+        let mapping = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if mapping == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stack = FiberStack { mapping, len };
+        // SAFETY: the first page of the mapping just made.
+        if unsafe { libc::mprotect(mapping, page, libc::PROT_NONE) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// Lowest usable address.
+    fn low(&self) -> usize {
+        self.mapping as usize + page_size()
+    }
+
+    /// One past the highest usable address; 16-aligned.
+    fn high(&self) -> usize {
+        self.mapping as usize + self.len
+    }
+}
+
+impl Drop for FiberStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping this owns, on which nothing
+        // runs any more.
+        unsafe { libc::munmap(self.mapping, self.len) };
+    }
+}
+
 /// A fiber stack with the mappings it holds.
-type GrantedStack = (DefaultStack, MapGrant);
+type GrantedStack = (FiberStack, MapGrant);
 
 fn take_stack(size: usize) -> std::io::Result<GrantedStack> {
     let pooled = STACK_POOL.with(|pool| {
@@ -177,7 +322,7 @@ fn take_stack(size: usize) -> std::io::Result<GrantedStack> {
         None => {
             let grant =
                 crate::mappings::acquire(MAPPINGS_PER_STACK).map_err(std::io::Error::other)?;
-            (DefaultStack::new(size)?, grant)
+            (FiberStack::new(size)?, grant)
         }
     };
     forget_abandoned_frames(&stack.0);
@@ -191,13 +336,13 @@ fn take_stack(size: usize) -> std::io::Result<GrantedStack> {
 /// would be reported as overflowing them. ASan builds set `--cfg
 /// carat_asan` (see README.md); other builds compile this to nothing.
 /// (Found by running the tests under ASan.)
-fn forget_abandoned_frames(stack: &DefaultStack) {
+fn forget_abandoned_frames(stack: &FiberStack) {
     #[cfg(carat_asan)]
     {
         unsafe extern "C" {
             fn __asan_unpoison_memory_region(address: *const libc::c_void, size: usize);
         }
-        let (low, high) = (stack.limit().get(), stack.base().get());
+        let (low, high) = (stack.low(), stack.high());
         // SAFETY: ASan's own call, on this stack's usable memory, which no
         // frame uses now (no fiber runs on it).
         unsafe { __asan_unpoison_memory_region(low as *const libc::c_void, high - low) };
@@ -230,76 +375,105 @@ pub unsafe fn run_on_fiber(
 ) -> Result<FiberResult, std::io::Error> {
     let size = max_wasm_stack + HOST_STACK_RESERVE;
     let (stack, grant) = take_stack(size)?;
-    let limit = stack.limit().get() + HOST_STACK_RESERVE;
-    // SAFETY: the coroutine is resumed to completion below, before any data
-    // `f` borrows can go away; it never suspends (no yielder is published).
-    let mut coroutine = unsafe {
-        Coroutine::with_stack_unchecked(stack, move |_: &Yielder<(), ()>, ()| {
-            f();
-            Ok(())
-        })
+    let mut f = Some(f);
+    let mut body = || {
+        if let Some(f) = f.take() {
+            f()
+        }
     };
-    // SAFETY: the caller guarantees the context is live.
-    let result =
-        unsafe { resume_as_current(&mut coroutine, home, faults, limit, std::ptr::null()) };
-    let result = match result {
-        CoroutineResult::Return(result) => result,
-        CoroutineResult::Yield(()) => unreachable!("guest fibers never yield"),
+    let mut switches = Switches::new(&mut body);
+    // SAFETY: the stack is ours and unused; `switches` and `body` outlive
+    // the fiber, which is run to its end below and never resumed after.
+    let status = unsafe {
+        switches.fiber_sp = stack_switch::prepare(
+            stack.high(),
+            fiber_main,
+            &mut *switches as *mut Switches as usize,
+        );
+        run(&mut switches, &stack, home, faults, false)
     };
-    return_stack(size, (coroutine.into_stack(), grant));
+    let result = match status {
+        status::FINISHED => Ok(()),
+        status::TRAPPED => Err(switches.trap.take().expect("a trap records itself")),
+        other => unreachable!("a call that cannot be suspended switched back with {other}"),
+    };
+    return_stack(size, (stack, grant));
     Ok(result)
 }
 
-/// Resumes `coroutine` as this thread's running fiber: the store's stack
-/// limit set for its stack, its trap handler active and `yielder` (null for
-/// a call that cannot be suspended) published; all restored afterwards, so
-/// fibers nest.
+/// Switches to the fiber of `switches`, on `stack`, as this thread's
+/// running fiber: the store's stack limit set for its stack, the signal
+/// handler told about it and, if `suspendable`, suspensions allowed; all
+/// restored afterwards, so fibers nest. Returns how the fiber switched
+/// back (a `stack_switch::status`).
 ///
-/// The context is looked up again after the coroutine returns: the guest
-/// may have been relocated meanwhile.
+/// The context is looked up again after the fiber switches back: the
+/// guest may have been relocated meanwhile.
 ///
 /// # Safety
-/// `home` must hold the live store context of the code the coroutine runs.
-unsafe fn resume_as_current(
-    coroutine: &mut Coroutine<(), (), FiberResult, DefaultStack>,
+/// `home` must hold the live store context of the code the fiber runs;
+/// `switches.fiber_sp` must be a stack pointer saved on `stack` (or
+/// prepared for it) and `stack` must stay mapped while the fiber lives.
+unsafe fn run(
+    switches: &mut Switches,
+    stack: &FiberStack,
     home: &ContextHome,
     faults: FaultCheck,
-    limit: usize,
-    yielder: *const YielderCell,
-) -> CoroutineResult<(), FiberResult> {
+    suspendable: bool,
+) -> usize {
+    let limit = stack.low() + HOST_STACK_RESERVE;
     // SAFETY: per the contract.
     let previous_limit = unsafe { std::mem::replace(&mut (*context_now(home)).stack_limit, limit) };
+    let switches: *mut Switches = switches;
     let active = ActiveFiber {
-        handler: coroutine.trap_handler(),
+        low: stack.low(),
+        high: stack.high(),
+        switches,
         faults,
     };
     let previous = ACTIVE.with(|a| a.replace(Some(active)));
-    let previous_yielder = YIELDER.with(|y| y.replace(yielder));
-    let result = coroutine.resume(());
-    YIELDER.with(|y| y.set(previous_yielder));
+    let previous_suspendable = SUSPENDABLE.with(|s| {
+        s.replace(if suspendable {
+            switches
+        } else {
+            std::ptr::null_mut()
+        })
+    });
+    // SAFETY: per the contract; the record is live and our `resumer_sp`
+    // slot is in it.
+    let status = unsafe {
+        stack_switch::switch(
+            &mut (*switches).resumer_sp,
+            (*switches).fiber_sp,
+            status::RESUMED,
+        )
+    };
+    SUSPENDABLE.with(|s| s.set(previous_suspendable));
     ACTIVE.with(|a| a.set(previous));
     // SAFETY: as above; the store outlives the calls it runs.
     unsafe { (*context_now(home)).stack_limit = previous_limit };
-    result
+    status
 }
 
 /// A guest call that can be suspended at a poll and resumed later: the
 /// building block of preemptive scheduling. A scheduler asks it to stop
 /// by writing [`interrupt::YIELD`] to the store's interrupt word.
 pub struct Fiber {
-    /// What the fiber runs, until its first resume gives it a stack: a
-    /// call started and not yet run holds no stack (a launch spawns its
-    /// processes long before each first runs, and most finish without
-    /// ever parking, so their stacks are reused at once).
-    body: Option<Box<dyn FnOnce() + 'static>>,
-    /// From the first resume until the fiber drops.
-    coroutine: Option<Coroutine<(), (), FiberResult, DefaultStack>>,
-    /// The mappings its stack holds.
-    grant: Option<MapGrant>,
-    yielder: Box<YielderCell>,
+    /// What the fiber runs, boxed so its address stays put; only
+    /// `switches` calls it.
+    #[allow(dead_code)]
+    body: Box<dyn FnMut() + 'static>,
+    /// Its saved state; it points at `body`.
+    switches: Box<Switches>,
+    /// From the first resume until the fiber ends: a call started and not
+    /// yet run holds no stack (a launch spawns its processes long before
+    /// each first runs, and most finish without ever parking, so their
+    /// stacks are reused at once).
+    stack: Option<GrantedStack>,
+    started: bool,
+    finished: bool,
     home: ContextHome,
     faults: FaultCheck,
-    limit: usize,
     size: usize,
 }
 
@@ -327,95 +501,99 @@ impl Fiber {
         max_wasm_stack: usize,
         body: impl FnOnce() + 'static,
     ) -> Fiber {
+        let mut body = Some(body);
+        let mut body = Box::new(move || {
+            if let Some(body) = body.take() {
+                body()
+            }
+        });
+        // The record points at the closure on the heap, which the box
+        // keeps where it is.
+        let switches = Switches::new(&mut *body);
         Fiber {
-            body: Some(Box::new(body)),
-            coroutine: None,
-            grant: None,
-            yielder: Box::new(Cell::new(std::ptr::null())),
+            body,
+            switches,
+            stack: None,
+            started: false,
+            finished: false,
             home,
             faults,
-            limit: 0,
             size: max_wasm_stack + HOST_STACK_RESERVE,
         }
     }
 
-    /// Gives the body a stack and a coroutine, if it has none yet: done by
-    /// the first resume, or before it by a caller that must know the
-    /// resume will not fail for want of a stack.
+    /// Gives the fiber a stack, if it has none yet: done by the first
+    /// resume, or before it by a caller that must know the resume will not
+    /// fail for want of a stack.
     pub fn ensure_stack(&mut self) -> std::io::Result<()> {
-        if self.coroutine.is_some() {
+        if self.stack.is_some() || self.started {
             return Ok(());
         }
         let (stack, grant) = take_stack(self.size)?;
-        let body = self.body.take().expect("started once");
-        self.limit = stack.limit().get() + HOST_STACK_RESERVE;
-        let publish: *const YielderCell = &*self.yielder;
-        self.coroutine = Some(Coroutine::with_stack(
-            stack,
-            move |y: &Yielder<(), ()>, ()| {
-                // SAFETY: the cell is boxed in the Fiber, which outlives its
-                // coroutine.
-                unsafe { (*publish).set(y) };
-                body();
-                Ok(())
-            },
-        ));
-        self.grant = Some(grant);
+        // SAFETY: the stack is ours and unused; the record is boxed in the
+        // Fiber, which outlives the stack's use.
+        self.switches.fiber_sp = unsafe {
+            stack_switch::prepare(
+                stack.high(),
+                fiber_main,
+                &mut *self.switches as *mut Switches as usize,
+            )
+        };
+        self.stack = Some((stack, grant));
         Ok(())
     }
 
     /// Runs the fiber until it finishes or suspends at a poll. Fails, and
     /// runs nothing, when the first resume finds no stack for it.
     pub fn resume(&mut self) -> std::io::Result<FiberState> {
+        assert!(!self.finished, "a finished fiber is never resumed");
         self.ensure_stack()?;
-        let coroutine = self.coroutine.as_mut().expect("started above");
-        // SAFETY: `new`'s contract keeps the store context live.
-        let result = unsafe {
-            resume_as_current(
-                coroutine,
-                &self.home,
-                self.faults,
-                self.limit,
-                &*self.yielder,
-            )
-        };
+        self.started = true;
+        let stack = &self.stack.as_ref().expect("given above").0;
+        // SAFETY: `new`'s contract keeps the store context live; the saved
+        // stack pointer is the one `ensure_stack` prepared or the last
+        // suspension saved, on this stack.
+        let status = unsafe { run(&mut self.switches, stack, &self.home, self.faults, true) };
         let wake_at = WAKE_AT.with(|w| w.take());
-        Ok(match (result, wake_at) {
-            (CoroutineResult::Return(result), _) => FiberState::Finished(result),
-            (CoroutineResult::Yield(()), Some(deadline)) => FiberState::Sleeping(deadline),
-            (CoroutineResult::Yield(()), None) => FiberState::Suspended,
-        })
+        let state = match status {
+            status::SUSPENDED => {
+                return Ok(wake_at.map_or(FiberState::Suspended, FiberState::Sleeping));
+            }
+            status::FINISHED => FiberState::Finished(Ok(())),
+            status::TRAPPED => FiberState::Finished(Err(self
+                .switches
+                .trap
+                .take()
+                .expect("a trap records itself"))),
+            other => unreachable!("a fiber switched back with {other}"),
+        };
+        // Ended: the stack goes back to the pool at once.
+        self.finished = true;
+        if let Some(stack) = self.stack.take() {
+            return_stack(self.size, stack);
+        }
+        Ok(state)
     }
 
     /// Whether it has been resumed at least once.
     pub fn is_started(&self) -> bool {
-        self.coroutine.as_ref().is_some_and(|c| c.started())
+        self.started
     }
 
     pub fn is_finished(&self) -> bool {
-        self.body.is_none() && self.coroutine.as_ref().is_none_or(|c| c.done())
+        self.finished
     }
 }
 
 impl Drop for Fiber {
     fn drop(&mut self) {
-        // A body that never ran owns plain addresses only: dropping it is
-        // all there is to do.
-        let (Some(mut coroutine), Some(grant)) = (self.coroutine.take(), self.grant.take()) else {
-            return;
-        };
-        if !coroutine.started() {
-            // Given a stack but never run (its first resume cannot fail
-            // after `start`, but the coroutine is dropped cleanly anyway).
-            coroutine.force_unwind();
-        } else if !coroutine.done() {
-            // SAFETY: a suspended guest's stack holds JIT frames (nothing to
-            // drop) and the host frames of a poll or host call, which own
-            // nothing that must be dropped; the body's captures leak rather
-            // than run destructors on a stack that is being discarded.
-            unsafe { coroutine.force_reset() };
+        // A suspended guest's stack holds JIT frames (nothing to drop) and
+        // the host frames of a poll or host call, which own nothing that
+        // must be dropped: they are abandoned with the stack, which goes
+        // back to the pool. The body's captures are plain addresses.
+        if let Some(stack) = self.stack.take() {
+            return_stack(self.size, stack);
         }
-        return_stack(self.size, (coroutine.into_stack(), grant));
     }
 }
 

@@ -31,6 +31,7 @@ use carat_jit::abi::{NULL_TRAP_BYTES, SPECULATION_SINK_BYTES};
 
 use crate::code;
 use crate::fiber::{TrapInfo, active_fiber};
+use crate::stack_switch::Landing;
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
@@ -166,24 +167,16 @@ unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
 
 #[cfg(target_arch = "x86_64")]
 /// # Safety
-/// As `pc_and_sp`; `regs` must come from the fiber the signal hit.
-unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandlerRegs) {
-    // SAFETY: as in `pc_and_sp`; the registers we write are the ones
-    // corosensei asks for, which resume on the fiber's own stack.
+/// As `pc_and_sp`; `landing` must come from the fiber the signal hit.
+unsafe fn redirect(context: *mut libc::c_void, landing: Landing) {
+    // SAFETY: as in `pc_and_sp`; the registers we write are the ones the
+    // landing reads (see `stack_switch`).
     unsafe {
         let uc = &mut *(context as *mut libc::ucontext_t);
-        let corosensei::trap::TrapHandlerRegs {
-            rip,
-            rsp,
-            rbp,
-            rdi,
-            rsi,
-        } = regs;
-        uc.uc_mcontext.gregs[libc::REG_RIP as usize] = rip as i64;
-        uc.uc_mcontext.gregs[libc::REG_RSP as usize] = rsp as i64;
-        uc.uc_mcontext.gregs[libc::REG_RBP as usize] = rbp as i64;
-        uc.uc_mcontext.gregs[libc::REG_RDI as usize] = rdi as i64;
-        uc.uc_mcontext.gregs[libc::REG_RSI as usize] = rsi as i64;
+        uc.uc_mcontext.gregs[libc::REG_RIP as usize] = landing.pc as i64;
+        uc.uc_mcontext.gregs[libc::REG_RSP as usize] = landing.sp as i64;
+        uc.uc_mcontext.gregs[libc::REG_RDI as usize] = landing.arg0 as i64;
+        uc.uc_mcontext.gregs[libc::REG_RSI as usize] = landing.arg1 as i64;
     }
 }
 
@@ -200,25 +193,16 @@ unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
 
 #[cfg(target_arch = "aarch64")]
 /// # Safety
-/// As `pc_and_sp`; `regs` must come from the fiber the signal hit.
-unsafe fn redirect(context: *mut libc::c_void, regs: corosensei::trap::TrapHandlerRegs) {
-    // SAFETY: as in `pc_and_sp`; the registers are corosensei's.
+/// As `pc_and_sp`; `landing` must come from the fiber the signal hit.
+unsafe fn redirect(context: *mut libc::c_void, landing: Landing) {
+    // SAFETY: as in `pc_and_sp`; the registers we write are the ones the
+    // landing reads (see `stack_switch`).
     unsafe {
         let uc = &mut *(context as *mut libc::ucontext_t);
-        let corosensei::trap::TrapHandlerRegs {
-            pc,
-            sp,
-            x0,
-            x1,
-            x29,
-            lr,
-        } = regs;
-        uc.uc_mcontext.pc = pc;
-        uc.uc_mcontext.sp = sp;
-        uc.uc_mcontext.regs[0] = x0;
-        uc.uc_mcontext.regs[1] = x1;
-        uc.uc_mcontext.regs[29] = x29;
-        uc.uc_mcontext.regs[30] = lr;
+        uc.uc_mcontext.pc = landing.pc as u64;
+        uc.uc_mcontext.sp = landing.sp as u64;
+        uc.uc_mcontext.regs[0] = landing.arg0 as u64;
+        uc.uc_mcontext.regs[1] = landing.arg1 as u64;
     }
 }
 
@@ -233,19 +217,17 @@ unsafe extern "C" fn handler(
     let (pc, sp) = unsafe { pc_and_sp(context) };
     if let Some(trap) = code::trap_at(pc)
         && let Some(fiber) = active_fiber()
-        && fiber.handler.stack_ptr_in_bounds(sp)
+        && fiber.owns_stack_pointer(sp)
         // SAFETY: the kernel hands SA_SIGINFO handlers a valid siginfo; the
         // fiber's store is live and runs on this thread (it faulted).
         && unsafe { fault_is_the_guests(signal, info, trap, fiber.faults) }
     {
         // SAFETY: the faulting code is JIT code on this fiber's stack; JIT
         // frames own nothing that needs dropping, so abandoning them is
-        // sound, and we install exactly the registers corosensei returns.
+        // sound, and we install exactly the landing's registers.
         unsafe {
-            let regs = fiber
-                .handler
-                .setup_trap_handler(move || Err(TrapInfo { trap, pc }));
-            redirect(context, regs);
+            let landing = fiber.land_trap(TrapInfo { trap, pc });
+            redirect(context, landing);
         }
         return;
     }

@@ -1,0 +1,263 @@
+//! The only code that changes stacks: a switch between a fiber's stack and
+//! the stack that resumed it, the first frame of a fresh fiber, and the
+//! landing a trap jumps to.
+//!
+//! Why our own and not corosensei's: a stack that moves (issue 13) must
+//! have every address that points into it described, and corosensei keeps
+//! absolute stack addresses in fields we cannot reach (its saved stack
+//! pointer, its initial stack pointer, the yielder that is the address of
+//! its parent link). Here the whole saved state of a stack that is
+//! switched out is one word kept *off* that stack (the `save` slot of
+//! [`switch`]), plus what the switch pushed onto it: the callee-saved
+//! registers, and a frame record whose saved frame pointer continues the
+//! stack's frame-pointer chain, as every JIT frame's does.
+//!
+//! ## The contract
+//!
+//! [`switch`]`(save, to, value)` pushes a frame record and the callee-saved
+//! registers of the platform ABI onto the current stack, stores the stack
+//! pointer into `*save`, loads `to` as the stack pointer, pops the same
+//! registers from there and returns `value` to whoever switched away from
+//! `to`. A stack is switched *to* only with a stack pointer that a switch
+//! away from it saved, or one [`prepare`] made. Everything else the ABI
+//! lets a callee clobber is clobbered, exactly as by a call, which is what
+//! the compiler assumes of `switch`, an `extern "C"` function.
+//!
+//! [`prepare`] lays out, at the top of a fresh stack, what a switch would
+//! have saved: callee-saved registers carrying `entry` and its argument,
+//! and a return address into `carat_stack_start`, which calls
+//! `entry(argument, value)`. `entry` must never return: a fiber ends by
+//! switching away for good. Above that sits a zero frame record, where
+//! every frame-pointer walk of the stack ends.
+//!
+//! A trap never returns through the frames it abandons: the signal
+//! handler makes the faulting thread continue at `carat_stack_trap_landing`
+//! (see [`Landing`]), which loads the stack pointer its resumer saved and
+//! returns `value` from the resumer's switch as if the fiber had switched
+//! back. The fiber's stack is then dead; nothing runs on it again.
+
+/// What `switch` returns to a fiber's resumer, and what a resume passes in.
+pub mod status {
+    /// Passed to a fiber when it is resumed.
+    pub const RESUMED: usize = 0;
+    /// The fiber's body returned.
+    pub const FINISHED: usize = 1;
+    /// The fiber parked; it may be resumed.
+    pub const SUSPENDED: usize = 2;
+    /// A trap ended the fiber.
+    pub const TRAPPED: usize = 3;
+}
+
+/// A fiber's first frame calls this with its argument and the value of
+/// the switch that started it. It must never return.
+pub type Entry = unsafe extern "C" fn(argument: usize, value: usize) -> !;
+
+unsafe extern "C" {
+    fn carat_stack_switch(save: *mut usize, to: usize, value: usize) -> usize;
+    fn carat_stack_start();
+    fn carat_stack_trap_landing();
+}
+
+/// Switches from the current stack to the one saved at `to`; see the
+/// module doc. Returns the value passed by the switch that comes back.
+///
+/// # Safety
+/// `to` must be a stack pointer saved by a switch away from a stack that
+/// has not run since, or made by [`prepare`] for a stack not yet started;
+/// that stack must stay mapped and unmoved until it switches back. `save`
+/// must be writable and stay valid until something switches back here.
+pub unsafe fn switch(save: *mut usize, to: usize, value: usize) -> usize {
+    // SAFETY: per the contract; the assembly below keeps the ABI.
+    unsafe { carat_stack_switch(save, to, value) }
+}
+
+#[cfg(target_arch = "x86_64")]
+std::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl carat_stack_switch",
+    ".type carat_stack_switch,@function",
+    "carat_stack_switch:",
+    // A frame record, then the other callee-saved registers: 48 bytes, so
+    // the saved stack pointer is 8 mod 16, as after any call.
+    "push rbp",
+    "mov rbp, rsp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov [rdi], rsp",
+    "mov rsp, rsi",
+    "mov rax, rdx",
+    ".Lcarat_stack_restore:",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+    ".size carat_stack_switch, .-carat_stack_switch",
+    "",
+    ".p2align 4",
+    ".globl carat_stack_trap_landing",
+    ".type carat_stack_trap_landing,@function",
+    // rdi: where the resumer's stack pointer is saved; rsi: the value.
+    "carat_stack_trap_landing:",
+    "mov rsp, [rdi]",
+    "mov rax, rsi",
+    "jmp .Lcarat_stack_restore",
+    ".size carat_stack_trap_landing, .-carat_stack_trap_landing",
+    "",
+    ".p2align 4",
+    ".globl carat_stack_start",
+    ".type carat_stack_start,@function",
+    // Reached by the `ret` of the first switch to a prepared stack, with
+    // the stack pointer 16-aligned at the zero frame record: r12 holds the
+    // argument and rbx the entry; rax the switch's value.
+    "carat_stack_start:",
+    "mov rdi, r12",
+    "mov rsi, rax",
+    "call rbx",
+    "ud2",
+    ".size carat_stack_start, .-carat_stack_start",
+);
+
+#[cfg(target_arch = "aarch64")]
+std::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl carat_stack_switch",
+    ".type carat_stack_switch,%function",
+    "carat_stack_switch:",
+    // x19-x28, d8-d15 and a frame record (x29, x30) at the top: 176 bytes.
+    "sub sp, sp, #176",
+    "stp x29, x30, [sp, #160]",
+    "add x29, sp, #160",
+    "stp x19, x20, [sp, #0]",
+    "stp x21, x22, [sp, #16]",
+    "stp x23, x24, [sp, #32]",
+    "stp x25, x26, [sp, #48]",
+    "stp x27, x28, [sp, #64]",
+    "stp d8, d9, [sp, #80]",
+    "stp d10, d11, [sp, #96]",
+    "stp d12, d13, [sp, #112]",
+    "stp d14, d15, [sp, #128]",
+    "mov x3, sp",
+    "str x3, [x0]",
+    "mov sp, x1",
+    "mov x0, x2",
+    ".Lcarat_stack_restore:",
+    "ldp x19, x20, [sp, #0]",
+    "ldp x21, x22, [sp, #16]",
+    "ldp x23, x24, [sp, #32]",
+    "ldp x25, x26, [sp, #48]",
+    "ldp x27, x28, [sp, #64]",
+    "ldp d8, d9, [sp, #80]",
+    "ldp d10, d11, [sp, #96]",
+    "ldp d12, d13, [sp, #112]",
+    "ldp d14, d15, [sp, #128]",
+    "ldp x29, x30, [sp, #160]",
+    "add sp, sp, #176",
+    "ret",
+    ".size carat_stack_switch, .-carat_stack_switch",
+    "",
+    ".p2align 4",
+    ".globl carat_stack_trap_landing",
+    ".type carat_stack_trap_landing,%function",
+    // x0: where the resumer's stack pointer is saved; x1: the value.
+    "carat_stack_trap_landing:",
+    "ldr x2, [x0]",
+    "mov sp, x2",
+    "mov x0, x1",
+    "b .Lcarat_stack_restore",
+    ".size carat_stack_trap_landing, .-carat_stack_trap_landing",
+    "",
+    ".p2align 4",
+    ".globl carat_stack_start",
+    ".type carat_stack_start,%function",
+    // x19: the argument; x20: the entry; x0: the switch's value.
+    "carat_stack_start:",
+    "mov x1, x0",
+    "mov x0, x19",
+    "blr x20",
+    "brk #1",
+    ".size carat_stack_start, .-carat_stack_start",
+);
+
+/// Bytes [`prepare`] uses at the top of a stack.
+#[cfg(target_arch = "x86_64")]
+pub const START_FRAME_BYTES: usize = 7 * 8 + 16;
+#[cfg(target_arch = "aarch64")]
+pub const START_FRAME_BYTES: usize = 176 + 16;
+
+/// Lays out a fresh stack whose highest address is `top` (16-aligned) so
+/// that the first [`switch`] to the returned stack pointer calls
+/// `entry(argument, value)` on it; see the module doc.
+///
+/// # Safety
+/// `[top - START_FRAME_BYTES, top)` must be writable memory that nothing
+/// else uses.
+pub unsafe fn prepare(top: usize, entry: Entry, argument: usize) -> usize {
+    assert_eq!(top % 16, 0, "a stack's top is 16-aligned");
+    let record = top - 16;
+    #[cfg(target_arch = "x86_64")]
+    const WORDS: usize = 7;
+    #[cfg(target_arch = "aarch64")]
+    const WORDS: usize = 22;
+    #[cfg(target_arch = "x86_64")]
+    let words: [usize; WORDS] = [
+        0,                                       // r15
+        0,                                       // r14
+        0,                                       // r13
+        argument,                                // r12
+        entry as usize,                          // rbx
+        record,                                  // rbp
+        carat_stack_start as *const () as usize, // return address
+    ];
+    #[cfg(target_arch = "aarch64")]
+    let words: [usize; WORDS] = {
+        let mut words = [0; WORDS];
+        words[0] = argument; // x19
+        words[1] = entry as usize; // x20
+        words[20] = record; // x29
+        words[21] = carat_stack_start as *const () as usize; // x30
+        words
+    };
+    let sp = record - size_of_val(&words);
+    const { assert!(START_FRAME_BYTES == (2 + WORDS) * 8) };
+    // SAFETY: per the contract: the record is the top 16 bytes.
+    unsafe { (record as *mut [usize; 2]).write([0, 0]) };
+    // SAFETY: per the contract: the saved registers lie right below it.
+    unsafe { (sp as *mut [usize; WORDS]).write(words) };
+    sp
+}
+
+/// Where a trapping thread continues: the registers the signal handler
+/// sets (program counter, stack pointer and the first two argument
+/// registers; the landing needs nothing else).
+#[derive(Clone, Copy, Debug)]
+pub struct Landing {
+    pub pc: usize,
+    pub sp: usize,
+    pub arg0: usize,
+    pub arg1: usize,
+}
+
+/// The registers that end a fiber with `value` from inside a signal
+/// handler: its resumer's switch returns `value`.
+///
+/// # Safety
+/// `resumer_sp` must hold the stack pointer that the resumer's switch to
+/// the trapping fiber saved.
+pub unsafe fn trap_landing(resumer_sp: *const usize, value: usize) -> Landing {
+    Landing {
+        pc: carat_stack_trap_landing as *const () as usize,
+        // SAFETY: per the contract. Any valid stack will do until the
+        // landing's first instruction replaces it; this one is.
+        sp: unsafe { *resumer_sp },
+        arg0: resumer_sp as usize,
+        arg1: value,
+    }
+}

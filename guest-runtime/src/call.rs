@@ -64,6 +64,15 @@ impl GuestCall {
     pub fn is_finished(&self) -> bool {
         self.fiber.is_finished()
     }
+
+    /// Whether it is parked inside a host function that waits in its body
+    /// (`Caller::yield_now`, `Caller::sleep_until`), whose frames then wait
+    /// too, on a host stack the call keeps; false for a call parked at a
+    /// poll or after a host function returned (`Caller::park_on_return`),
+    /// which holds nothing but its own stack.
+    pub fn is_parked_in_host_code(&self) -> bool {
+        self.fiber.is_parked_in_host_code()
+    }
 }
 
 impl Drop for GuestCall {
@@ -284,6 +293,17 @@ impl Store {
             }
         }
         call.unpark();
+        // A killed process runs no more guest code: a call parked between
+        // polls (a yield, or after a host call that returned) ends here as
+        // if at its next poll. One parked inside host code is resumed, so
+        // that the host code ends it itself, dropping what it holds.
+        if call.fiber.is_started()
+            && !call.fiber.is_parked_in_host_code()
+            && self.inner().take_kill()
+        {
+            call.fiber.abandon();
+            return Ok(CallProgress::Done(Err(ExecError::Trap(Trap::Interrupted))));
+        }
         // No reference into the store lives across the resume.
         let state = call
             .fiber

@@ -3,9 +3,12 @@
 //! Every entry into wasm runs on a fiber: a stack of its own, taken from a
 //! per-thread pool when the fiber first runs (a started call that has not
 //! run holds none), entered and left through `stack_switch`. The store's
-//! stack limit is set to that stack's lowest usable address plus a
-//! reserve for host code (libcalls, host functions, the signal handler),
-//! so the prologue check stops wasm recursion well before the guard page.
+//! stack limit is set to that stack's lowest usable address plus a small
+//! reserve for what runs there besides wasm frames ([`HOST_STACK_RESERVE`]),
+//! so the prologue check stops wasm recursion before the guard page. Host
+//! code (libcalls, host functions) runs on a host stack instead: this
+//! thread's, or one the fiber keeps while it is parked inside host code
+//! (see `stack_switch`).
 //!
 //! A fiber's saved state lives off its stack, in a [`Switches`] record on
 //! the heap: the stack pointer of whichever side is switched out, and the
@@ -25,7 +28,7 @@ use std::cell::{Cell, RefCell};
 use carat_jit::Trap;
 
 use crate::mappings::MapGrant;
-use crate::stack_switch::{self, status};
+use crate::stack_switch::{self, SwitchRecord, status};
 use crate::vmctx::VMStoreContext;
 
 /// Where a store's context is now, or `None` once the store is gone.
@@ -38,8 +41,18 @@ fn context_now(home: &ContextHome) -> *mut VMStoreContext {
     home.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(0) as *mut VMStoreContext
 }
 
-/// Stack kept free below the wasm stack limit for host code.
-pub const HOST_STACK_RESERVE: usize = 256 * 1024;
+/// Stack kept free below the wasm stack limit for what runs on a guest
+/// stack besides wasm frames, none of it recursive: trampolines (the
+/// largest frame is a preserve-all trampoline's, under 512 bytes) and the
+/// bridge's frame record, the float helpers JIT code calls directly, a
+/// fiber's first frame, and the signal handler on a thread without an
+/// alternate signal stack. Host code runs on a host stack (see
+/// `stack_switch`), so none of it is counted here.
+pub const HOST_STACK_RESERVE: usize = 32 * 1024;
+
+/// Size of a host stack: where the host code of resumable fibers runs
+/// (see `stack_switch`). Only the pages host code touches are memory.
+const HOST_STACK_SIZE: usize = 2 << 20;
 
 /// A trap as the signal handler saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,11 +111,11 @@ impl FaultCheck {
 
 /// A fiber's saved state, kept off its stack (see `stack_switch`): on the
 /// heap, at an address that does not change while the fiber lives.
+#[repr(C)]
 struct Switches {
-    /// The fiber's stack pointer while it is switched out.
-    fiber_sp: usize,
-    /// Its resumer's stack pointer while the fiber runs.
-    resumer_sp: usize,
+    /// What the assembly and the trampolines read; first, so that the
+    /// record's address is the `Switches`'s.
+    record: SwitchRecord,
     /// What the fiber runs, called once by `fiber_main`: a closure's
     /// address and the function that calls it.
     body: (*mut (), unsafe fn(*mut ())),
@@ -120,8 +133,7 @@ impl Switches {
             unsafe { (*body.cast::<F>())() }
         }
         Box::new(Switches {
-            fiber_sp: 0,
-            resumer_sp: 0,
+            record: SwitchRecord::default(),
             body: ((body as *mut F).cast(), call::<F>),
             trap: None,
         })
@@ -146,8 +158,8 @@ unsafe extern "C" fn fiber_main(switches: usize, _resumed: usize) -> ! {
     // used.
     unsafe {
         stack_switch::switch(
-            &mut (*switches).fiber_sp,
-            (*switches).resumer_sp,
+            &mut (*switches).record.fiber_sp,
+            (*switches).record.resumer_sp,
             status::FINISHED,
         )
     };
@@ -183,7 +195,7 @@ impl ActiveFiber {
         // code, abandoned here, never reads `trap`.
         unsafe {
             (*self.switches).trap = Some(trap);
-            stack_switch::trap_landing(&(*self.switches).resumer_sp, status::TRAPPED)
+            stack_switch::trap_landing(&(*self.switches).record.resumer_sp, status::TRAPPED)
         }
     }
 }
@@ -194,6 +206,9 @@ thread_local! {
     static SUSPENDABLE: Cell<*mut Switches> = const { Cell::new(std::ptr::null_mut()) };
     static WAKE_AT: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
     static STACK_POOL: RefCell<Vec<(usize, GrantedStack)>> = const { RefCell::new(Vec::new()) };
+    /// The stack this thread runs the host code of its resumable fibers
+    /// on, made at its first use (see `stack_switch`).
+    static HOST_STACK: RefCell<Option<GrantedStack>> = const { RefCell::new(None) };
 }
 
 /// Whether the code running now is on a fiber that can be suspended.
@@ -214,6 +229,12 @@ pub(crate) fn sleep_until(deadline: std::time::Instant) -> bool {
     suspend_current()
 }
 
+/// Says when a fiber that is about to park (its trampoline does it) should
+/// wake: `None` for a yield.
+pub(crate) fn set_wake_at(deadline: Option<std::time::Instant>) {
+    WAKE_AT.with(|w| w.set(deadline));
+}
+
 /// Suspends the running fiber if it is resumable; returns whether it did
 /// (and has been resumed since, perhaps on another thread: nothing here
 /// touches thread-local state after the switch). Called from the poll
@@ -225,11 +246,12 @@ pub(crate) fn suspend_current() -> bool {
     }
     // SAFETY: a non-null SUSPENDABLE is the record of the fiber running on
     // this thread (set by `run` for the duration of its switch), whose
-    // resumer waits in that switch; we are on the fiber's stack.
+    // resumer waits in that switch; we are on the fiber's host stack,
+    // which the fiber keeps while it is parked (see `Fiber::resume`).
     unsafe {
         stack_switch::switch(
-            &mut (*switches).fiber_sp,
-            (*switches).resumer_sp,
+            &mut (*switches).record.fiber_sp,
+            (*switches).record.resumer_sp,
             status::SUSPENDED,
         )
     };
@@ -384,13 +406,15 @@ pub unsafe fn run_on_fiber(
     let mut switches = Switches::new(&mut body);
     // SAFETY: the stack is ours and unused; `switches` and `body` outlive
     // the fiber, which is run to its end below and never resumed after.
+    // Its host code runs below the resumer's stack pointer (`host_top`
+    // 0): it cannot park, so nothing of it outlives the call.
     let status = unsafe {
-        switches.fiber_sp = stack_switch::prepare(
+        switches.record.fiber_sp = stack_switch::prepare(
             stack.high(),
             fiber_main,
             &mut *switches as *mut Switches as usize,
         );
-        run(&mut switches, &stack, home, faults, false)
+        run(&mut switches, &stack, home, faults, None)
     };
     let result = match status {
         status::FINISHED => Ok(()),
@@ -402,10 +426,11 @@ pub unsafe fn run_on_fiber(
 }
 
 /// Switches to the fiber of `switches`, on `stack`, as this thread's
-/// running fiber: the store's stack limit set for its stack, the signal
-/// handler told about it and, if `suspendable`, suspensions allowed; all
-/// restored afterwards, so fibers nest. Returns how the fiber switched
-/// back (a `stack_switch::status`).
+/// running fiber: the store's stack limit set for its stack, the store
+/// context and the signal handler told about it and, if it has a host
+/// stack (`host_top`), suspensions allowed; all restored afterwards, so
+/// fibers nest. Returns how the fiber switched back (a
+/// `stack_switch::status`).
 ///
 /// The context is looked up again after the fiber switches back: the
 /// guest may have been relocated meanwhile.
@@ -419,12 +444,20 @@ unsafe fn run(
     stack: &FiberStack,
     home: &ContextHome,
     faults: FaultCheck,
-    suspendable: bool,
+    host_top: Option<usize>,
 ) -> usize {
     let limit = stack.low() + HOST_STACK_RESERVE;
-    // SAFETY: per the contract.
-    let previous_limit = unsafe { std::mem::replace(&mut (*context_now(home)).stack_limit, limit) };
+    switches.record.host_top = host_top.unwrap_or(0);
     let switches: *mut Switches = switches;
+    let context = context_now(home);
+    // SAFETY: per the contract.
+    let (previous_limit, previous_fiber) = unsafe {
+        (
+            std::mem::replace(&mut (*context).stack_limit, limit),
+            std::mem::replace(&mut (*context).fiber, switches as usize),
+        )
+    };
+    let suspendable = host_top.is_some();
     let active = ActiveFiber {
         low: stack.low(),
         high: stack.high(),
@@ -443,15 +476,20 @@ unsafe fn run(
     // slot is in it.
     let status = unsafe {
         stack_switch::switch(
-            &mut (*switches).resumer_sp,
-            (*switches).fiber_sp,
+            &mut (*switches).record.resumer_sp,
+            (*switches).record.fiber_sp,
             status::RESUMED,
         )
     };
     SUSPENDABLE.with(|s| s.set(previous_suspendable));
     ACTIVE.with(|a| a.set(previous));
-    // SAFETY: as above; the store outlives the calls it runs.
-    unsafe { (*context_now(home)).stack_limit = previous_limit };
+    // SAFETY: as above; the store outlives the calls it runs, and its
+    // context may have moved meanwhile.
+    unsafe {
+        let context = context_now(home);
+        (*context).stack_limit = previous_limit;
+        (*context).fiber = previous_fiber;
+    }
     status
 }
 
@@ -470,6 +508,10 @@ pub struct Fiber {
     /// each first runs, and most finish without ever parking, so their
     /// stacks are reused at once).
     stack: Option<GrantedStack>,
+    /// A host stack of its own: while it is parked inside host code (which
+    /// then stays on that stack), or while it runs on a thread whose host
+    /// stack is busy below it (a fiber resumed by host code).
+    host_stack: Option<GrantedStack>,
     started: bool,
     finished: bool,
     home: ContextHome,
@@ -514,6 +556,7 @@ impl Fiber {
             body,
             switches,
             stack: None,
+            host_stack: None,
             started: false,
             finished: false,
             home,
@@ -532,7 +575,7 @@ impl Fiber {
         let (stack, grant) = take_stack(self.size)?;
         // SAFETY: the stack is ours and unused; the record is boxed in the
         // Fiber, which outlives the stack's use.
-        self.switches.fiber_sp = unsafe {
+        self.switches.record.fiber_sp = unsafe {
             stack_switch::prepare(
                 stack.high(),
                 fiber_main,
@@ -548,13 +591,33 @@ impl Fiber {
     pub fn resume(&mut self) -> std::io::Result<FiberState> {
         assert!(!self.finished, "a finished fiber is never resumed");
         self.ensure_stack()?;
+        let host_top = self.host_top()?;
         self.started = true;
         let stack = &self.stack.as_ref().expect("given above").0;
         // SAFETY: `new`'s contract keeps the store context live; the saved
         // stack pointer is the one `ensure_stack` prepared or the last
-        // suspension saved, on this stack.
-        let status = unsafe { run(&mut self.switches, stack, &self.home, self.faults, true) };
+        // suspension saved, on this stack or on its host stack.
+        let status = unsafe {
+            run(
+                &mut self.switches,
+                stack,
+                &self.home,
+                self.faults,
+                Some(host_top),
+            )
+        };
         let wake_at = WAKE_AT.with(|w| w.take());
+        let parked_in_host_code = self.switches.record.on_host != 0;
+        if status == status::SUSPENDED && parked_in_host_code {
+            // Its host frames stay on the host stack it ran on: it keeps
+            // that stack, and this thread makes another when it next needs
+            // one.
+            if self.host_stack.is_none() {
+                self.host_stack = HOST_STACK.with(|h| h.borrow_mut().take());
+            }
+        } else if let Some(host_stack) = self.host_stack.take() {
+            return_stack(HOST_STACK_SIZE, host_stack);
+        }
         let state = match status {
             status::SUSPENDED => {
                 return Ok(wake_at.map_or(FiberState::Suspended, FiberState::Sleeping));
@@ -575,6 +638,53 @@ impl Fiber {
         Ok(state)
     }
 
+    /// The top of the stack its host code runs on during the next resume:
+    /// its own, if it has one; else this thread's, unless that is busy
+    /// (this resume runs in host code on it), when it takes one of its own.
+    fn host_top(&mut self) -> std::io::Result<usize> {
+        if let Some((stack, _)) = &self.host_stack {
+            return Ok(stack.high());
+        }
+        let here = &self as *const _ as usize;
+        let thread_stack = HOST_STACK.with(|h| -> std::io::Result<Option<usize>> {
+            let mut h = h.borrow_mut();
+            if h.is_none() {
+                *h = Some(take_stack(HOST_STACK_SIZE)?);
+            }
+            let (stack, _) = h.as_ref().expect("made above");
+            let busy = (stack.low()..stack.high()).contains(&here);
+            Ok((!busy).then(|| stack.high()))
+        })?;
+        match thread_stack {
+            Some(top) => Ok(top),
+            None => {
+                let own = take_stack(HOST_STACK_SIZE)?;
+                let top = own.0.high();
+                self.host_stack = Some(own);
+                Ok(top)
+            }
+        }
+    }
+
+    /// Whether it is parked inside host code (whose frames wait on its host
+    /// stack), rather than between polls.
+    pub fn is_parked_in_host_code(&self) -> bool {
+        self.started && !self.finished && self.switches.record.on_host != 0
+    }
+
+    /// Ends a parked fiber without running it again: its frames are
+    /// abandoned (JIT frames own nothing) and its stacks go back to the
+    /// pool.
+    pub fn abandon(&mut self) {
+        self.finished = true;
+        if let Some(stack) = self.stack.take() {
+            return_stack(self.size, stack);
+        }
+        if let Some(host_stack) = self.host_stack.take() {
+            return_stack(HOST_STACK_SIZE, host_stack);
+        }
+    }
+
     /// Whether it has been resumed at least once.
     pub fn is_started(&self) -> bool {
         self.started
@@ -587,13 +697,11 @@ impl Fiber {
 
 impl Drop for Fiber {
     fn drop(&mut self) {
-        // A suspended guest's stack holds JIT frames (nothing to drop) and
-        // the host frames of a poll or host call, which own nothing that
-        // must be dropped: they are abandoned with the stack, which goes
-        // back to the pool. The body's captures are plain addresses.
-        if let Some(stack) = self.stack.take() {
-            return_stack(self.size, stack);
-        }
+        // A suspended guest's stack holds JIT frames (nothing to drop); a
+        // guest parked inside host code also has that code's frames on its
+        // host stack, which are abandoned without running their
+        // destructors. The body's captures are plain addresses.
+        self.abandon();
     }
 }
 
@@ -609,6 +717,7 @@ mod tests {
             last_exit_fp: 0,
             speculation_sink: 0,
             result_spill: 0,
+            fiber: 0,
         }));
         std::sync::Arc::new(std::sync::Mutex::new(Some(context as *mut _ as usize)))
     }

@@ -113,6 +113,9 @@ pub struct Caller<'a> {
     /// `None` when the host itself calls the function.
     store: Option<NonNull<StoreInner>>,
     instance: InstanceId,
+    /// Set by [`Caller::park_on_return`]: park once the function returns,
+    /// until the time given, if any.
+    park: Option<Option<std::time::Instant>>,
     _call: PhantomData<&'a mut ()>,
 }
 
@@ -135,6 +138,7 @@ impl Caller<'_> {
         Caller {
             store: NonNull::new(header.store.cast::<StoreInner>()),
             instance: InstanceId(header.instance_id),
+            park: None,
             _call: PhantomData,
         }
     }
@@ -144,6 +148,7 @@ impl Caller<'_> {
         Caller {
             store: None,
             instance: InstanceId(0),
+            park: None,
             _call: PhantomData,
         }
     }
@@ -242,17 +247,32 @@ impl Caller<'_> {
     /// call that waited may end it at once instead of returning to a
     /// guest that would stop only at its next poll.
     pub fn kill_requested(&self) -> bool {
-        self.store_ref().is_some_and(|store| {
-            // SAFETY: the store context lives as long as its store, which
-            // is inside this host call; the word is atomic.
-            let word = unsafe { &(*store.context_ptr()).interrupt };
-            word.load(std::sync::atomic::Ordering::Acquire) & crate::fiber::interrupt::KILL != 0
-        })
+        self.store_ref().is_some_and(StoreInner::kill_requested)
+    }
+
+    /// Parks the caller once this host function returns with its results:
+    /// until `deadline`, or with none, until its scheduler runs it again
+    /// (a yield). Returns false, and does nothing, when the caller cannot
+    /// be suspended (a plain call): the function must then wait itself.
+    ///
+    /// Prefer it to [`Caller::sleep_until`] and [`Caller::yield_now`],
+    /// which park *inside* the function: a guest parked here holds no
+    /// host frames, so it costs its own stack and nothing more, however
+    /// many wait at once. The results are final before the wait; a kill
+    /// during it stops the guest at its next poll.
+    pub fn park_on_return(&mut self, deadline: Option<std::time::Instant>) -> bool {
+        if self.store.is_none() || !crate::fiber::can_suspend() {
+            return false;
+        }
+        self.park = Some(deadline);
+        true
     }
 
     /// Gives up the CPU if the caller runs on a fiber that can be
     /// suspended (its scheduler runs others first); returns whether it
-    /// did. Its regions may move meanwhile.
+    /// did. Its regions may move meanwhile. The host function's frames
+    /// wait with it, on a host stack the guest keeps meanwhile; see
+    /// [`Caller::park_on_return`] for the cheaper way.
     pub fn yield_now(&mut self) -> bool {
         crate::fiber::suspend_current()
     }
@@ -357,18 +377,24 @@ unsafe extern "C" fn host_call_shim(
     let func = unsafe { &(*ctx.cast::<HostFuncContext>()).func };
     let len = func.ty.params.len().max(func.ty.results.len());
     // SAFETY: per the contract, `values` holds `len` slots, on the
-    // caller's stack, which does not move.
+    // caller's stack, which does not move while its host code runs.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
     // SAFETY: per the contract. This is the only read of the vmctx.
     let mut caller = unsafe { Caller::from_vmctx(caller_vmctx) };
     let outcome = catch_unwind(AssertUnwindSafe(|| run_host_func(func, &mut caller, slots)));
     let error = match outcome {
-        Ok(Ok(())) => return 0,
+        Ok(Ok(())) => {
+            let Some(deadline) = caller.park else {
+                return abi::host_status::DONE;
+            };
+            crate::fiber::set_wake_at(deadline);
+            return abi::host_status::PARK;
+        }
         Ok(Err(error)) => error,
         Err(payload) => HostError::Failed(panic_message(&*payload)),
     };
     PENDING.with(|p| *p.borrow_mut() = Some(error));
-    1
+    abi::host_status::TRAP
 }
 
 /// Runs host function `func` for the host itself (no wasm caller).

@@ -39,10 +39,18 @@ macro_rules! define_libcall_table {
         #[repr(C)]
         pub struct LibcallTable {
             $($(#[$doc])* pub $name: unsafe extern "C" fn(*mut u8 $(, rust_type!($ty))*) -> rust_type!($ret),)*
+            /// `abi::HOST_BRIDGE_TABLE_OFFSET`: what every trampoline
+            /// calls the runtime through (see `stack_switch`).
+            pub host_bridge: unsafe extern "C" fn(),
+            /// `abi::STACK_SWITCH_TABLE_OFFSET`: how trampolines park
+            /// their guest.
+            pub stack_switch: unsafe extern "C" fn(*mut usize, usize, usize) -> usize,
         }
 
         pub static LIBCALLS: LibcallTable = LibcallTable {
             $($name: entries::$name,)*
+            host_bridge: crate::stack_switch::carat_host_bridge,
+            stack_switch: crate::stack_switch::carat_stack_switch,
         };
     };
 }
@@ -196,28 +204,23 @@ mod entries {
         store.instances[instance.0 as usize].dropped_elements[element as usize] = true;
     }
 
-    /// The slow path of a poll: 0 to go on, 1 to stop for an interrupt, 2
-    /// when the fuel is used up. A stress relocation may move the vmctx
-    /// this was called with; a yield parks the guest, with the store
-    /// reference dropped first (the scheduler may use the store while the
-    /// guest is parked).
+    /// The slow path of a poll: an `abi::poll_status`. A stress relocation
+    /// may move the vmctx this was called with. A yield is the
+    /// trampoline's to do, after this returns: the guest parks with no
+    /// host frame left on any stack (see `stack_switch`).
     ///
     /// # Safety
     /// Only JIT code calls this, passing its own vmctx.
     pub(super) unsafe extern "C" fn poll_slow(vmctx: *mut u8) -> u32 {
-        let outcome = {
-            // SAFETY: called by JIT code with its own vmctx.
-            let (store, _) = unsafe { resolve(vmctx) };
-            store.poll()
-        };
-        match outcome {
-            PollOutcome::Continue => 0,
-            PollOutcome::Yield => {
-                crate::fiber::suspend_current();
-                0
-            }
-            PollOutcome::Interrupted => 1,
-            PollOutcome::OutOfFuel => 2,
+        use carat_jit::abi::poll_status;
+        // SAFETY: called by JIT code with its own vmctx.
+        let (store, _) = unsafe { resolve(vmctx) };
+        match store.poll() {
+            PollOutcome::Continue => poll_status::CONTINUE,
+            PollOutcome::Yield if crate::fiber::can_suspend() => poll_status::YIELD,
+            PollOutcome::Yield => poll_status::CONTINUE,
+            PollOutcome::Interrupted => poll_status::INTERRUPTED,
+            PollOutcome::OutOfFuel => poll_status::OUT_OF_FUEL,
         }
     }
 }
@@ -474,7 +477,18 @@ mod tests {
     fn table_follows_libcall_order() {
         assert_eq!(
             std::mem::size_of::<LibcallTable>(),
-            Libcall::ALL.len() * std::mem::size_of::<usize>()
+            (Libcall::ALL.len() + 2) * std::mem::size_of::<usize>()
+        );
+        let bridge = &LIBCALLS.host_bridge as *const _ as usize;
+        let switch = &LIBCALLS.stack_switch as *const _ as usize;
+        let base_of = |field: usize| field - &LIBCALLS as *const LibcallTable as usize;
+        assert_eq!(
+            base_of(bridge),
+            carat_jit::abi::HOST_BRIDGE_TABLE_OFFSET as usize
+        );
+        assert_eq!(
+            base_of(switch),
+            carat_jit::abi::STACK_SWITCH_TABLE_OFFSET as usize
         );
         let base = &LIBCALLS as *const LibcallTable as usize;
         let poll = &LIBCALLS.poll_slow as *const _ as usize;

@@ -30,32 +30,85 @@
 //! switching away for good. Above that sits a zero frame record, where
 //! every frame-pointer walk of the stack ends.
 //!
+//! ## Host code runs on a host stack
+//!
+//! JIT code calls every runtime function (libcalls, host functions)
+//! through `carat_host_bridge` (in the libcall table), never directly: the
+//! bridge pushes a frame record on the guest stack, saves the stack
+//! pointer in the fiber's [`SwitchRecord`] (`guest_sp`), switches to the
+//! record's host stack (`host_top`, or, when that is 0, the free part of
+//! the resumer's stack below `resumer_sp`), calls the target there with
+//! the arguments it came with, and switches back through `guest_sp`,
+//! *read again*, so a guest stack moved while the host code ran is found
+//! at its new place. A guest stack therefore holds JIT frames, bridge
+//! frame records and a fiber's first frame, nothing else: host code
+//! cannot overflow it, and every word on it is described by the frame
+//! pointer chain and the stack maps.
+//!
+//! Host code may park its guest (`fiber::suspend_current`) on the host
+//! stack: the record's `fiber_sp` then points there, the resume continues
+//! there, and the host stack stays with the fiber until the host call
+//! returns (`on_host` says it is in use).
+//!
 //! A trap never returns through the frames it abandons: the signal
 //! handler makes the faulting thread continue at `carat_stack_trap_landing`
 //! (see [`Landing`]), which loads the stack pointer its resumer saved and
 //! returns `value` from the resumer's switch as if the fiber had switched
 //! back. The fiber's stack is then dead; nothing runs on it again.
 
-/// What `switch` returns to a fiber's resumer, and what a resume passes in.
+use carat_jit::abi::fiber_record;
+
+/// What `switch` returns to a fiber's resumer, and what a resume passes
+/// in: `abi::switch_status`, which JIT code passes too.
 pub mod status {
-    /// Passed to a fiber when it is resumed.
-    pub const RESUMED: usize = 0;
-    /// The fiber's body returned.
-    pub const FINISHED: usize = 1;
-    /// The fiber parked; it may be resumed.
-    pub const SUSPENDED: usize = 2;
-    /// A trap ended the fiber.
-    pub const TRAPPED: usize = 3;
+    use carat_jit::abi::switch_status as s;
+    pub const RESUMED: usize = s::RESUMED as usize;
+    pub const FINISHED: usize = s::FINISHED as usize;
+    pub const SUSPENDED: usize = s::SUSPENDED as usize;
+    pub const TRAPPED: usize = s::TRAPPED as usize;
 }
+
+/// The part of a fiber's saved state that the assembly reads, at fixed
+/// offsets (the `RECORD_*` constants, checked below).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct SwitchRecord {
+    /// Where the fiber resumes while it is switched out: on its guest
+    /// stack, or on its host stack when it parked in host code.
+    pub fiber_sp: usize,
+    /// Its resumer's stack pointer while the fiber runs.
+    pub resumer_sp: usize,
+    /// The guest stack's pointer while host code runs for it (saved by
+    /// the bridge, read again on the way back).
+    pub guest_sp: usize,
+    /// The top of the stack the bridge runs host code on; 0 for "below
+    /// the resumer's stack pointer".
+    pub host_top: usize,
+    /// 1 while host code runs for the fiber (on `host_top`'s stack).
+    pub on_host: usize,
+}
+
+const RECORD_GUEST_SP: usize = fiber_record::GUEST_SP as usize;
+const RECORD_RESUMER_SP: usize = fiber_record::RESUMER_SP as usize;
+const RECORD_HOST_TOP: usize = fiber_record::HOST_TOP as usize;
+const RECORD_ON_HOST: usize = fiber_record::ON_HOST as usize;
+const _: () = {
+    assert!(std::mem::offset_of!(SwitchRecord, fiber_sp) == fiber_record::FIBER_SP as usize);
+    assert!(std::mem::offset_of!(SwitchRecord, resumer_sp) == RECORD_RESUMER_SP);
+    assert!(std::mem::offset_of!(SwitchRecord, guest_sp) == RECORD_GUEST_SP);
+    assert!(std::mem::offset_of!(SwitchRecord, host_top) == RECORD_HOST_TOP);
+    assert!(std::mem::offset_of!(SwitchRecord, on_host) == RECORD_ON_HOST);
+};
 
 /// A fiber's first frame calls this with its argument and the value of
 /// the switch that started it. It must never return.
 pub type Entry = unsafe extern "C" fn(argument: usize, value: usize) -> !;
 
 unsafe extern "C" {
-    fn carat_stack_switch(save: *mut usize, to: usize, value: usize) -> usize;
+    pub(crate) fn carat_stack_switch(save: *mut usize, to: usize, value: usize) -> usize;
     fn carat_stack_start();
     fn carat_stack_trap_landing();
+    pub(crate) fn carat_host_bridge();
 }
 
 /// Switches from the current stack to the one saved at `to`; see the
@@ -122,6 +175,42 @@ std::arch::global_asm!(
     "call rbx",
     "ud2",
     ".size carat_stack_start, .-carat_stack_start",
+    "",
+    ".p2align 4",
+    ".globl carat_host_bridge",
+    ".type carat_host_bridge,@function",
+    // rdi, rsi, rdx, rcx, r8, r9: the target's arguments, left alone;
+    // [rsp+8]: the target; [rsp+16]: the fiber's SwitchRecord.
+    "carat_host_bridge:",
+    "push rbp",
+    "mov rbp, rsp",
+    "mov r10, [rbp + 24]",
+    "mov r11, [rbp + 16]",
+    "mov [r10 + {guest_sp}], rsp",
+    "mov rax, [r10 + {host_top}]",
+    "test rax, rax",
+    "jnz 2f",
+    "mov rax, [r10 + {resumer_sp}]",
+    "2:",
+    "and rax, -16",
+    "mov rsp, rax",
+    // The record's address stays on the host stack, which never moves;
+    // two words keep the stack 16-aligned at the call.
+    "push r10",
+    "push r10",
+    "mov qword ptr [r10 + {on_host}], 1",
+    "call r11",
+    "pop r10",
+    "pop r10",
+    "mov qword ptr [r10 + {on_host}], 0",
+    "mov rsp, [r10 + {guest_sp}]",
+    "pop rbp",
+    "ret",
+    ".size carat_host_bridge, .-carat_host_bridge",
+    guest_sp = const RECORD_GUEST_SP,
+    resumer_sp = const RECORD_RESUMER_SP,
+    host_top = const RECORD_HOST_TOP,
+    on_host = const RECORD_ON_HOST,
 );
 
 #[cfg(target_arch = "aarch64")]
@@ -184,6 +273,38 @@ std::arch::global_asm!(
     "blr x20",
     "brk #1",
     ".size carat_stack_start, .-carat_stack_start",
+    "",
+    ".p2align 4",
+    ".globl carat_host_bridge",
+    ".type carat_host_bridge,%function",
+    // x0-x5: the target's arguments, left alone; x6: the target; x7: the
+    // fiber's SwitchRecord.
+    "carat_host_bridge:",
+    "stp x29, x30, [sp, #-16]!",
+    "mov x29, sp",
+    "mov x9, sp",
+    "str x9, [x7, #{guest_sp}]",
+    "ldr x9, [x7, #{host_top}]",
+    "cbnz x9, 2f",
+    "ldr x9, [x7, #{resumer_sp}]",
+    "2:",
+    "and x9, x9, #-16",
+    "mov sp, x9",
+    "str x7, [sp, #-16]!",
+    "mov x10, #1",
+    "str x10, [x7, #{on_host}]",
+    "blr x6",
+    "ldr x7, [sp], #16",
+    "str xzr, [x7, #{on_host}]",
+    "ldr x9, [x7, #{guest_sp}]",
+    "mov sp, x9",
+    "ldp x29, x30, [sp], #16",
+    "ret",
+    ".size carat_host_bridge, .-carat_host_bridge",
+    guest_sp = const RECORD_GUEST_SP,
+    resumer_sp = const RECORD_RESUMER_SP,
+    host_top = const RECORD_HOST_TOP,
+    on_host = const RECORD_ON_HOST,
 );
 
 /// Bytes [`prepare`] uses at the top of a stack.

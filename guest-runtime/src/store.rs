@@ -237,6 +237,7 @@ impl Store {
                     last_exit_fp: 0,
                     speculation_sink,
                     result_spill: 0,
+                    fiber: 0,
                 });
         }
         const { assert!(abi::store_context::INTERRUPT == 0) };
@@ -475,6 +476,23 @@ impl StoreInner {
 
     pub(crate) fn context_ptr(&self) -> *mut VMStoreContext {
         self.context.base().cast()
+    }
+
+    /// Whether the store was asked to stop (a kill), consuming the request
+    /// as a poll would: it stops one call, not every later one.
+    pub(crate) fn take_kill(&self) -> bool {
+        let kill = crate::fiber::interrupt::KILL;
+        // SAFETY: as in `kill_requested`.
+        let word = unsafe { &(*self.context_ptr()).interrupt };
+        word.fetch_and(!kill, Ordering::AcqRel) & kill != 0
+    }
+
+    /// Whether the store was asked to stop (a kill).
+    pub(crate) fn kill_requested(&self) -> bool {
+        // SAFETY: the store context lives as long as its store; the word
+        // is atomic.
+        let word = unsafe { &(*self.context_ptr()).interrupt };
+        word.load(Ordering::Acquire) & crate::fiber::interrupt::KILL != 0
     }
 
     /// Gives the store its result spill area, if it has none yet.

@@ -29,6 +29,8 @@ pub struct VMStoreContext {
     pub speculation_sink: usize,
     /// The store's result spill area (`StoreInner::result_spill`), or 0.
     pub result_spill: usize,
+    /// The switch record of the store's running fiber (`fiber::run`).
+    pub fiber: usize,
 }
 
 /// The definition of a linear memory.
@@ -116,6 +118,7 @@ mod tests {
             offset_of!(VMStoreContext, result_spill),
             sc::RESULT_SPILL as usize
         );
+        assert_eq!(offset_of!(VMStoreContext, fiber), sc::FIBER as usize);
         assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
     }
 

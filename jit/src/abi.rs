@@ -94,9 +94,90 @@ pub mod store_context {
     /// heap, never arena, so it does not move, and it never changes once
     /// set: code may read it before a call that parks and use it after.
     pub const RESULT_SPILL: i32 = 40;
+    /// `*mut` the running fiber's switch record ([`fiber_record`](super::fiber_record)):
+    /// how trampolines reach the host stack and park the guest. Set by
+    /// each resume of one of the store's fibers (and restored after), so
+    /// a trampoline reads it before the call that may park and uses it
+    /// after: the record lives on the heap and does not move.
+    pub const FIBER: i32 = 48;
     /// Size of the struct.
-    pub const SIZE: u32 = 48;
+    pub const SIZE: u32 = 56;
 }
+
+/// Fields of a fiber's switch record (`stack_switch::SwitchRecord`).
+pub mod fiber_record {
+    /// `usize`: where the fiber resumes while it is switched out.
+    pub const FIBER_SP: i32 = 0;
+    /// `usize`: its resumer's stack pointer while it runs.
+    pub const RESUMER_SP: i32 = 8;
+    /// `usize`: the guest stack's pointer while host code runs for it.
+    pub const GUEST_SP: i32 = 16;
+    /// `usize`: the top of the stack host code runs on (0: below the
+    /// resumer's stack pointer).
+    pub const HOST_TOP: i32 = 24;
+    /// `usize`: 1 while host code runs for the fiber.
+    pub const ON_HOST: i32 = 32;
+}
+
+/// What a stack switch passes: to a fiber when it is resumed, and to its
+/// resumer when the fiber switches back.
+pub mod switch_status {
+    pub const RESUMED: u64 = 0;
+    /// The fiber's body returned.
+    pub const FINISHED: u64 = 1;
+    /// The fiber parked; it may be resumed.
+    pub const SUSPENDED: u64 = 2;
+    /// A trap ended the fiber.
+    pub const TRAPPED: u64 = 3;
+}
+
+/// What a host function's entry returns to its trampoline.
+pub mod host_status {
+    /// Results written; return them.
+    pub const DONE: u32 = 0;
+    /// Raise the `HostCall` trap (the error waits in the runtime).
+    pub const TRAP: u32 = 1;
+    /// Results written; park the guest, then return them. The host call
+    /// has returned, so nothing of it stays on any stack while the guest
+    /// waits.
+    pub const PARK: u32 = 2;
+}
+
+/// What the poll's slow path returns to its trampoline.
+pub mod poll_status {
+    pub const CONTINUE: u32 = 0;
+    /// Raise the `Interrupted` trap.
+    pub const INTERRUPTED: u32 = 1;
+    /// Raise the `OutOfFuel` trap.
+    pub const OUT_OF_FUEL: u32 = 2;
+    /// Park the guest (a scheduler asked it to yield), then go on.
+    pub const YIELD: u32 = 3;
+}
+
+/// Arguments the host bridge passes through to the runtime function it
+/// calls on the host stack: every libcall (its vmctx and at most five
+/// more) and every host entry (three) fits.
+pub const HOST_BRIDGE_ARGS: usize = 6;
+
+/// Offset in the `LibcallTable`, after the libcalls, of the host bridge:
+/// `extern "C" fn(a0, .., a5, target, record) -> u64`, which calls
+/// `target(a0, .., a5)` on the fiber's host stack (see
+/// `stack_switch`).
+pub const HOST_BRIDGE_TABLE_OFFSET: i32 = (Libcall::ALL.len() as u32 * POINTER_SIZE) as i32;
+
+/// Offset in the `LibcallTable` of the stack switch:
+/// `extern "C" fn(save: *mut usize, to: usize, value: u64) -> u64`.
+/// Trampolines park their guest with `switch(record + FIBER_SP,
+/// record.RESUMER_SP, SUSPENDED)`.
+pub const STACK_SWITCH_TABLE_OFFSET: i32 = HOST_BRIDGE_TABLE_OFFSET + POINTER_SIZE as i32;
+
+const _: () = {
+    let mut i = 0;
+    while i < Libcall::ALL.len() {
+        assert!(Libcall::ALL[i].params().len() < HOST_BRIDGE_ARGS);
+        i += 1;
+    }
+};
 
 /// How wasm functions return their results.
 ///
@@ -296,7 +377,7 @@ macro_rules! define_libcall_enum {
             }
 
             /// Its parameters after the vmctx.
-            pub fn params(self) -> &'static [LibcallType] {
+            pub const fn params(self) -> &'static [LibcallType] {
                 match self {
                     $(Libcall::$variant => {
                         const PARAMS: &[LibcallType] = &[$(match libcall_type!($ty) {

@@ -21,7 +21,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{
     AbiParam, Function, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
-    UserFuncName,
+    UserFuncName, Value,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -29,8 +29,8 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use crate::abi::{self, Libcall, VALUE_SLOT_SIZE};
 use crate::module_info::FuncType;
 use crate::translate::{
-    clif_type, libcall_call_signature, libcall_signature, result_spill_area, spill_results,
-    unspill_results, wasm_signature,
+    clif_type, libcall_call_signature, result_spill_area, spill_results, unspill_results,
+    wasm_signature,
 };
 use crate::trap::Trap;
 
@@ -44,13 +44,93 @@ fn enter(b: &mut FunctionBuilder<'_>) -> Vec<cranelift_codegen::ir::Value> {
 }
 
 /// Stores the current frame pointer as the store's last exit, so that the
-/// runtime can walk the wasm frames below while the guest is out.
-fn record_exit(b: &mut FunctionBuilder<'_>, vmctx: cranelift_codegen::ir::Value) {
+/// runtime can walk the wasm frames below while the guest is out. Returns
+/// what a call out needs: the libcall table and the running fiber's
+/// switch record (both stay where they are while the guest is out, unlike
+/// the vmctx and the store context).
+fn record_exit(b: &mut FunctionBuilder<'_>, vmctx: Value) -> Exit {
     let flags = MemFlagsData::trusted();
     let store_ctx = b.ins().load(I64, flags, vmctx, abi::vmctx::STORE_CONTEXT);
     let fp = b.ins().get_frame_pointer(I64);
     b.ins()
         .store(flags, fp, store_ctx, abi::store_context::LAST_EXIT_FP);
+    Exit {
+        store_ctx,
+        table: b.ins().load(I64, flags, vmctx, abi::vmctx::LIBCALLS),
+        record: b
+            .ins()
+            .load(I64, flags, store_ctx, abi::store_context::FIBER),
+    }
+}
+
+/// What a trampoline needs to leave wasm (see `record_exit`).
+struct Exit {
+    /// Valid only until the call out.
+    store_ctx: Value,
+    table: Value,
+    record: Value,
+}
+
+/// Calls runtime function `target` with `args` through the host bridge,
+/// so that it runs on the fiber's host stack (see `stack_switch` in
+/// guest-runtime); returns its result as an `I64`.
+fn call_on_host_stack(
+    b: &mut FunctionBuilder<'_>,
+    exit: &Exit,
+    target: Value,
+    args: &[Value],
+) -> Value {
+    assert!(
+        args.len() <= abi::HOST_BRIDGE_ARGS,
+        "the bridge passes at most six"
+    );
+    let mut sig = Signature::new(b.func.signature.call_conv);
+    if sig.call_conv == CallConv::PreserveAll {
+        sig.call_conv = CallConv::SystemV;
+    }
+    sig.params
+        .extend([AbiParam::new(I64); abi::HOST_BRIDGE_ARGS + 2]);
+    sig.returns.push(AbiParam::new(I64));
+    let sig = b.import_signature(sig);
+    let mut all: Vec<Value> = args
+        .iter()
+        .map(|arg| match b.func.dfg.value_type(*arg) {
+            I64 => *arg,
+            _ => b.ins().uextend(I64, *arg),
+        })
+        .collect();
+    while all.len() < abi::HOST_BRIDGE_ARGS {
+        all.push(b.ins().iconst(I64, 0));
+    }
+    all.extend([target, exit.record]);
+    let bridge = b.ins().load(
+        I64,
+        MemFlagsData::trusted(),
+        exit.table,
+        abi::HOST_BRIDGE_TABLE_OFFSET,
+    );
+    let call = b.ins().call_indirect(sig, bridge, &all);
+    b.inst_results(call)[0]
+}
+
+/// Parks the guest: switches from its stack to its resumer's, to come back
+/// here when it is resumed.
+fn park(b: &mut FunctionBuilder<'_>, exit: &Exit) {
+    let flags = MemFlagsData::trusted();
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.extend([AbiParam::new(I64); 3]);
+    sig.returns.push(AbiParam::new(I64));
+    let sig = b.import_signature(sig);
+    let switch = b
+        .ins()
+        .load(I64, flags, exit.table, abi::STACK_SWITCH_TABLE_OFFSET);
+    const { assert!(abi::fiber_record::FIBER_SP == 0) };
+    let save = exit.record;
+    let to = b
+        .ins()
+        .load(I64, flags, exit.record, abi::fiber_record::RESUMER_SP);
+    let suspended = b.ins().iconst(I64, abi::switch_status::SUSPENDED as i64);
+    b.ins().call_indirect(sig, switch, &[save, to, suspended]);
 }
 
 /// Builds the trampoline through which wasm code calls libcall `call`: it
@@ -72,20 +152,37 @@ pub fn libcall_trampoline(
     let mut b = FunctionBuilder::new(&mut func, ctx);
     let params = enter(&mut b);
     let vmctx = params[0];
-    record_exit(&mut b, vmctx);
+    let exit = record_exit(&mut b, vmctx);
     let flags = MemFlagsData::trusted();
-    let table = b.ins().load(I64, flags, vmctx, abi::vmctx::LIBCALLS);
-    let callee = b.ins().load(I64, flags, table, call.table_offset());
-    let sig = b.import_signature(libcall_signature(call, call_conv));
-    let inst = b.ins().call_indirect(sig, callee, &params);
-    let results = b.inst_results(inst).to_vec();
+    let callee = b.ins().load(I64, flags, exit.table, call.table_offset());
+    let result = call_on_host_stack(&mut b, &exit, callee, &params);
     if call.preserves_registers() {
-        let status = results[0];
-        let out_of_fuel = b.ins().icmp_imm_u(IntCC::Equal, status, 2);
+        use abi::poll_status;
+        let status = b.ins().ireduce(I32, result);
+        let park_block = b.create_block();
+        let check_block = b.create_block();
+        let wants_yield = b
+            .ins()
+            .icmp_imm_u(IntCC::Equal, status, i64::from(poll_status::YIELD));
+        b.ins().brif(wants_yield, park_block, &[], check_block, &[]);
+        b.switch_to_block(park_block);
+        b.seal_block(park_block);
+        park(&mut b, &exit);
+        b.ins().return_(&[]);
+        b.switch_to_block(check_block);
+        b.seal_block(check_block);
+        let out_of_fuel =
+            b.ins()
+                .icmp_imm_u(IntCC::Equal, status, i64::from(poll_status::OUT_OF_FUEL));
         b.ins().trapnz(out_of_fuel, Trap::OutOfFuel.to_cranelift());
         b.ins().trapnz(status, Trap::Interrupted.to_cranelift());
         b.ins().return_(&[]);
     } else {
+        let results = match call.result() {
+            None => vec![],
+            Some(abi::LibcallType::U32) => vec![b.ins().ireduce(I32, result)],
+            Some(_) => vec![result],
+        };
         b.ins().return_(&results);
     }
     b.finalize(frontend);
@@ -145,7 +242,7 @@ pub fn host_trampoline(
     let mut b = FunctionBuilder::new(&mut func, ctx);
     let params = enter(&mut b);
     let (host_ctx, caller_vmctx) = (params[0], params[1]);
-    record_exit(&mut b, caller_vmctx);
+    let exit = record_exit(&mut b, caller_vmctx);
     let slots = ty.params.len().max(ty.results.len()).max(1) as u32;
     let array = b.create_sized_stack_slot(StackSlotData::new(
         StackSlotKind::ExplicitSlot,
@@ -161,24 +258,30 @@ pub fn host_trampoline(
         b.ins()
             .stack_store(I64, *param, array, (i as u32 * VALUE_SLOT_SIZE) as i32);
     }
-    let spill_area = abi::results::spills(&ty.results).then(|| {
-        let store_ctx = b
-            .ins()
-            .load(I64, flags, caller_vmctx, abi::vmctx::STORE_CONTEXT);
-        result_spill_area(&mut b, store_ctx)
-    });
-    let mut host_sig = Signature::new(call_conv);
-    host_sig.params.extend([AbiParam::new(I64); 3]);
-    host_sig.returns.push(AbiParam::new(I32));
-    let host_sig = b.import_signature(host_sig);
+    let spill_area =
+        abi::results::spills(&ty.results).then(|| result_spill_area(&mut b, exit.store_ctx));
     let host_call = b
         .ins()
         .load(I64, flags, host_ctx, abi::host_func::HOST_CALL);
-    let call = b
+    let status = call_on_host_stack(&mut b, &exit, host_call, &[host_ctx, caller_vmctx, values]);
+    let status = b.ins().ireduce(I32, status);
+    let failed = b
         .ins()
-        .call_indirect(host_sig, host_call, &[host_ctx, caller_vmctx, values]);
-    let status = b.inst_results(call)[0];
-    b.ins().trapnz(status, Trap::HostCall.to_cranelift());
+        .icmp_imm_u(IntCC::Equal, status, i64::from(abi::host_status::TRAP));
+    b.ins().trapnz(failed, Trap::HostCall.to_cranelift());
+    // Results written; park first if the host asks.
+    let park_block = b.create_block();
+    let done_block = b.create_block();
+    let wants_park = b
+        .ins()
+        .icmp_imm_u(IntCC::Equal, status, i64::from(abi::host_status::PARK));
+    b.ins().brif(wants_park, park_block, &[], done_block, &[]);
+    b.switch_to_block(park_block);
+    b.seal_block(park_block);
+    park(&mut b, &exit);
+    b.ins().jump(done_block, &[]);
+    b.switch_to_block(done_block);
+    b.seal_block(done_block);
     let results: Vec<_> = ty
         .results
         .iter()

@@ -309,19 +309,29 @@ fn syscall(name: &'static str, params: &[ValType], handler: Handler) -> Syscall 
                     ctx.woke = None;
                     (code, ctx.wait.take())
                 };
-                // A wait happens with the lock released and no view of guest
-                // memory held (the memory may move while the process is
-                // parked): on a scheduled fiber it parks this process and frees
-                // the worker for others.
+                // A syscall that has finished and only waits for a time
+                // (a clock in `poll_oneoff`) parks after it returns: its
+                // guest then holds no host frames while it sleeps, which is
+                // what lets a million sleep at once. A kill wakes it early
+                // and stops it at its next poll.
+                if code != RETRY_AFTER_WAIT {
+                    results[0] = Val::I32(i32::from(code));
+                    if let Some(Wait::Until(deadline)) = wait
+                        && !caller.park_on_return(Some(deadline))
+                    {
+                        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    }
+                    return Ok(());
+                }
+                // A wait to run the syscall again happens in it, with the
+                // lock released and no view of guest memory held (the memory
+                // may move while the process is parked): on a scheduled fiber
+                // it parks this process and frees the worker for others.
                 let woke = wait.map(|wait| wait_parked(caller, wait));
                 // A kill wakes a waiting process early (see the launcher's
                 // process table): it ends here, not in the guest.
                 if woke.is_some() && caller.kill_requested() {
                     return Err(HostError::Trap(carat_jit::Trap::Interrupted));
-                }
-                if code != RETRY_AFTER_WAIT {
-                    results[0] = Val::I32(i32::from(code));
-                    return Ok(());
                 }
                 ctx.lock().unwrap_or_else(|e| e.into_inner()).woke = woke;
             }

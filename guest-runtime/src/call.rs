@@ -14,7 +14,7 @@
 
 use carat_jit::{FuncType, Trap, ValType};
 
-use crate::fiber::{Fiber, FiberState, TrapInfo, run_on_fiber};
+use crate::fiber::{EntryCall, Fiber, FiberState, TrapInfo, run_on_fiber};
 use crate::handles::{ExecError, Func, InstanceId};
 use crate::host::{call_from_host, take_pending_error};
 use crate::store::{ParkedCalls, Store, StoreInner, lock_parked};
@@ -29,9 +29,9 @@ pub struct GuestCall {
     fiber: Fiber,
     values: Box<[u64]>,
     /// The function to enter, looked up at the first resume (its record
-    /// may move before then), and where the body finds it.
+    /// may move before then), and its entry trampoline.
     func: (InstanceId, u32),
-    entry: Box<[usize; 2]>,
+    trampoline: EntryTrampoline,
     /// Arguments still to be written into `values`, at the first resume.
     unwritten_args: Vec<Val>,
     ty: FuncType,
@@ -174,25 +174,18 @@ impl Store {
         let (entry, mut values) = inner.prepare(instance, index, &ty, args)?;
         let (home, max_wasm_stack) = (inner.home.clone(), inner.limits.max_wasm_stack);
         let faults = StoreInner::fault_check(self.inner_ptr());
-        let values_ptr = values.as_mut_ptr();
+        let call = EntryCall {
+            trampoline: entry.trampoline as usize,
+            callee_vmctx: entry.record.vmctx as usize,
+            func_ptr: entry.record.func_ptr as usize,
+            values: values.as_mut_ptr() as usize,
+        };
         // No reference into the store lives past this point until the
         // guest is done: JIT code reaches it through its vmctx.
-        let body = || {
-            // SAFETY: an entry trampoline of the function's type, with the
-            // record read just now (nothing moved since) and a value array
-            // that fits it.
-            unsafe {
-                (entry.trampoline)(
-                    entry.record.vmctx,
-                    std::ptr::null_mut(),
-                    entry.record.func_ptr,
-                    values_ptr,
-                )
-            }
-        };
-        // SAFETY: the store context is live; the body holds no values with
-        // destructors while JIT code runs.
-        let outcome = unsafe { run_on_fiber(&home, faults, max_wasm_stack, body) }
+        // SAFETY: the store context is live; an entry trampoline of the
+        // function's type, with the record read just now (nothing moved
+        // since) and a value array that fits it.
+        let outcome = unsafe { run_on_fiber(&home, faults, max_wasm_stack, call) }
             .map_err(|e| ExecError::Stack(e.to_string()))?;
         outcome.map_err(StoreInner::trap_error)?;
         Ok(self.inner().results(&ty, &values))
@@ -214,36 +207,18 @@ impl Store {
         // The arguments are checked now, but they and the function's
         // record are written at the first resume: any region (the callee's
         // vmctx, a funcref argument's) may move before then.
-        let (entry, mut values) = inner.prepare(instance, index, &ty, args)?;
-        let values_ptr = values.as_mut_ptr() as usize;
-        let mut record = Box::new([0usize; 2]);
-        let record_ptr = record.as_mut_ptr() as usize;
+        let (entry, values) = inner.prepare(instance, index, &ty, args)?;
         let trampoline = entry.trampoline;
-        let body = move || {
-            // SAFETY: the record is boxed in the GuestCall, which outlives
-            // its fiber, and written by the first resume, before this runs.
-            let [func_ptr, vmctx] = unsafe { *(record_ptr as *const [usize; 2]) };
-            // SAFETY: an entry trampoline of the function's type, called
-            // with its current record and a value array that fits it (boxed
-            // in the GuestCall too).
-            unsafe {
-                trampoline(
-                    vmctx as *mut u8,
-                    std::ptr::null_mut(),
-                    func_ptr as *const u8,
-                    values_ptr as *mut u64,
-                )
-            }
-        };
+        // The callee is written in at the first resume.
         // SAFETY: the store context lives as long as the store, which alone
-        // may resume the call (the store id is checked); the body owns what
-        // it uses.
+        // may resume the call (the store id is checked); the fiber starts
+        // only once `resume_call` has set its call.
         let fiber = unsafe {
             Fiber::new(
                 inner.home.clone(),
                 faults,
                 inner.limits.max_wasm_stack,
-                body,
+                EntryCall::default(),
             )
         };
         inner.next_call += 1;
@@ -251,7 +226,7 @@ impl Store {
             fiber,
             values,
             func: (instance, index),
-            entry: record,
+            trampoline,
             unwritten_args: args.to_vec(),
             ty,
             store: inner.id,
@@ -280,7 +255,16 @@ impl Store {
             let (instance, index) = call.func;
             // SAFETY: the record lies inside a live vmctx.
             let record = unsafe { *inner.instances[instance.0 as usize].funcref_record(index) };
-            *call.entry = [record.func_ptr as usize, record.vmctx as usize];
+            let entry = EntryCall {
+                trampoline: call.trampoline as usize,
+                callee_vmctx: record.vmctx as usize,
+                func_ptr: record.func_ptr as usize,
+                values: call.values.as_mut_ptr() as usize,
+            };
+            // SAFETY: an entry trampoline of the function's type, with its
+            // record as it is now and a value array that fits it, boxed in
+            // the call, which outlives its fiber.
+            unsafe { call.fiber.set_entry(entry) };
             for (slot, arg) in call
                 .values
                 .iter_mut()

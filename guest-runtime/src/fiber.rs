@@ -28,6 +28,7 @@ use std::cell::{Cell, RefCell};
 use carat_jit::Trap;
 
 use crate::mappings::MapGrant;
+pub use crate::stack_switch::EntryCall;
 use crate::stack_switch::{self, SwitchRecord, status};
 use crate::vmctx::VMStoreContext;
 
@@ -112,60 +113,14 @@ impl FaultCheck {
 /// A fiber's saved state, kept off its stack (see `stack_switch`): on the
 /// heap, at an address that does not change while the fiber lives.
 #[repr(C)]
+#[derive(Default)]
 struct Switches {
-    /// What the assembly and the trampolines read; first, so that the
-    /// record's address is the `Switches`'s.
+    /// What the assembly and the trampolines read, the call the fiber
+    /// makes included; first, so that the record's address is the
+    /// `Switches`'s.
     record: SwitchRecord,
-    /// What the fiber runs, called once by `fiber_main`: a closure's
-    /// address and the function that calls it.
-    body: (*mut (), unsafe fn(*mut ())),
     /// Written by the signal handler when a trap ends the fiber.
     trap: Option<TrapInfo>,
-}
-
-impl Switches {
-    /// A record for a fiber that runs `body`, which must outlive it.
-    fn new<F: FnMut()>(body: &mut F) -> Box<Switches> {
-        /// # Safety
-        /// `body` must be the `F` the record was made with, still live.
-        unsafe fn call<F: FnMut()>(body: *mut ()) {
-            // SAFETY: per the contract.
-            unsafe { (*body.cast::<F>())() }
-        }
-        Box::new(Switches {
-            record: SwitchRecord::default(),
-            body: ((body as *mut F).cast(), call::<F>),
-            trap: None,
-        })
-    }
-}
-
-/// The first frame of every fiber: runs its body, then switches back for
-/// good.
-///
-/// # Safety
-/// `switches` is the address of the fiber's live `Switches`, whose body
-/// is live; only `stack_switch::prepare`'s start frame calls this.
-unsafe extern "C" fn fiber_main(switches: usize, _resumed: usize) -> ! {
-    let switches = switches as *mut Switches;
-    // SAFETY: per the contract.
-    unsafe {
-        let (body, call) = (*switches).body;
-        call(body);
-    }
-    // SAFETY: the resumer's switch saved `resumer_sp` and waits for this;
-    // nothing switches back to a finished fiber, so `fiber_sp` is never
-    // used.
-    unsafe {
-        stack_switch::switch(
-            &mut (*switches).record.fiber_sp,
-            (*switches).record.resumer_sp,
-            status::FINISHED,
-        )
-    };
-    // A finished fiber is never resumed (`Fiber` and `run_on_fiber` see
-    // to it), so this is unreachable.
-    std::process::abort()
 }
 
 /// The fiber running on this thread, as the signal handler needs it.
@@ -382,38 +337,29 @@ fn return_stack(size: usize, stack: GrantedStack) {
     });
 }
 
-/// Runs `f` on a fiber whose wasm frames may use `max_wasm_stack` bytes.
-/// Returns the trap that ended it, if one did.
+/// Makes `entry` on a fiber whose wasm frames may use `max_wasm_stack`
+/// bytes. Returns the trap that ended it, if one did.
 ///
 /// # Safety
-/// `home` must hold the live store context of the code `f` runs, and
-/// `faults` answer for its live store. `f` must leave the fiber only by returning or through a trap raised by
-/// JIT code; it must not hold values with destructors across JIT code.
+/// `home` must hold the live store context of the code `entry` runs, and
+/// `faults` answer for its live store; `entry` must be an entry
+/// trampoline's call with arguments that fit it (see [`EntryCall`]).
 pub unsafe fn run_on_fiber(
     home: &ContextHome,
     faults: FaultCheck,
     max_wasm_stack: usize,
-    f: impl FnOnce(),
+    entry: EntryCall,
 ) -> Result<FiberResult, std::io::Error> {
     let size = max_wasm_stack + HOST_STACK_RESERVE;
     let (stack, grant) = take_stack(size)?;
-    let mut f = Some(f);
-    let mut body = || {
-        if let Some(f) = f.take() {
-            f()
-        }
-    };
-    let mut switches = Switches::new(&mut body);
-    // SAFETY: the stack is ours and unused; `switches` and `body` outlive
-    // the fiber, which is run to its end below and never resumed after.
-    // Its host code runs below the resumer's stack pointer (`host_top`
-    // 0): it cannot park, so nothing of it outlives the call.
+    let mut switches = Box::new(Switches::default());
+    switches.record.entry = entry;
+    // SAFETY: the stack is ours and unused; `switches` outlives the fiber,
+    // which is run to its end below and never resumed after. Its host code
+    // runs below the resumer's stack pointer (`host_top` 0): it cannot
+    // park, so nothing of it outlives the call.
     let status = unsafe {
-        switches.record.fiber_sp = stack_switch::prepare(
-            stack.high(),
-            fiber_main,
-            &mut *switches as *mut Switches as usize,
-        );
+        switches.record.fiber_sp = stack_switch::prepare(stack.high(), &switches.record);
         run(&mut switches, &stack, home, faults, None)
     };
     let result = match status {
@@ -497,11 +443,7 @@ unsafe fn run(
 /// building block of preemptive scheduling. A scheduler asks it to stop
 /// by writing [`interrupt::YIELD`] to the store's interrupt word.
 pub struct Fiber {
-    /// What the fiber runs, boxed so its address stays put; only
-    /// `switches` calls it.
-    #[allow(dead_code)]
-    body: Box<dyn FnMut() + 'static>,
-    /// Its saved state; it points at `body`.
+    /// Its saved state and the call it makes.
     switches: Box<Switches>,
     /// From the first resume until the fiber ends: a call started and not
     /// yet run holds no stack (a launch spawns its processes long before
@@ -530,30 +472,22 @@ pub enum FiberState {
 }
 
 impl Fiber {
-    /// Prepares `body` to run on a fiber of its own.
+    /// Prepares `entry` to run on a fiber of its own.
     ///
     /// # Safety
     /// The store context in `home` must stay live while the fiber does,
     /// the store `faults` answers for must be live at every resume, and
-    /// `body` must own everything it uses (it may be suspended and never
-    /// resumed).
+    /// `entry` must be an entry trampoline's call with arguments that fit
+    /// it and stay valid while the fiber lives (see [`Fiber::set_entry`]).
     pub unsafe fn new(
         home: ContextHome,
         faults: FaultCheck,
         max_wasm_stack: usize,
-        body: impl FnOnce() + 'static,
+        entry: EntryCall,
     ) -> Fiber {
-        let mut body = Some(body);
-        let mut body = Box::new(move || {
-            if let Some(body) = body.take() {
-                body()
-            }
-        });
-        // The record points at the closure on the heap, which the box
-        // keeps where it is.
-        let switches = Switches::new(&mut *body);
+        let mut switches = Box::new(Switches::default());
+        switches.record.entry = entry;
         Fiber {
-            body,
             switches,
             stack: None,
             host_stack: None,
@@ -563,6 +497,17 @@ impl Fiber {
             faults,
             size: max_wasm_stack + HOST_STACK_RESERVE,
         }
+    }
+
+    /// Changes the call a fiber that has not started will make (a call's
+    /// arguments and callee are settled at its first resume: regions may
+    /// move before then).
+    ///
+    /// # Safety
+    /// As for `new`'s `entry`.
+    pub unsafe fn set_entry(&mut self, entry: EntryCall) {
+        assert!(!self.started, "a started fiber's call is made");
+        self.switches.record.entry = entry;
     }
 
     /// Gives the fiber a stack, if it has none yet: done by the first
@@ -575,13 +520,8 @@ impl Fiber {
         let (stack, grant) = take_stack(self.size)?;
         // SAFETY: the stack is ours and unused; the record is boxed in the
         // Fiber, which outlives the stack's use.
-        self.switches.record.fiber_sp = unsafe {
-            stack_switch::prepare(
-                stack.high(),
-                fiber_main,
-                &mut *self.switches as *mut Switches as usize,
-            )
-        };
+        self.switches.record.fiber_sp =
+            unsafe { stack_switch::prepare(stack.high(), &self.switches.record) };
         self.stack = Some((stack, grant));
         Ok(())
     }
@@ -700,7 +640,7 @@ impl Drop for Fiber {
         // A suspended guest's stack holds JIT frames (nothing to drop); a
         // guest parked inside host code also has that code's frames on its
         // host stack, which are abandoned without running their
-        // destructors. The body's captures are plain addresses.
+        // destructors.
         self.abandon();
     }
 }
@@ -722,28 +662,40 @@ mod tests {
         std::sync::Arc::new(std::sync::Mutex::new(Some(context as *mut _ as usize)))
     }
 
-    #[test]
-    fn a_fiber_that_never_ran_drops_cleanly() {
-        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = ran.clone();
-        // SAFETY: the context is leaked, so it outlives the fiber; the body
-        // owns what it uses.
-        let fiber = unsafe {
-            Fiber::new(home(), FaultCheck::none(), 64 * 1024, move || {
-                flag.store(true, std::sync::atomic::Ordering::SeqCst)
-            })
-        };
-        drop(fiber);
-        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// An "entry trampoline" that counts its calls and checks its
+    /// arguments.
+    extern "C" fn count(vmctx: usize, caller: usize, func: usize, values: usize) {
+        assert_eq!((vmctx, caller, func, values), (1, 0, 2, 3));
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn counting() -> EntryCall {
+        EntryCall {
+            trampoline: count as *const () as usize,
+            callee_vmctx: 1,
+            func_ptr: 2,
+            values: 3,
+        }
     }
 
     #[test]
-    fn a_finished_fiber_drops_cleanly() {
+    fn fibers_make_their_call_once_and_drop_cleanly() {
+        let before = CALLS.load(std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: the context is leaked, so it outlives the fiber; the
+        // entry needs nothing.
+        let never_run = unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, counting()) };
+        drop(never_run);
         // SAFETY: as above.
-        let mut fiber = unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, || {}) };
+        let mut fiber = unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, counting()) };
         assert!(!fiber.is_finished() && !fiber.is_started());
         assert_eq!(fiber.resume().unwrap(), FiberState::Finished(Ok(())));
         assert!(fiber.is_finished());
         drop(fiber);
+        // SAFETY: as above.
+        let outcome = unsafe { run_on_fiber(&home(), FaultCheck::none(), 64 * 1024, counting()) };
+        assert_eq!(outcome.unwrap(), Ok(()));
+        assert_eq!(CALLS.load(std::sync::atomic::Ordering::SeqCst), before + 2);
     }
 }

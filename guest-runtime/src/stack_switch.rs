@@ -24,11 +24,15 @@
 //! the compiler assumes of `switch`, an `extern "C"` function.
 //!
 //! [`prepare`] lays out, at the top of a fresh stack, what a switch would
-//! have saved: callee-saved registers carrying `entry` and its argument,
-//! and a return address into `carat_stack_start`, which calls
-//! `entry(argument, value)`. `entry` must never return: a fiber ends by
-//! switching away for good. Above that sits a zero frame record, where
-//! every frame-pointer walk of the stack ends.
+//! have saved: a callee-saved register carrying the fiber's record, and a
+//! return address into `carat_stack_start`, which calls the record's
+//! [`EntryCall`] and, when it returns, switches back to the resumer for
+//! good with `FINISHED`. Above that sits a zero frame record, where every
+//! frame-pointer walk of the stack ends. No Rust frame ever sits on a
+//! guest stack: from the top down it holds the start frame, JIT frames,
+//! and at its bottom a bridge's frame record or a switch's saved
+//! registers, all of which this module and Cranelift lay out, so a move
+//! can find every stack address in it (see [`saved_frame_pointer`]).
 //!
 //! ## Host code runs on a host stack
 //!
@@ -86,23 +90,44 @@ pub struct SwitchRecord {
     pub host_top: usize,
     /// 1 while host code runs for the fiber (on `host_top`'s stack).
     pub on_host: usize,
+    /// What the fiber's first frame calls.
+    pub entry: EntryCall,
+}
+
+/// The call a fiber makes when it starts: an entry trampoline
+/// (`extern "C" fn(callee_vmctx, caller_vmctx, func_ptr, values)`, see
+/// `carat_jit::trampolines`) with its arguments; the caller's vmctx is
+/// null.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EntryCall {
+    pub trampoline: usize,
+    pub callee_vmctx: usize,
+    pub func_ptr: usize,
+    pub values: usize,
 }
 
 const RECORD_GUEST_SP: usize = fiber_record::GUEST_SP as usize;
 const RECORD_RESUMER_SP: usize = fiber_record::RESUMER_SP as usize;
 const RECORD_HOST_TOP: usize = fiber_record::HOST_TOP as usize;
 const RECORD_ON_HOST: usize = fiber_record::ON_HOST as usize;
+const RECORD_ENTRY: usize = 40;
+const ENTRY_TRAMPOLINE: usize = RECORD_ENTRY;
+const ENTRY_VMCTX: usize = RECORD_ENTRY + 8;
+const ENTRY_FUNC: usize = RECORD_ENTRY + 16;
+const ENTRY_VALUES: usize = RECORD_ENTRY + 24;
 const _: () = {
+    assert!(std::mem::offset_of!(SwitchRecord, entry) == RECORD_ENTRY);
+    assert!(std::mem::offset_of!(EntryCall, trampoline) == 0);
+    assert!(std::mem::offset_of!(EntryCall, callee_vmctx) == 8);
+    assert!(std::mem::offset_of!(EntryCall, func_ptr) == 16);
+    assert!(std::mem::offset_of!(EntryCall, values) == 24);
     assert!(std::mem::offset_of!(SwitchRecord, fiber_sp) == fiber_record::FIBER_SP as usize);
     assert!(std::mem::offset_of!(SwitchRecord, resumer_sp) == RECORD_RESUMER_SP);
     assert!(std::mem::offset_of!(SwitchRecord, guest_sp) == RECORD_GUEST_SP);
     assert!(std::mem::offset_of!(SwitchRecord, host_top) == RECORD_HOST_TOP);
     assert!(std::mem::offset_of!(SwitchRecord, on_host) == RECORD_ON_HOST);
 };
-
-/// A fiber's first frame calls this with its argument and the value of
-/// the switch that started it. It must never return.
-pub type Entry = unsafe extern "C" fn(argument: usize, value: usize) -> !;
 
 unsafe extern "C" {
     pub(crate) fn carat_stack_switch(save: *mut usize, to: usize, value: usize) -> usize;
@@ -167,12 +192,19 @@ std::arch::global_asm!(
     ".globl carat_stack_start",
     ".type carat_stack_start,@function",
     // Reached by the `ret` of the first switch to a prepared stack, with
-    // the stack pointer 16-aligned at the zero frame record: r12 holds the
-    // argument and rbx the entry; rax the switch's value.
+    // the stack pointer 16-aligned at the zero frame record and rbp
+    // pointing at it; r12 holds the record (callee-saved, so it survives
+    // the entry call).
     "carat_stack_start:",
+    "mov rdi, [r12 + {entry_vmctx}]",
+    "xor esi, esi",
+    "mov rdx, [r12 + {entry_func}]",
+    "mov rcx, [r12 + {entry_values}]",
+    "call [r12 + {entry_trampoline}]",
     "mov rdi, r12",
-    "mov rsi, rax",
-    "call rbx",
+    "mov rsi, [r12 + {resumer_sp}]",
+    "mov edx, {finished}",
+    "call carat_stack_switch",
     "ud2",
     ".size carat_stack_start, .-carat_stack_start",
     "",
@@ -211,6 +243,11 @@ std::arch::global_asm!(
     resumer_sp = const RECORD_RESUMER_SP,
     host_top = const RECORD_HOST_TOP,
     on_host = const RECORD_ON_HOST,
+    entry_trampoline = const ENTRY_TRAMPOLINE,
+    entry_vmctx = const ENTRY_VMCTX,
+    entry_func = const ENTRY_FUNC,
+    entry_values = const ENTRY_VALUES,
+    finished = const status::FINISHED,
 );
 
 #[cfg(target_arch = "aarch64")]
@@ -266,11 +303,18 @@ std::arch::global_asm!(
     ".p2align 4",
     ".globl carat_stack_start",
     ".type carat_stack_start,%function",
-    // x19: the argument; x20: the entry; x0: the switch's value.
+    // x19: the record (callee-saved, so it survives the entry call).
     "carat_stack_start:",
-    "mov x1, x0",
+    "ldr x0, [x19, #{entry_vmctx}]",
+    "mov x1, xzr",
+    "ldr x2, [x19, #{entry_func}]",
+    "ldr x3, [x19, #{entry_values}]",
+    "ldr x9, [x19, #{entry_trampoline}]",
+    "blr x9",
     "mov x0, x19",
-    "blr x20",
+    "ldr x1, [x19, #{resumer_sp}]",
+    "mov x2, #{finished}",
+    "bl carat_stack_switch",
     "brk #1",
     ".size carat_stack_start, .-carat_stack_start",
     "",
@@ -305,6 +349,11 @@ std::arch::global_asm!(
     resumer_sp = const RECORD_RESUMER_SP,
     host_top = const RECORD_HOST_TOP,
     on_host = const RECORD_ON_HOST,
+    entry_trampoline = const ENTRY_TRAMPOLINE,
+    entry_vmctx = const ENTRY_VMCTX,
+    entry_func = const ENTRY_FUNC,
+    entry_values = const ENTRY_VALUES,
+    finished = const status::FINISHED,
 );
 
 /// Bytes [`prepare`] uses at the top of a stack.
@@ -314,45 +363,50 @@ pub const START_FRAME_BYTES: usize = 7 * 8 + 16;
 pub const START_FRAME_BYTES: usize = 176 + 16;
 
 /// Lays out a fresh stack whose highest address is `top` (16-aligned) so
-/// that the first [`switch`] to the returned stack pointer calls
-/// `entry(argument, value)` on it; see the module doc.
+/// that the first [`switch`] to the returned stack pointer runs the entry
+/// call of `record` on it; see the module doc.
 ///
 /// # Safety
 /// `[top - START_FRAME_BYTES, top)` must be writable memory that nothing
-/// else uses.
-pub unsafe fn prepare(top: usize, entry: Entry, argument: usize) -> usize {
+/// else uses; `record` must stay live while the stack is used.
+pub unsafe fn prepare(top: usize, record: *const SwitchRecord) -> usize {
     assert_eq!(top % 16, 0, "a stack's top is 16-aligned");
-    let record = top - 16;
+    let zero_record = top - 16;
+    let record = record as usize;
     #[cfg(target_arch = "x86_64")]
     const WORDS: usize = 7;
     #[cfg(target_arch = "aarch64")]
     const WORDS: usize = 22;
+    let mut words = [0usize; WORDS];
     #[cfg(target_arch = "x86_64")]
-    let words: [usize; WORDS] = [
-        0,                                       // r15
-        0,                                       // r14
-        0,                                       // r13
-        argument,                                // r12
-        entry as usize,                          // rbx
-        record,                                  // rbp
-        carat_stack_start as *const () as usize, // return address
-    ];
+    {
+        words[3] = record; // r12
+        words[5] = zero_record; // rbp
+        words[6] = carat_stack_start as *const () as usize; // return address
+    }
     #[cfg(target_arch = "aarch64")]
-    let words: [usize; WORDS] = {
-        let mut words = [0; WORDS];
-        words[0] = argument; // x19
-        words[1] = entry as usize; // x20
-        words[20] = record; // x29
+    {
+        words[0] = record; // x19
+        words[20] = zero_record; // x29
         words[21] = carat_stack_start as *const () as usize; // x30
-        words
-    };
-    let sp = record - size_of_val(&words);
+    }
     const { assert!(START_FRAME_BYTES == (2 + WORDS) * 8) };
-    // SAFETY: per the contract: the record is the top 16 bytes.
-    unsafe { (record as *mut [usize; 2]).write([0, 0]) };
+    let sp = zero_record - size_of_val(&words);
+    // SAFETY: per the contract: the zero record is the top 16 bytes.
+    unsafe { (zero_record as *mut [usize; 2]).write([0, 0]) };
     // SAFETY: per the contract: the saved registers lie right below it.
     unsafe { (sp as *mut [usize; WORDS]).write(words) };
     sp
+}
+
+/// Where a switched-out stack keeps the frame pointer its switch saved,
+/// from the saved stack pointer: the first link of the stack's
+/// frame-pointer chain.
+pub fn saved_frame_pointer(saved_sp: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    return saved_sp + 5 * 8;
+    #[cfg(target_arch = "aarch64")]
+    return saved_sp + 160;
 }
 
 /// Where a trapping thread continues: the registers the signal handler

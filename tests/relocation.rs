@@ -145,7 +145,8 @@ fn live_frames_resume_with_patched_slots() {
 /// process's memory sits after it) moves, keeping its bytes, with room to
 /// grow on: in a 128 MiB arena the first process's memory sits in the
 /// middle and the second's at a quarter, so the second runs into the first
-/// at 32 MiB and must move to grow to 40 MiB.
+/// at about 32 MiB (a little less: the calls' stacks take the arena's top)
+/// and must move to grow to 40 MiB.
 #[test]
 fn memory_grow_moves_a_memory_that_has_no_room() {
     let vm = carat_in(128 << 20);
@@ -162,7 +163,7 @@ fn memory_grow_moves_a_memory_that_has_no_room() {
     }
     let stats = vm.stats();
     assert!((1..=4).contains(&stats.relocations), "moves: {stats:?}");
-    assert!(stats.bytes_moved >= 32 << 20, "{stats:?}");
+    assert!(stats.bytes_moved >= 30 << 20, "{stats:?}");
     assert!(stats.escapes_patched > 0, "{stats:?}");
 }
 

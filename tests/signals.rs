@@ -67,3 +67,47 @@ fn a_wild_fault_at_a_heap_access_crashes_instead_of_trapping() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+/// A thread without an alternate signal stack (one the embedder made some
+/// other way than std, simulated by taking std's down) gets one when it
+/// first runs a guest, so a trap's handler never runs on a guest stack;
+/// and the trap is reported as usual.
+#[test]
+fn a_thread_without_a_signal_stack_gets_one() {
+    std::thread::spawn(|| {
+        let disable = libc::stack_t {
+            ss_sp: std::ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
+        // SAFETY: a valid stack_t; no handler runs now.
+        assert_eq!(
+            unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) },
+            0
+        );
+        let signal_stack = || {
+            // SAFETY: all-zero is a valid stack_t to read into.
+            let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+            // SAFETY: reads into a valid struct.
+            assert_eq!(
+                unsafe { libc::sigaltstack(std::ptr::null(), &mut current) },
+                0
+            );
+            current
+        };
+        assert_ne!(signal_stack().ss_flags & libc::SS_DISABLE, 0);
+        let vm = Vm::new(VmConfig::default()).unwrap();
+        let module = vm.compile_any(GUEST).unwrap();
+        let mut process = vm.new_process().unwrap();
+        let instance = process.instantiate(&module).unwrap();
+        let error = process
+            .invoke(instance, "load", &[Val::I32(-4)])
+            .unwrap_err();
+        assert!(error.to_string().contains("out of bounds"), "{error}");
+        let installed = signal_stack();
+        assert_eq!(installed.ss_flags & libc::SS_DISABLE, 0);
+        assert!(installed.ss_size >= 32 * 1024, "{}", installed.ss_size);
+    })
+    .join()
+    .unwrap();
+}

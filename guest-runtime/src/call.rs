@@ -65,6 +65,12 @@ impl GuestCall {
         self.fiber.is_finished()
     }
 
+    /// Where its stack's lowest byte is now, if it has one: a stack moves
+    /// when its store relocates (CARAT mode).
+    pub fn stack_address(&self) -> Option<usize> {
+        self.fiber.stack_range().map(|(low, _)| low)
+    }
+
     /// Whether it is parked inside a host function that waits in its body
     /// (`Caller::yield_now`, `Caller::sleep_until`), whose frames then wait
     /// too, on a host stack the call keeps; false for a call parked at a
@@ -173,6 +179,7 @@ impl Store {
         };
         let (entry, mut values) = inner.prepare(instance, index, &ty, args)?;
         let (home, max_wasm_stack) = (inner.home.clone(), inner.limits.max_wasm_stack);
+        let stacks = inner.stacks.clone();
         let faults = StoreInner::fault_check(self.inner_ptr());
         let call = EntryCall {
             trampoline: entry.trampoline as usize,
@@ -185,7 +192,7 @@ impl Store {
         // SAFETY: the store context is live; an entry trampoline of the
         // function's type, with the record read just now (nothing moved
         // since) and a value array that fits it.
-        let outcome = unsafe { run_on_fiber(&home, faults, max_wasm_stack, call) }
+        let outcome = unsafe { run_on_fiber(&stacks, &home, faults, max_wasm_stack, call) }
             .map_err(|e| ExecError::Stack(e.to_string()))?;
         outcome.map_err(StoreInner::trap_error)?;
         Ok(self.inner().results(&ty, &values))
@@ -215,6 +222,7 @@ impl Store {
         // only once `resume_call` has set its call.
         let fiber = unsafe {
             Fiber::new(
+                inner.stacks.clone(),
                 inner.home.clone(),
                 faults,
                 inner.limits.max_wasm_stack,

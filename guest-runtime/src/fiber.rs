@@ -24,12 +24,13 @@
 //! the JIT code that called it raises the trap.
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 use carat_jit::Trap;
 
-use crate::mappings::MapGrant;
 pub use crate::stack_switch::EntryCall;
 use crate::stack_switch::{self, SwitchRecord, status};
+use crate::stacks::{self, StackMemory, Stacks};
 use crate::vmctx::VMStoreContext;
 
 /// Where a store's context is now, or `None` once the store is gone.
@@ -50,6 +51,11 @@ fn context_now(home: &ContextHome) -> *mut VMStoreContext {
 /// alternate signal stack. Host code runs on a host stack (see
 /// `stack_switch`), so none of it is counted here.
 pub const HOST_STACK_RESERVE: usize = 32 * 1024;
+
+/// Bytes a stack that can grow starts with for wasm frames, besides its
+/// reserve and the store's largest frame; it doubles, by moving, each time
+/// a function entry finds it short, up to its limit (see `stacks`).
+pub const INITIAL_WASM_STACK: usize = 16 * 1024;
 
 /// Size of a host stack: where the host code of resumable fibers runs
 /// (see `stack_switch`). Only the pages host code touches are memory.
@@ -114,21 +120,58 @@ impl FaultCheck {
 /// heap, at an address that does not change while the fiber lives.
 #[repr(C)]
 #[derive(Default)]
-struct Switches {
+pub(crate) struct Switches {
     /// What the assembly and the trampolines read, the call the fiber
     /// makes included; first, so that the record's address is the
     /// `Switches`'s.
-    record: SwitchRecord,
+    pub(crate) record: SwitchRecord,
     /// Written by the signal handler when a trap ends the fiber.
     trap: Option<TrapInfo>,
+    /// Its stack, from its first run until it ends.
+    pub(crate) stack: Option<StackMemory>,
+    /// The stack's usable range as plain words, for the signal handler;
+    /// kept current when the stack moves.
+    pub(crate) range: (usize, usize),
+    /// The most bytes its stack may grow to.
+    pub(crate) max_len: usize,
+}
+
+/// The bytes a fiber's stack starts with and the most it may grow to, for
+/// wasm frames that may use `max_wasm_stack` bytes, in the store of
+/// `home` (whose largest frame every stack keeps room for).
+fn stack_sizes(home: &ContextHome, max_wasm_stack: usize) -> (usize, usize) {
+    // SAFETY: callers hold a live store context in `home`.
+    let margin = unsafe { (*context_now(home)).stack_margin };
+    let max = max_wasm_stack + HOST_STACK_RESERVE + margin;
+    let initial = (INITIAL_WASM_STACK + HOST_STACK_RESERVE + margin).min(max);
+    (initial, max)
+}
+
+impl Switches {
+    /// The stack limit and soft stack limit for this fiber's stack (see
+    /// `abi::store_context::STACK_SOFT_LIMIT`): a stack that can grow keeps
+    /// the store's largest frame free above the limit.
+    pub(crate) fn limits(&self, context: &VMStoreContext) -> (usize, usize) {
+        let limit = self.range.0 + HOST_STACK_RESERVE;
+        match self.stack {
+            Some(StackMemory::Arena(_)) => (limit, limit + context.stack_margin),
+            _ => (limit, limit),
+        }
+    }
+
+    /// Gives the fiber `stack` and lays out its first frame there.
+    fn start_on(&mut self, stack: StackMemory) {
+        self.range = stack.range();
+        // SAFETY: the stack is the fiber's alone and unused; the record is
+        // boxed in the fiber, which outlives the stack's use.
+        self.record.fiber_sp = unsafe { stack_switch::prepare(self.range.1, &self.record) };
+        self.stack = Some(stack);
+    }
 }
 
 /// The fiber running on this thread, as the signal handler needs it.
 #[derive(Clone, Copy)]
 pub(crate) struct ActiveFiber {
-    /// Its stack's usable range.
-    low: usize,
-    high: usize,
     switches: *mut Switches,
     pub(crate) faults: FaultCheck,
 }
@@ -136,7 +179,10 @@ pub(crate) struct ActiveFiber {
 impl ActiveFiber {
     /// Whether a stack pointer lies on this fiber's stack.
     pub(crate) fn owns_stack_pointer(&self, sp: usize) -> bool {
-        (self.low..self.high).contains(&sp)
+        // SAFETY: the record lives while its fiber runs, which it does (it
+        // is this thread's active fiber); its range is plain words.
+        let (low, high) = unsafe { (*self.switches).range };
+        (low..high).contains(&sp)
     }
 
     /// Ends the fiber with `trap`: records it and gives the registers that
@@ -160,10 +206,9 @@ thread_local! {
     /// The running fiber when it can be suspended, or null.
     static SUSPENDABLE: Cell<*mut Switches> = const { Cell::new(std::ptr::null_mut()) };
     static WAKE_AT: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
-    static STACK_POOL: RefCell<Vec<(usize, GrantedStack)>> = const { RefCell::new(Vec::new()) };
     /// The stack this thread runs the host code of its resumable fibers
     /// on, made at its first use (see `stack_switch`).
-    static HOST_STACK: RefCell<Option<GrantedStack>> = const { RefCell::new(None) };
+    static HOST_STACK: RefCell<Option<stacks::GrantedStack>> = const { RefCell::new(None) };
 }
 
 /// Whether the code running now is on a fiber that can be suspended.
@@ -218,125 +263,6 @@ pub(crate) fn active_fiber() -> Option<ActiveFiber> {
     ACTIVE.with(|a| a.get())
 }
 
-/// Most stacks kept per thread for reuse.
-const POOL_LIMIT: usize = 16;
-
-/// Mappings one stack takes: its usable part and its guard page.
-const MAPPINGS_PER_STACK: usize = 2;
-
-/// One mapping for a fiber stack: its lowest page is a guard (no access),
-/// the rest the stack.
-struct FiberStack {
-    mapping: *mut libc::c_void,
-    len: usize,
-}
-
-// SAFETY: a mapping owned by value; nothing else refers to it.
-unsafe impl Send for FiberStack {}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
-}
-
-impl FiberStack {
-    /// A stack of at least `usable` bytes above a guard page.
-    fn new(usable: usize) -> std::io::Result<FiberStack> {
-        let page = page_size();
-        let len = usable.next_multiple_of(page) + page;
-        // SAFETY: a new private anonymous mapping replaces nothing.
-        let mapping = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if mapping == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let stack = FiberStack { mapping, len };
-        // SAFETY: the first page of the mapping just made.
-        if unsafe { libc::mprotect(mapping, page, libc::PROT_NONE) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(stack)
-    }
-
-    /// Lowest usable address.
-    fn low(&self) -> usize {
-        self.mapping as usize + page_size()
-    }
-
-    /// One past the highest usable address; 16-aligned.
-    fn high(&self) -> usize {
-        self.mapping as usize + self.len
-    }
-}
-
-impl Drop for FiberStack {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping this owns, on which nothing
-        // runs any more.
-        unsafe { libc::munmap(self.mapping, self.len) };
-    }
-}
-
-/// A fiber stack with the mappings it holds.
-type GrantedStack = (FiberStack, MapGrant);
-
-fn take_stack(size: usize) -> std::io::Result<GrantedStack> {
-    let pooled = STACK_POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        let i = pool.iter().position(|(s, _)| *s == size)?;
-        Some(pool.swap_remove(i).1)
-    });
-    let stack = match pooled {
-        Some(stack) => stack,
-        None => {
-            let grant =
-                crate::mappings::acquire(MAPPINGS_PER_STACK).map_err(std::io::Error::other)?;
-            (FiberStack::new(size)?, grant)
-        }
-    };
-    forget_abandoned_frames(&stack.0);
-    Ok(stack)
-}
-
-/// Under AddressSanitizer, clears the marks its instrumented frames left on
-/// `stack`. A fiber that trapped abandoned its frames without returning
-/// through them, so the redzones they marked stay marked, and the next
-/// fiber on this stack (or on a fresh one mapped where an old stack was)
-/// would be reported as overflowing them. ASan builds set `--cfg
-/// carat_asan` (see README.md); other builds compile this to nothing.
-/// (Found by running the tests under ASan.)
-fn forget_abandoned_frames(stack: &FiberStack) {
-    #[cfg(carat_asan)]
-    {
-        unsafe extern "C" {
-            fn __asan_unpoison_memory_region(address: *const libc::c_void, size: usize);
-        }
-        let (low, high) = (stack.low(), stack.high());
-        // SAFETY: ASan's own call, on this stack's usable memory, which no
-        // frame uses now (no fiber runs on it).
-        unsafe { __asan_unpoison_memory_region(low as *const libc::c_void, high - low) };
-    }
-    #[cfg(not(carat_asan))]
-    let _ = stack;
-}
-
-fn return_stack(size: usize, stack: GrantedStack) {
-    STACK_POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.len() < POOL_LIMIT {
-            pool.push((size, stack));
-        }
-    });
-}
-
 /// Makes `entry` on a fiber whose wasm frames may use `max_wasm_stack`
 /// bytes. Returns the trap that ended it, if one did.
 ///
@@ -345,33 +271,102 @@ fn return_stack(size: usize, stack: GrantedStack) {
 /// `faults` answer for its live store; `entry` must be an entry
 /// trampoline's call with arguments that fit it (see [`EntryCall`]).
 pub unsafe fn run_on_fiber(
+    stacks: &Stacks,
     home: &ContextHome,
     faults: FaultCheck,
     max_wasm_stack: usize,
     entry: EntryCall,
 ) -> Result<FiberResult, std::io::Error> {
-    let size = max_wasm_stack + HOST_STACK_RESERVE;
-    let (stack, grant) = take_stack(size)?;
+    ensure_signal_stack()?;
     let mut switches = Box::new(Switches::default());
     switches.record.entry = entry;
-    // SAFETY: the stack is ours and unused; `switches` outlives the fiber,
-    // which is run to its end below and never resumed after. Its host code
-    // runs below the resumer's stack pointer (`host_top` 0): it cannot
-    // park, so nothing of it outlives the call.
-    let status = unsafe {
-        switches.record.fiber_sp = stack_switch::prepare(stack.high(), &switches.record);
-        run(&mut switches, &stack, home, faults, None)
-    };
+    let switches_ptr: *mut Switches = &mut *switches;
+    let (initial, max) = stack_sizes(home, max_wasm_stack);
+    switches.max_len = max;
+    switches.start_on(stacks.take(initial, max, switches_ptr)?);
+    // SAFETY: `switches` outlives the fiber, which is run to its end below
+    // and never resumed after. Its host code runs below the resumer's stack
+    // pointer (`host_top` 0): it cannot park, so nothing of it outlives
+    // the call.
+    let status = unsafe { run(&mut switches, home, faults, None) };
     let result = match status {
         status::FINISHED => Ok(()),
         status::TRAPPED => Err(switches.trap.take().expect("a trap records itself")),
         other => unreachable!("a call that cannot be suspended switched back with {other}"),
     };
-    return_stack(size, (stack, grant));
+    if let Some(stack) = switches.stack.take() {
+        stacks.release(stack, switches_ptr);
+    }
     Ok(result)
 }
 
-/// Switches to the fiber of `switches`, on `stack`, as this thread's
+/// Bytes of the alternate signal stack installed on a thread that runs
+/// guests without one.
+const SIGNAL_STACK_SIZE: usize = 64 * 1024;
+
+/// The alternate signal stack this module installed on its thread, taken
+/// down when the thread ends.
+struct SignalStack(Option<stacks::GrantedStack>);
+
+impl Drop for SignalStack {
+    fn drop(&mut self) {
+        if self.0.is_none() {
+            return;
+        }
+        let disable = libc::stack_t {
+            ss_sp: std::ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
+        // SAFETY: a valid stack_t; the thread is ending, so no handler runs
+        // on the stack being taken down.
+        unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) };
+    }
+}
+
+thread_local! {
+    /// Whether this thread's alternate signal stack has been seen to.
+    static SIGNAL_STACK: RefCell<Option<SignalStack>> = const { RefCell::new(None) };
+}
+
+/// Makes sure this thread has an alternate signal stack, installing one if
+/// it has none, so that the trap handler never runs on a guest stack: an
+/// arena stack has no guard page and no room for a signal frame below its
+/// reserve (see `stacks`). Rust's std gives its threads one; a thread
+/// the embedder made some other way may have none.
+pub fn ensure_signal_stack() -> std::io::Result<()> {
+    SIGNAL_STACK.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if seen.is_some() {
+            return Ok(());
+        }
+        // SAFETY: all-zero is a valid stack_t to read into.
+        let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: reads this thread's alternate stack into a valid struct.
+        if unsafe { libc::sigaltstack(std::ptr::null(), &mut current) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if current.ss_flags & libc::SS_DISABLE == 0 {
+            *seen = Some(SignalStack(None));
+            return Ok(());
+        }
+        let stack = stacks::take_mapped(SIGNAL_STACK_SIZE)?;
+        let install = libc::stack_t {
+            ss_sp: stack.0.low() as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: stack.0.high() - stack.0.low(),
+        };
+        // SAFETY: a valid stack_t naming a mapping this thread keeps until
+        // it takes the stack down again (`SignalStack`'s drop).
+        if unsafe { libc::sigaltstack(&install, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        *seen = Some(SignalStack(Some(stack)));
+        Ok(())
+    })
+}
+
+/// Switches to the fiber of `switches`, on its stack, as this thread's
 /// running fiber: the store's stack limit set for its stack, the store
 /// context and the signal handler told about it and, if it has a host
 /// stack (`host_top`), suspensions allowed; all restored afterwards, so
@@ -383,33 +378,30 @@ pub unsafe fn run_on_fiber(
 ///
 /// # Safety
 /// `home` must hold the live store context of the code the fiber runs;
-/// `switches.fiber_sp` must be a stack pointer saved on `stack` (or
-/// prepared for it) and `stack` must stay mapped while the fiber lives.
+/// `switches.fiber_sp` must be a stack pointer saved on its stack (or
+/// prepared for it, or saved on its host stack) and the stack must stay
+/// where it is while the fiber runs.
 unsafe fn run(
     switches: &mut Switches,
-    stack: &FiberStack,
     home: &ContextHome,
     faults: FaultCheck,
     host_top: Option<usize>,
 ) -> usize {
-    let limit = stack.low() + HOST_STACK_RESERVE;
     switches.record.host_top = host_top.unwrap_or(0);
-    let switches: *mut Switches = switches;
     let context = context_now(home);
     // SAFETY: per the contract.
-    let (previous_limit, previous_fiber) = unsafe {
+    let (limit, soft_limit) = unsafe { switches.limits(&*context) };
+    let switches: *mut Switches = switches;
+    // SAFETY: per the contract.
+    let (previous_limit, previous_soft_limit, previous_fiber) = unsafe {
         (
             std::mem::replace(&mut (*context).stack_limit, limit),
+            std::mem::replace(&mut (*context).stack_soft_limit, soft_limit),
             std::mem::replace(&mut (*context).fiber, switches as usize),
         )
     };
     let suspendable = host_top.is_some();
-    let active = ActiveFiber {
-        low: stack.low(),
-        high: stack.high(),
-        switches,
-        faults,
-    };
+    let active = ActiveFiber { switches, faults };
     let previous = ACTIVE.with(|a| a.replace(Some(active)));
     let previous_suspendable = SUSPENDABLE.with(|s| {
         s.replace(if suspendable {
@@ -434,6 +426,7 @@ unsafe fn run(
     unsafe {
         let context = context_now(home);
         (*context).stack_limit = previous_limit;
+        (*context).stack_soft_limit = previous_soft_limit;
         (*context).fiber = previous_fiber;
     }
     status
@@ -443,22 +436,24 @@ unsafe fn run(
 /// building block of preemptive scheduling. A scheduler asks it to stop
 /// by writing [`interrupt::YIELD`] to the store's interrupt word.
 pub struct Fiber {
-    /// Its saved state and the call it makes.
+    /// Its saved state, the call it makes, and from the first resume until
+    /// the fiber ends, its stack: a call started and not yet run holds no
+    /// stack (a launch spawns its processes long before each first runs,
+    /// and most finish without ever parking, so their stacks are reused at
+    /// once).
     switches: Box<Switches>,
-    /// From the first resume until the fiber ends: a call started and not
-    /// yet run holds no stack (a launch spawns its processes long before
-    /// each first runs, and most finish without ever parking, so their
-    /// stacks are reused at once).
-    stack: Option<GrantedStack>,
+    /// Where its stack comes from and goes back to.
+    stacks: Arc<Stacks>,
     /// A host stack of its own: while it is parked inside host code (which
     /// then stays on that stack), or while it runs on a thread whose host
     /// stack is busy below it (a fiber resumed by host code).
-    host_stack: Option<GrantedStack>,
+    host_stack: Option<stacks::GrantedStack>,
     started: bool,
     finished: bool,
     home: ContextHome,
     faults: FaultCheck,
-    size: usize,
+    /// Bytes its wasm frames may use.
+    max_wasm_stack: usize,
 }
 
 /// Where a resumed fiber stopped.
@@ -480,6 +475,7 @@ impl Fiber {
     /// `entry` must be an entry trampoline's call with arguments that fit
     /// it and stay valid while the fiber lives (see [`Fiber::set_entry`]).
     pub unsafe fn new(
+        stacks: Arc<Stacks>,
         home: ContextHome,
         faults: FaultCheck,
         max_wasm_stack: usize,
@@ -489,13 +485,13 @@ impl Fiber {
         switches.record.entry = entry;
         Fiber {
             switches,
-            stack: None,
+            stacks,
             host_stack: None,
             started: false,
             finished: false,
             home,
             faults,
-            size: max_wasm_stack + HOST_STACK_RESERVE,
+            max_wasm_stack,
         }
     }
 
@@ -514,15 +510,14 @@ impl Fiber {
     /// resume, or before it by a caller that must know the resume will not
     /// fail for want of a stack.
     pub fn ensure_stack(&mut self) -> std::io::Result<()> {
-        if self.stack.is_some() || self.started {
+        if self.switches.stack.is_some() || self.started {
             return Ok(());
         }
-        let (stack, grant) = take_stack(self.size)?;
-        // SAFETY: the stack is ours and unused; the record is boxed in the
-        // Fiber, which outlives the stack's use.
-        self.switches.record.fiber_sp =
-            unsafe { stack_switch::prepare(stack.high(), &self.switches.record) };
-        self.stack = Some((stack, grant));
+        let switches: *mut Switches = &mut *self.switches;
+        let (initial, max) = stack_sizes(&self.home, self.max_wasm_stack);
+        self.switches.max_len = max;
+        let stack = self.stacks.take(initial, max, switches)?;
+        self.switches.start_on(stack);
         Ok(())
     }
 
@@ -530,22 +525,14 @@ impl Fiber {
     /// runs nothing, when the first resume finds no stack for it.
     pub fn resume(&mut self) -> std::io::Result<FiberState> {
         assert!(!self.finished, "a finished fiber is never resumed");
+        ensure_signal_stack()?;
         self.ensure_stack()?;
         let host_top = self.host_top()?;
         self.started = true;
-        let stack = &self.stack.as_ref().expect("given above").0;
         // SAFETY: `new`'s contract keeps the store context live; the saved
         // stack pointer is the one `ensure_stack` prepared or the last
-        // suspension saved, on this stack or on its host stack.
-        let status = unsafe {
-            run(
-                &mut self.switches,
-                stack,
-                &self.home,
-                self.faults,
-                Some(host_top),
-            )
-        };
+        // suspension saved, on its stack or on its host stack.
+        let status = unsafe { run(&mut self.switches, &self.home, self.faults, Some(host_top)) };
         let wake_at = WAKE_AT.with(|w| w.take());
         let parked_in_host_code = self.switches.record.on_host != 0;
         if status == status::SUSPENDED && parked_in_host_code {
@@ -556,7 +543,7 @@ impl Fiber {
                 self.host_stack = HOST_STACK.with(|h| h.borrow_mut().take());
             }
         } else if let Some(host_stack) = self.host_stack.take() {
-            return_stack(HOST_STACK_SIZE, host_stack);
+            stacks::return_mapped(HOST_STACK_SIZE, host_stack);
         }
         let state = match status {
             status::SUSPENDED => {
@@ -570,11 +557,8 @@ impl Fiber {
                 .expect("a trap records itself"))),
             other => unreachable!("a fiber switched back with {other}"),
         };
-        // Ended: the stack goes back to the pool at once.
-        self.finished = true;
-        if let Some(stack) = self.stack.take() {
-            return_stack(self.size, stack);
-        }
+        // Ended: the stack goes back at once.
+        self.abandon();
         Ok(state)
     }
 
@@ -589,7 +573,7 @@ impl Fiber {
         let thread_stack = HOST_STACK.with(|h| -> std::io::Result<Option<usize>> {
             let mut h = h.borrow_mut();
             if h.is_none() {
-                *h = Some(take_stack(HOST_STACK_SIZE)?);
+                *h = Some(stacks::take_mapped(HOST_STACK_SIZE)?);
             }
             let (stack, _) = h.as_ref().expect("made above");
             let busy = (stack.low()..stack.high()).contains(&here);
@@ -598,12 +582,17 @@ impl Fiber {
         match thread_stack {
             Some(top) => Ok(top),
             None => {
-                let own = take_stack(HOST_STACK_SIZE)?;
+                let own = stacks::take_mapped(HOST_STACK_SIZE)?;
                 let top = own.0.high();
                 self.host_stack = Some(own);
                 Ok(top)
             }
         }
+    }
+
+    /// Its stack's usable range, if it has a stack now.
+    pub fn stack_range(&self) -> Option<(usize, usize)> {
+        self.switches.stack.as_ref().map(|_| self.switches.range)
     }
 
     /// Whether it is parked inside host code (whose frames wait on its host
@@ -617,11 +606,12 @@ impl Fiber {
     /// pool.
     pub fn abandon(&mut self) {
         self.finished = true;
-        if let Some(stack) = self.stack.take() {
-            return_stack(self.size, stack);
+        let switches: *mut Switches = &mut *self.switches;
+        if let Some(stack) = self.switches.stack.take() {
+            self.stacks.release(stack, switches);
         }
         if let Some(host_stack) = self.host_stack.take() {
-            return_stack(HOST_STACK_SIZE, host_stack);
+            stacks::return_mapped(HOST_STACK_SIZE, host_stack);
         }
     }
 
@@ -658,6 +648,8 @@ mod tests {
             speculation_sink: 0,
             result_spill: 0,
             fiber: 0,
+            stack_soft_limit: 0,
+            stack_margin: 0,
         }));
         std::sync::Arc::new(std::sync::Mutex::new(Some(context as *mut _ as usize)))
     }
@@ -685,16 +677,40 @@ mod tests {
         let before = CALLS.load(std::sync::atomic::Ordering::SeqCst);
         // SAFETY: the context is leaked, so it outlives the fiber; the
         // entry needs nothing.
-        let never_run = unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, counting()) };
+        let never_run = unsafe {
+            Fiber::new(
+                Stacks::mapped(),
+                home(),
+                FaultCheck::none(),
+                64 * 1024,
+                counting(),
+            )
+        };
         drop(never_run);
         // SAFETY: as above.
-        let mut fiber = unsafe { Fiber::new(home(), FaultCheck::none(), 64 * 1024, counting()) };
+        let mut fiber = unsafe {
+            Fiber::new(
+                Stacks::mapped(),
+                home(),
+                FaultCheck::none(),
+                64 * 1024,
+                counting(),
+            )
+        };
         assert!(!fiber.is_finished() && !fiber.is_started());
         assert_eq!(fiber.resume().unwrap(), FiberState::Finished(Ok(())));
         assert!(fiber.is_finished());
         drop(fiber);
         // SAFETY: as above.
-        let outcome = unsafe { run_on_fiber(&home(), FaultCheck::none(), 64 * 1024, counting()) };
+        let outcome = unsafe {
+            run_on_fiber(
+                &Stacks::mapped(),
+                &home(),
+                FaultCheck::none(),
+                64 * 1024,
+                counting(),
+            )
+        };
         assert_eq!(outcome.unwrap(), Ok(()));
         assert_eq!(CALLS.load(std::sync::atomic::Ordering::SeqCst), before + 2);
     }

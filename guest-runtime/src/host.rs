@@ -308,14 +308,9 @@ pub(crate) fn take_pending_error() -> Option<HostError> {
     PENDING.with(|p| p.borrow_mut().take())
 }
 
-/// Runs `func` for `caller` on arguments and results in slot encoding.
-fn run_host_func(
-    func: &HostFunc,
-    caller: &mut Caller<'_>,
-    slots: &mut [u64],
-) -> Result<(), HostError> {
-    let args: Vec<Val> = func
-        .ty
+/// Decodes `func`'s arguments from slot encoding, for `caller`.
+fn decode_args(func: &HostFunc, caller: &Caller<'_>, slots: &[u64]) -> Vec<Val> {
+    func.ty
         .params
         .iter()
         .zip(slots.iter())
@@ -323,7 +318,17 @@ fn run_host_func(
             Some(store) => store.val_of(*ty, *slot),
             None => Val::from_slot(*ty, *slot),
         })
-        .collect();
+        .collect()
+}
+
+/// Runs `func` for `caller` on `args`, and writes its results, in slot
+/// encoding, to where `results_at` says once it has run.
+fn run_host_func<'s>(
+    func: &HostFunc,
+    caller: &mut Caller<'_>,
+    args: Vec<Val>,
+    results_at: impl FnOnce() -> &'s mut [u64],
+) -> Result<(), HostError> {
     let mut results = func.default_results();
     (func.func)(caller, &args, &mut results)?;
     // The guest may have parked and moved: the store, not the vmctx the
@@ -343,7 +348,7 @@ fn run_host_func(
             None => result.to_slot(),
         });
     }
-    for (slot, value) in slots.iter_mut().zip(encoded) {
+    for (slot, value) in results_at().iter_mut().zip(encoded) {
         *slot = value;
     }
     Ok(())
@@ -366,7 +371,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// # Safety
 /// `ctx` must be a live host function context, `caller_vmctx` null or the
 /// vmctx of the live wasm caller, and `values` an array of at least
-/// max(params, results) slots.
+/// max(params, results) slots, in the calling trampoline's frame.
 unsafe extern "C" fn host_call_shim(
     ctx: *mut VMHostFuncHeader,
     caller_vmctx: *mut u8,
@@ -376,12 +381,38 @@ unsafe extern "C" fn host_call_shim(
     // its header, and lives (boxed in its store) while the store does.
     let func = unsafe { &(*ctx.cast::<HostFuncContext>()).func };
     let len = func.ty.params.len().max(func.ty.results.len());
-    // SAFETY: per the contract, `values` holds `len` slots, on the
-    // caller's stack, which does not move while its host code runs.
-    let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
     // SAFETY: per the contract. This is the only read of the vmctx.
     let mut caller = unsafe { Caller::from_vmctx(caller_vmctx) };
-    let outcome = catch_unwind(AssertUnwindSafe(|| run_host_func(func, &mut caller, slots)));
+    // The array lies in the host trampoline's frame on the guest stack,
+    // which moves if the function parks inside and its store relocates
+    // stacks meanwhile (see `stacks`): it is found again afterwards at the
+    // same distance from the fiber's saved guest stack pointer, which a
+    // move patches.
+    let record = caller.store_ref().map(|store| {
+        // SAFETY: the store's context is live; the running fiber's record
+        // is set while it runs (by `fiber::run`) and lives on the heap.
+        unsafe { (*store.context_ptr()).fiber as *const crate::stack_switch::SwitchRecord }
+    });
+    let guest_sp = |record: Option<*const crate::stack_switch::SwitchRecord>| {
+        // SAFETY: as above; the bridge set `guest_sp` on the way in.
+        record
+            .filter(|r| !r.is_null())
+            .map_or(0, |r| unsafe { (*r).guest_sp })
+    };
+    let offset = (values as usize).wrapping_sub(guest_sp(record));
+    // SAFETY: per the contract, `values` holds `len` slots; they are read
+    // here, before anything can park.
+    let args = decode_args(func, &caller, unsafe {
+        std::slice::from_raw_parts(values, len)
+    });
+    let results_at = || {
+        let values = guest_sp(record).wrapping_add(offset) as *mut u64;
+        // SAFETY: the same array, where it is now.
+        unsafe { std::slice::from_raw_parts_mut(values, len) }
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        run_host_func(func, &mut caller, args, results_at)
+    }));
     let error = match outcome {
         Ok(Ok(())) => {
             let Some(deadline) = caller.park else {

@@ -60,6 +60,7 @@ impl Store {
         {
             inner.ensure_result_spill();
         }
+        inner.widen_stack_margin(module.compiled.image.max_frame_size as usize);
         let size = module.compiled.layout.size() as usize;
         let vmctx = inner.allocate(RegionKind::ControlBlock, size, size)?;
         let id = InstanceId(inner.instances.len() as u32);

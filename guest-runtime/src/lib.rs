@@ -11,7 +11,7 @@
 //! its ownership rules), `instance` (one instance and its vmctx),
 //! `instantiate`, `call` (plain and resumable calls), `libcalls`, `host`
 //! (host functions and their caller), `relocate` (moving regions and
-//! patching pointers), `fiber`, `stack_switch`, `frames`, `code`, `signals`, `mappings`,
+//! patching pointers), `fiber`, `stack_switch`, `stacks`, `frames`, `code`, `signals`, `mappings`,
 //! `memory_view`, `values`, `vmctx`, `regions`.
 
 pub mod call;
@@ -29,6 +29,7 @@ pub mod regions;
 pub mod relocate;
 pub mod signals;
 pub mod stack_switch;
+pub mod stacks;
 pub mod store;
 pub mod values;
 pub mod vmctx;

@@ -221,6 +221,7 @@ mod entries {
             PollOutcome::Yield => poll_status::CONTINUE,
             PollOutcome::Interrupted => poll_status::INTERRUPTED,
             PollOutcome::OutOfFuel => poll_status::OUT_OF_FUEL,
+            PollOutcome::StackExhausted => poll_status::STACK_EXHAUSTED,
         }
     }
 }
@@ -231,6 +232,8 @@ pub(crate) enum PollOutcome {
     Yield,
     Interrupted,
     OutOfFuel,
+    /// The stack is short at a function entry and cannot grow.
+    StackExhausted,
 }
 
 impl StoreInner {
@@ -238,6 +241,9 @@ impl StoreInner {
     /// stop, or to yield; a stress relocation may happen first.
     fn poll(&mut self) -> PollOutcome {
         use crate::fiber::interrupt::{KILL, RELOCATE, YIELD};
+        if !self.grow_stack_if_short() {
+            return PollOutcome::StackExhausted;
+        }
         let context = self.context_ptr();
         // SAFETY: the context is live; the interrupt word is atomic.
         let (fuel, reason) = unsafe {

@@ -167,6 +167,16 @@ pub trait Region: Send {
         let _ = headroom;
         None
     }
+
+    /// Moves a stack, as `relocate` moves any region, to a fresh range of
+    /// `new_len` bytes (at least its length), copying only its bytes from
+    /// offset `live_from` to its end, to the *end* of the new range: a
+    /// stack grows down, and below its lowest frame it holds nothing.
+    /// Returns the old base, or `None`, changing nothing.
+    fn move_stack(&mut self, new_len: usize, live_from: usize) -> Option<usize> {
+        let _ = (new_len, live_from);
+        None
+    }
 }
 
 /// A memory backend.

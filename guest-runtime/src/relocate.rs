@@ -94,6 +94,8 @@ pub struct RelocationStats {
     pub escapes_patched: u64,
     /// Parked wasm frames with at least one patched slot.
     pub frames_patched: u64,
+    /// Stacks grown, by moving, at a function entry that found them short.
+    pub stacks_grown: u64,
 }
 
 /// Counters a memory backend shares with the stores that move its regions.
@@ -103,6 +105,7 @@ pub struct RelocationCounters {
     bytes_moved: AtomicU64,
     escapes_patched: AtomicU64,
     frames_patched: AtomicU64,
+    stacks_grown: AtomicU64,
 }
 
 impl RelocationCounters {
@@ -115,6 +118,8 @@ impl RelocationCounters {
             .fetch_add(done.escapes_patched, Ordering::Relaxed);
         self.frames_patched
             .fetch_add(done.frames_patched, Ordering::Relaxed);
+        self.stacks_grown
+            .fetch_add(done.stacks_grown, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> RelocationStats {
@@ -123,6 +128,7 @@ impl RelocationCounters {
             bytes_moved: self.bytes_moved.load(Ordering::Relaxed),
             escapes_patched: self.escapes_patched.load(Ordering::Relaxed),
             frames_patched: self.frames_patched.load(Ordering::Relaxed),
+            stacks_grown: self.stacks_grown.load(Ordering::Relaxed),
         }
     }
 }
@@ -418,15 +424,73 @@ impl StoreInner {
             bytes_moved: len as u64,
             escapes_patched: escapes,
             frames_patched: frames,
+            stacks_grown: 0,
         });
         true
     }
 
+    /// Moves every region of the store, its calls' stacks last (the moves
+    /// before walk frames through the exit records, which a stack's move
+    /// patches). Returns whether every one moved.
     pub(crate) fn relocate_all(&mut self, running_exit: Option<usize>) -> bool {
-        self.region_refs().into_iter().all(|region| {
+        let regions = self.region_refs().into_iter().all(|region| {
             let (len, headroom) = self.growth_room(region);
             self.relocate(region, len, headroom, running_exit)
-        })
+        });
+        regions && self.relocate_stacks()
+    }
+
+    /// At a function entry's poll: grows the running fiber's stack if it is
+    /// below the soft stack limit (see `stacks`). False when it is short
+    /// and cannot grow.
+    pub(crate) fn grow_stack_if_short(&mut self) -> bool {
+        let context = self.context_ptr();
+        // SAFETY: the context is live; the running fiber's record is set
+        // while it runs, and it runs (out in this poll, through the
+        // bridge, which saved its stack pointer).
+        let (switches, short) = unsafe {
+            let switches = (*context).fiber as *mut crate::fiber::Switches;
+            if switches.is_null() {
+                return true;
+            }
+            let guest_sp = (*switches).record.guest_sp;
+            (switches, guest_sp < (*context).stack_soft_limit)
+        };
+        if !short {
+            return true;
+        }
+        let mut parked = lock_parked(&self.parked);
+        // SAFETY: the running fiber is out in this poll, every other fiber
+        // of the store is parked or not started.
+        let grown = unsafe { self.stacks.grow(&mut *switches, context, &mut parked[..]) };
+        if grown && let Some(relocation) = &self.relocation {
+            relocation.counters.add(RelocationStats {
+                stacks_grown: 1,
+                ..RelocationStats::default()
+            });
+        }
+        grown
+    }
+
+    /// Moves every arena stack of the store's calls; see `stacks`.
+    pub(crate) fn relocate_stacks(&mut self) -> bool {
+        let Some(counters) = self.relocation.as_ref().map(|r| r.counters.clone()) else {
+            return false;
+        };
+        let context = self.context_ptr();
+        let mut parked = lock_parked(&self.parked);
+        // SAFETY: relocation runs where no fiber of the store runs (see
+        // the module doc); the context is live; `parked` lists the parked
+        // calls' exit records.
+        let (all, moved, bytes, patched) =
+            unsafe { self.stacks.relocate_all(context, &mut parked[..]) };
+        counters.add(RelocationStats {
+            relocations: moved,
+            bytes_moved: bytes,
+            escapes_patched: patched,
+            ..RelocationStats::default()
+        });
+        all
     }
 
     /// Moves this store's memories to the lowest free ranges below them

@@ -107,6 +107,19 @@ pub struct EntryCall {
     pub values: usize,
 }
 
+impl SwitchRecord {
+    /// The lowest address in use on the fiber's guest stack while it is
+    /// switched out or out in host code: its saved stack pointer. Nothing
+    /// below it is live (JIT code keeps nothing below its stack pointer).
+    pub fn lowest_live(&self) -> usize {
+        if self.on_host != 0 {
+            self.guest_sp
+        } else {
+            self.fiber_sp
+        }
+    }
+}
+
 const RECORD_GUEST_SP: usize = fiber_record::GUEST_SP as usize;
 const RECORD_RESUMER_SP: usize = fiber_record::RESUMER_SP as usize;
 const RECORD_HOST_TOP: usize = fiber_record::HOST_TOP as usize;

@@ -90,6 +90,8 @@ pub(crate) struct StoreInner {
     /// a function type is instantiated, at its full size, and never
     /// replaced, because JIT code may hold its address across a park.
     pub(crate) result_spill: Option<Box<[u64]>>,
+    /// Where its calls' fibers get their stacks, and which of them move.
+    pub(crate) stacks: Arc<crate::stacks::Stacks>,
 }
 
 static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -238,10 +240,13 @@ impl Store {
                     speculation_sink,
                     result_spill: 0,
                     fiber: 0,
+                    stack_soft_limit: 0,
+                    stack_margin: 0,
                 });
         }
         const { assert!(abi::store_context::INTERRUPT == 0) };
         let home = Arc::new(Mutex::new(Some(context.base() as usize)));
+        let stacks = crate::stacks::Stacks::new(&provider);
         let relocation = provider.relocation();
         let stress_every = relocation.as_ref().map_or(0, |r| r.policy.stress_every());
         let inner = Box::new(StoreInner {
@@ -261,6 +266,7 @@ impl Store {
             next_call: 0,
             polls_until_relocation: stress_every,
             result_spill: None,
+            stacks,
         });
         if stress_every > 0 {
             // SAFETY: the context is live; the word is atomic.
@@ -493,6 +499,19 @@ impl StoreInner {
         // is atomic.
         let word = unsafe { &(*self.context_ptr()).interrupt };
         word.load(Ordering::Acquire) & crate::fiber::interrupt::KILL != 0
+    }
+
+    /// Makes room at every function entry for frames of `bytes` (the
+    /// largest frame of a module being instantiated); see
+    /// `abi::store_context::STACK_SOFT_LIMIT`.
+    pub(crate) fn widen_stack_margin(&mut self, bytes: usize) {
+        let bytes = bytes.next_multiple_of(16);
+        // SAFETY: the context is live; a running fiber of the store reads
+        // the margin only at its next resume or growth.
+        unsafe {
+            let context = self.context_ptr();
+            (*context).stack_margin = (*context).stack_margin.max(bytes);
+        }
     }
 
     /// Gives the store its result spill area, if it has none yet.

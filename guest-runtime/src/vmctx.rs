@@ -31,6 +31,10 @@ pub struct VMStoreContext {
     pub result_spill: usize,
     /// The switch record of the store's running fiber (`fiber::run`).
     pub fiber: usize,
+    /// See `abi::store_context::STACK_SOFT_LIMIT`.
+    pub stack_soft_limit: usize,
+    /// The store's largest frame (`abi::store_context::STACK_MARGIN`).
+    pub stack_margin: usize,
 }
 
 /// The definition of a linear memory.
@@ -119,6 +123,14 @@ mod tests {
             sc::RESULT_SPILL as usize
         );
         assert_eq!(offset_of!(VMStoreContext, fiber), sc::FIBER as usize);
+        assert_eq!(
+            offset_of!(VMStoreContext, stack_soft_limit),
+            sc::STACK_SOFT_LIMIT as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, stack_margin),
+            sc::STACK_MARGIN as usize
+        );
         assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
     }
 

@@ -46,8 +46,11 @@ use crate::residency::{self, Pagemap, Residency};
 
 /// Granularity of control blocks and tables.
 const SMALL_ALIGN: usize = 64;
-/// Granularity of linear memories and stacks: a wasm page.
+/// Granularity of linear memories: a wasm page.
 const LARGE_ALIGN: usize = 64 * 1024;
+/// Granularity of stacks: small, since most stay small (they grow by
+/// moving, see `carat_guest_runtime::stacks`).
+const STACK_ALIGN: usize = 16 * 1024;
 /// Spans at least this large are zeroed by the kernel rather than memset.
 const MADVISE_THRESHOLD: usize = 16 * 1024;
 const PAGE: usize = 4096;
@@ -287,7 +290,8 @@ impl AllocationMap {
 
 fn granularity(kind: RegionKind) -> usize {
     match kind {
-        RegionKind::LinearMemory | RegionKind::Stack => LARGE_ALIGN,
+        RegionKind::LinearMemory => LARGE_ALIGN,
+        RegionKind::Stack => STACK_ALIGN,
         RegionKind::ControlBlock | RegionKind::Table => SMALL_ALIGN,
     }
 }
@@ -497,7 +501,12 @@ impl Arena {
         state.add_region(offset, RegionRecord { kind, len: rounded });
         state.stats.regions_allocated += 1;
         drop(state);
-        drop(self.stale_bytes(stale));
+        let mut stale = self.stale_bytes(stale);
+        if kind == RegionKind::Stack {
+            // A stack needs no zeroing (see `free`).
+            stale.overwritten(offset, rounded);
+        }
+        drop(stale);
         Ok(ArenaRegion {
             arena: self.clone(),
             offset,
@@ -543,11 +552,12 @@ impl Arena {
         }
     }
 
-    /// Moves the region at `offset` (its first `used` bytes) to a fresh
-    /// range of `new_len` bytes with `room` free bytes after it if a gap
-    /// allows, then frees the old range. Returns the new offset, or `None`
-    /// when nothing fits. The copy runs outside the map's lock; the old
-    /// range stays allocated until it is done, so nothing else lands there.
+    /// Moves the region at `offset` (its first `used` bytes, as `span`
+    /// says) to a fresh range of `new_len` bytes with `room` free bytes
+    /// after it if a gap allows, then frees the old range. Returns the new
+    /// offset, or `None` when nothing fits. The copy runs outside the map's
+    /// lock; the old range stays allocated until it is done, so nothing
+    /// else lands there.
     fn relocate(
         &self,
         offset: usize,
@@ -555,15 +565,25 @@ impl Arena {
         new_len: usize,
         room: usize,
         below: Option<usize>,
+        span: CopySpan,
     ) -> Option<usize> {
-        let (new_offset, stale, record_kind) = {
+        let CopySpan { skip, shift } = span;
+        let (new_offset, stale, record_kind, rounded_len) = {
             let mut state = self.state();
             let record = *state.regions.get(&offset).expect("live region");
             let rounded = new_len
                 .max(record.len)
                 .next_multiple_of(granularity(record.kind));
             let room = room.next_multiple_of(granularity(record.kind));
-            let (new_offset, stale) = state.place_with_room(record.kind, rounded, room, below)?;
+            // A stack moves where stacks are allocated, among the small
+            // regions at the top, not into the low ranges memories move
+            // through: its stale leavings would otherwise land inside
+            // moving memories, be zeroed there and copied on every move.
+            let (new_offset, stale) = if record.kind == RegionKind::Stack {
+                state.place(record.kind, rounded, false)?
+            } else {
+                state.place_with_room(record.kind, rounded, room, below)?
+            };
             state.add_region(
                 new_offset,
                 RegionRecord {
@@ -571,13 +591,19 @@ impl Arena {
                     len: rounded,
                 },
             );
-            (new_offset, stale, record.kind)
+            (new_offset, stale, record.kind, rounded)
         };
         let mut stale = self.stale_bytes(stale);
-        let runs = self.resident_runs(offset, used);
-        self.copy_runs(offset, new_offset, used, &runs);
+        // Only `offset + skip..offset + used` is copied, `shift` bytes
+        // further into the new range than it was in the old.
+        let runs = self.resident_runs(offset + skip, used - skip);
+        self.copy_runs(offset + skip, new_offset + shift + skip, used - skip, &runs);
         for &(at, n) in &runs {
-            stale.overwritten(new_offset + (at - offset), n);
+            stale.overwritten(new_offset + shift + (at - offset), n);
+        }
+        if record_kind == RegionKind::Stack {
+            // A stack needs no zeroing (see `free`).
+            stale.overwritten(new_offset, rounded_len);
         }
         // Stale bytes the copy did not overwrite (under pages the source
         // never backed, or past its end) are cleared here, large spans by
@@ -689,9 +715,22 @@ impl Arena {
         }
     }
 
+    /// Frees the region at `offset`. A stack is not zeroed but listed as
+    /// stale, and taken unzeroed by the next stack: nothing reads a stack
+    /// word it did not write first (JIT code initialises every slot it
+    /// reads, and wasm cannot address its stack; see
+    /// `carat_guest_runtime::stacks`), so a process's stack bytes are never
+    /// seen by another, and a process's exit costs no system call.
     fn free(&self, offset: usize) {
-        let len = self.state().regions[&offset].len;
-        self.zero(offset, len);
+        let record = self.state().regions[&offset];
+        if record.kind == RegionKind::Stack {
+            let mut state = self.state();
+            state.remove_region(offset);
+            state.mark_stale(offset, record.len);
+            self.trim_stale(state);
+            return;
+        }
+        self.zero(offset, record.len);
         let mut state = self.state();
         state.remove_region(offset);
         // Fewer live bytes allow fewer stale ones.
@@ -732,6 +771,16 @@ impl Arena {
     }
 }
 
+/// Which of a moving region's bytes are copied, and where to: those from
+/// offset `skip` on, `shift` bytes further into the new range than they
+/// were in the old. A memory copies all (both 0); a stack only its live
+/// part, to the top of a larger range.
+#[derive(Clone, Copy, Debug, Default)]
+struct CopySpan {
+    skip: usize,
+    shift: usize,
+}
+
 /// A region of the arena; returned, zeroed, when dropped.
 pub struct ArenaRegion {
     arena: Arena,
@@ -768,22 +817,36 @@ impl Region for ArenaRegion {
     }
 
     fn relocate(&mut self, new_len: usize, headroom: usize) -> Option<usize> {
-        self.move_to(new_len.max(self.len), headroom, None)
+        self.move_to(new_len.max(self.len), headroom, None, CopySpan::default())
     }
 
     fn compact(&mut self, headroom: usize) -> Option<usize> {
-        self.move_to(self.len, headroom, Some(self.offset))
+        self.move_to(self.len, headroom, Some(self.offset), CopySpan::default())
+    }
+
+    fn move_stack(&mut self, new_len: usize, live_from: usize) -> Option<usize> {
+        let span = CopySpan {
+            skip: live_from.min(self.len),
+            shift: new_len.checked_sub(self.len)?,
+        };
+        self.move_to(new_len, 0, None, span)
     }
 }
 
 impl ArenaRegion {
     /// Moves the region (see `Arena::relocate`), now `new_len` bytes
-    /// long; returns its old base.
-    fn move_to(&mut self, new_len: usize, headroom: usize, below: Option<usize>) -> Option<usize> {
+    /// long, copying as `span` says; returns its old base.
+    fn move_to(
+        &mut self,
+        new_len: usize,
+        headroom: usize,
+        below: Option<usize>,
+        span: CopySpan,
+    ) -> Option<usize> {
         let old_base = self.base() as usize;
         self.offset = self
             .arena
-            .relocate(self.offset, self.len, new_len, headroom, below)?;
+            .relocate(self.offset, self.len, new_len, headroom, below, span)?;
         self.len = new_len;
         Some(old_base)
     }
@@ -819,6 +882,32 @@ mod tests {
             let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
             assert!(bytes.iter().all(|b| *b == 0));
         }
+    }
+
+    /// A freed stack is listed stale, not zeroed (no system call, no
+    /// memset), and the next stack takes it as it is; any other region
+    /// placed there still reads zero.
+    #[test]
+    fn stacks_are_reused_unzeroed_and_others_still_read_zero() {
+        let arena = arena(1 << 24);
+        let len = 256 * 1024;
+        let stack = arena.allocate(RegionKind::Stack, len, len).unwrap();
+        let offset = stack.offset();
+        // SAFETY: the region is ours and `len` bytes long.
+        unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
+        drop(stack);
+        assert_eq!(arena.stats().stale_bytes, len, "listed, not zeroed");
+        let again = arena.allocate(RegionKind::Stack, len, len).unwrap();
+        assert_eq!(again.offset(), offset);
+        assert_eq!(arena.stats().stale_bytes, 0, "taken as it is");
+        // SAFETY: as above.
+        assert_eq!(unsafe { *again.base().add(len / 2) }, 0xAB);
+        drop(again);
+        let table = arena.allocate(RegionKind::Table, len, len).unwrap();
+        assert_eq!(table.offset(), offset);
+        // SAFETY: as above.
+        let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
+        assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
     }
 
     #[test]

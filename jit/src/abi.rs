@@ -100,8 +100,21 @@ pub mod store_context {
     /// a trampoline reads it before the call that may park and uses it
     /// after: the record lives on the heap and does not move.
     pub const FIBER: i32 = 48;
+    /// `usize`: the lowest stack pointer at which a function that calls
+    /// others may start without the stack growing first: the stack limit
+    /// plus the largest frame of the store's code, so that every frame
+    /// until the next such function's entry fits above the limit. Every
+    /// calling function compares its stack pointer with it at entry, with
+    /// its poll; below it, the poll's slow path grows the stack (see
+    /// `stacks` in guest-runtime) or reports it exhausted. Set at each
+    /// resume and each growth. Equal to the limit on a stack that cannot
+    /// grow.
+    pub const STACK_SOFT_LIMIT: i32 = 56;
+    /// `usize`: the store's largest frame (runtime only: what
+    /// `STACK_SOFT_LIMIT` adds to the limit).
+    pub const STACK_MARGIN: i32 = 64;
     /// Size of the struct.
-    pub const SIZE: u32 = 56;
+    pub const SIZE: u32 = 72;
 }
 
 /// Fields of a fiber's switch record (`stack_switch::SwitchRecord`).
@@ -152,6 +165,8 @@ pub mod poll_status {
     pub const OUT_OF_FUEL: u32 = 2;
     /// Park the guest (a scheduler asked it to yield), then go on.
     pub const YIELD: u32 = 3;
+    /// Raise the `StackOverflow` trap: the stack is short and cannot grow.
+    pub const STACK_EXHAUSTED: u32 = 4;
 }
 
 /// Arguments the host bridge passes through to the runtime function it

@@ -175,6 +175,13 @@ pub fn libcall_trampoline(
             b.ins()
                 .icmp_imm_u(IntCC::Equal, status, i64::from(poll_status::OUT_OF_FUEL));
         b.ins().trapnz(out_of_fuel, Trap::OutOfFuel.to_cranelift());
+        let exhausted = b.ins().icmp_imm_u(
+            IntCC::Equal,
+            status,
+            i64::from(poll_status::STACK_EXHAUSTED),
+        );
+        b.ins()
+            .trapnz(exhausted, Trap::StackOverflow.to_cranelift());
         b.ins().trapnz(status, Trap::Interrupted.to_cranelift());
         b.ins().return_(&[]);
     } else {

@@ -231,6 +231,8 @@ pub struct VmStats {
     pub bytes_moved: u64,
     pub escapes_patched: u64,
     pub frames_patched: u64,
+    /// Stacks grown by moving at a function entry that found them short.
+    pub stacks_grown: u64,
     /// Peak bytes of guest state: arena bytes in use in CARAT mode,
     /// accessible linear-memory bytes in paging mode.
     pub arena_peak_bytes: u64,
@@ -373,6 +375,7 @@ impl Vm {
             bytes_moved: relocations.bytes_moved,
             escapes_patched: relocations.escapes_patched,
             frames_patched: relocations.frames_patched,
+            stacks_grown: relocations.stacks_grown,
             footprint: c
                 .peak_footprint
                 .lock()

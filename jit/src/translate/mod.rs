@@ -509,7 +509,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             t.reload_memory_cache();
         }
         if calls_functions(body)? {
-            t.emit_poll();
+            t.emit_poll_then(None, true);
         }
 
         let mut ops = body.get_operators_reader()?;
@@ -805,13 +805,18 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
     /// [`Libcall::preserves_registers`]), so values live across the loop
     /// header stay in registers.
     fn emit_poll(&mut self) {
-        self.emit_poll_then(None);
+        self.emit_poll_then(None, false);
     }
 
     /// A poll whose slow path goes on at `after_slow` when given, instead
     /// of where the poll is (see `versioning`); the block after the poll
-    /// (the current block on return) is then left unsealed.
-    fn emit_poll_then(&mut self, after_slow: Option<Block>) {
+    /// (the current block on return) is then left unsealed. With
+    /// `check_stack` (at the entry of a function that calls), the slow
+    /// path also runs when the stack pointer is below the store's soft
+    /// stack limit, where it grows the stack (see
+    /// `abi::store_context::STACK_SOFT_LIMIT`): a compare on the same
+    /// branch.
+    fn emit_poll_then(&mut self, after_slow: Option<Block>, check_stack: bool) {
         self.stats.polls_emitted += 1;
         let store_ctx = self.b.use_var(self.store_context);
         let word_addr = self
@@ -826,6 +831,18 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
             let fuel = self.load_field(I64, self.regions.fuel, store_ctx, abi::store_context::FUEL);
             let negative = self.b.ins().ushr_imm_u(fuel, 63);
             stop = self.b.ins().bor(stop, negative);
+        }
+        if check_stack {
+            let sp = self.b.ins().get_stack_pointer(I64);
+            let soft_limit = self.b.ins().load(
+                I64,
+                MemFlagsData::trusted(),
+                store_ctx,
+                abi::store_context::STACK_SOFT_LIMIT,
+            );
+            let short = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, soft_limit);
+            let short = self.b.ins().uextend(I64, short);
+            stop = self.b.ins().bor(stop, short);
         }
         let slow = self.b.create_block();
         let resume = self.b.create_block();

@@ -504,7 +504,7 @@ impl FuncTranslator<'_, '_> {
     /// with nothing covered carries no fast base round the loop.
     pub(super) fn emit_fast_header_poll(&mut self) {
         let mut fast = self.fast_loop.take().expect("in a fast copy");
-        self.emit_poll_then(Some(fast.slow_header));
+        self.emit_poll_then(Some(fast.slow_header), false);
         fast.header_resume = self.b.current_block().expect("after the poll");
         // Each local's value in the body, the leaves of forms: taken after
         // the poll, where the body starts (the block is not sealed yet, so

@@ -675,28 +675,21 @@ mod tests {
     #[test]
     fn fibers_make_their_call_once_and_drop_cleanly() {
         let before = CALLS.load(std::sync::atomic::Ordering::SeqCst);
-        // SAFETY: the context is leaked, so it outlives the fiber; the
-        // entry needs nothing.
-        let never_run = unsafe {
-            Fiber::new(
-                Stacks::mapped(),
-                home(),
-                FaultCheck::none(),
-                64 * 1024,
-                counting(),
-            )
+        let fiber = || {
+            // SAFETY: the context is leaked, so it outlives the fiber; the
+            // entry needs nothing.
+            unsafe {
+                Fiber::new(
+                    Stacks::mapped(),
+                    home(),
+                    FaultCheck::none(),
+                    64 * 1024,
+                    counting(),
+                )
+            }
         };
-        drop(never_run);
-        // SAFETY: as above.
-        let mut fiber = unsafe {
-            Fiber::new(
-                Stacks::mapped(),
-                home(),
-                FaultCheck::none(),
-                64 * 1024,
-                counting(),
-            )
-        };
+        drop(fiber());
+        let mut fiber = fiber();
         assert!(!fiber.is_finished() && !fiber.is_started());
         assert_eq!(fiber.resume().unwrap(), FiberState::Finished(Ok(())));
         assert!(fiber.is_finished());

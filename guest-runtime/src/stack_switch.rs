@@ -1,6 +1,7 @@
 //! The only code that changes stacks: a switch between a fiber's stack and
-//! the stack that resumed it, the first frame of a fresh fiber, and the
-//! landing a trap jumps to.
+//! the stack that resumed it, the first frame of a fresh fiber, the bridge
+//! through which JIT code runs host code on a host stack, and the landing
+//! a trap jumps to.
 //!
 //! Why our own and not corosensei's: a stack that moves (issue 13) must
 //! have every address that points into it described, and corosensei keeps
@@ -37,7 +38,8 @@
 //! ## Host code runs on a host stack
 //!
 //! JIT code calls every runtime function (libcalls, host functions)
-//! through `carat_host_bridge` (in the libcall table), never directly: the
+//! through `carat_host_bridge` (in the libcall table), never directly
+//! (the float helpers, leaf functions of a few words, are the exception): the
 //! bridge pushes a frame record on the guest stack, saves the stack
 //! pointer in the fiber's [`SwitchRecord`] (`guest_sp`), switches to the
 //! record's host stack (`host_top`, or, when that is 0, the free part of

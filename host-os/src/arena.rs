@@ -12,7 +12,10 @@
 //! - anything else (control blocks, tables, fixed-size memories) goes to
 //!   the highest free range that holds it, at its end, so small regions
 //!   pack at the top of the arena, out of the room memories grow into;
-//! - a region that moves goes to the start of the lowest gap that also
+//! - a stack goes to the smallest free range that holds it (found through
+//!   the size index), at its end, and moves the same way, so freed
+//!   stacks' holes go to stacks first;
+//! - any other region that moves goes to the start of the lowest gap that also
 //!   holds as much room again as it may need, so repeated growth moves
 //!   it rarely, and moves keep reusing the same low ranges (whose pages
 //!   stay resident, see below) instead of touching new ones.
@@ -233,6 +236,20 @@ impl AllocationMap {
             }
             let middle = (first + (last - first) / 2) / align * align;
             let offset = middle.max(first);
+            Some((offset, self.carve(gap, offset, len)))
+        } else if kind == RegionKind::Stack {
+            // Best fit by size, at the gap's end: a stack is large next to
+            // the small regions at the top, and a walk down every small gap
+            // there made each of 100,000 spawns' stacks cost a scan of the
+            // whole map; the size index answers in a logarithm, and a freed
+            // stack's hole is the first a new stack takes.
+            let (gap, offset) =
+                self.free_by_size
+                    .range((len, 0)..)
+                    .find_map(|&(gap_len, gap)| {
+                        let offset = (gap + gap_len).checked_sub(len)? / align * align;
+                        (offset >= gap).then_some((gap, offset))
+                    })?;
             Some((offset, self.carve(gap, offset, len)))
         } else {
             // First fit from the top of the arena: small regions pack at

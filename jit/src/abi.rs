@@ -247,6 +247,11 @@ pub mod results {
             .collect()
     }
 
+    /// Where spill slot `slot` lies in the spill area.
+    pub fn spill_offset(slot: u32) -> i32 {
+        (slot * super::VALUE_SLOT_SIZE) as i32
+    }
+
     /// Whether a function of these results spills any.
     pub fn spills(results: &[ValType]) -> bool {
         locations(results).iter().any(Option::is_some)

@@ -111,7 +111,7 @@ pub(crate) fn spill_results(
         match (location, spill_area) {
             (None, _) => registers.push(*value),
             (Some(slot), Some(area)) => {
-                let offset = (slot * abi::VALUE_SLOT_SIZE) as i32;
+                let offset = abi::results::spill_offset(slot);
                 b.ins().store(MemFlagsData::trusted(), *value, area, offset);
             }
             (Some(_), None) => unreachable!("a spilling type loads its spill area"),
@@ -135,7 +135,7 @@ pub(crate) fn unspill_results(
         .map(|(location, ty)| match (location, spill_area) {
             (None, _) => *registers.next().expect("one register result each"),
             (Some(slot), Some(area)) => {
-                let offset = (slot * abi::VALUE_SLOT_SIZE) as i32;
+                let offset = abi::results::spill_offset(slot);
                 b.ins()
                     .load(clif_type(*ty), MemFlagsData::trusted(), area, offset)
             }

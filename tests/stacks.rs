@@ -198,7 +198,6 @@ fn a_parked_stack_moves_and_resumes() {
 /// again while every region moves at every poll. Past the limit it is
 /// `call stack exhausted`, as before.
 #[test]
-#[ignore = "stack growth is off until moving a running stack is fixed (issue 13)"]
 fn a_deep_recursion_grows_its_stack_by_moving_it() {
     let run = |mode, relocate_every| {
         let vm = Vm::new(VmConfig {

@@ -52,13 +52,6 @@ fn context_now(home: &ContextHome) -> *mut VMStoreContext {
 /// `stack_switch`), so none of it is counted here.
 pub const HOST_STACK_RESERVE: usize = 32 * 1024;
 
-/// Whether arena stacks start small and grow by moving. Off for now:
-/// moving a *running* stack (growth, or relocation stress) breaks some
-/// programs (`table_copy.wast` under stress, wasm-smith programs that
-/// grow) for a reason not yet found (issue 13's note), so an arena stack
-/// is its full size from the start. Parked stacks still move.
-const STACKS_GROW: bool = false;
-
 /// Bytes a stack that can grow starts with for wasm frames, besides its
 /// reserve and the store's largest frame; it doubles, by moving, each time
 /// a function entry finds it short, up to its limit (see `stacks`).
@@ -150,11 +143,7 @@ fn stack_sizes(home: &ContextHome, max_wasm_stack: usize) -> (usize, usize) {
     // SAFETY: callers hold a live store context in `home`.
     let margin = unsafe { (*context_now(home)).stack_margin };
     let max = max_wasm_stack + HOST_STACK_RESERVE + margin;
-    let initial = if STACKS_GROW {
-        (INITIAL_WASM_STACK + HOST_STACK_RESERVE + margin).min(max)
-    } else {
-        max
-    };
+    let initial = (INITIAL_WASM_STACK + HOST_STACK_RESERVE + margin).min(max);
     (initial, max)
 }
 

@@ -28,8 +28,7 @@
 //!
 //! A stack moves only while nothing runs on it: parked (switched out at a
 //! poll or after a host call), not yet started, or out in host code (the
-//! bridge's frame record is its lowest frame; the store's running fiber's
-//! stack moves only to grow, see `Stacks::relocate_all`). Its contents are then
+//! bridge's frame record is its lowest frame). Its contents are then
 //! described exactly: return addresses (code, never patched), the
 //! stack-map slots of wasm frames (arena pointers, patched by the regions'
 //! moves, not stack addresses), callee-saved registers saved by a switch
@@ -311,16 +310,6 @@ impl Stacks {
             // SAFETY: a listed record is live (its fiber unlists it before
             // dropping it) and its fiber is stopped, per the contract.
             let switches = unsafe { &mut *live.0 };
-            // The stack of the fiber that is out in this very host call
-            // stays: moving a running stack (here at a stress poll, or to
-            // grow it) breaks some programs, `table_copy.wast` among them
-            // (a call_indirect then reads a moved table through a stale
-            // base), for a reason not yet found, while moving parked
-            // stacks passes everything. See issue 13's note.
-            // SAFETY: the store's live context, per the contract.
-            if live.0 as usize == unsafe { (*context).fiber } {
-                continue;
-            }
             // SAFETY: per the contract.
             match unsafe { move_stack(switches, context, parked) } {
                 Some((len, words)) => {

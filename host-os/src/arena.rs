@@ -357,8 +357,12 @@ const POISON_MEMORY_SPAN: usize = 64 << 10;
 /// Move destinations at least this large are backed with huge pages.
 const HUGE_PAGE_THRESHOLD: usize = 16 << 20;
 
-/// Relocations at least this large copy only resident pages.
-const SPARSE_COPY_THRESHOLD: usize = 1 << 20;
+/// Relocations at least this large copy only the pages that hold data.
+/// Every linear memory is past it: a one-page memory whose guest touched
+/// one 4 KiB page moves as that page, so a move (compaction at park, say)
+/// leaves one page resident at each end, not sixteen. Asking the page map
+/// is one `pread`, cheaper than the page faults of a whole copy.
+const SPARSE_COPY_THRESHOLD: usize = 32 << 10;
 
 /// Stale bytes are always allowed up to this much (beyond the arena's
 /// live bytes).
@@ -371,6 +375,13 @@ const STALE_FLOOR: usize = 64 << 20;
 struct StaleBytes<'a> {
     arena: &'a Arena,
     pieces: Vec<(usize, usize)>,
+    /// The range is a sparse copy's destination (see `resident_runs`):
+    /// every whole page of a piece is handed back, however small the
+    /// piece, so zeroing never makes an untouched page resident for the
+    /// region's next move to copy. (Zeroing small pieces by writing did:
+    /// other regions' leavings under a moving memory made it denser at
+    /// every move.)
+    sparse: bool,
 }
 
 impl StaleBytes<'_> {
@@ -397,12 +408,18 @@ impl StaleBytes<'_> {
     }
 }
 
+/// The whole pages of `offset..offset + len`: where they start and end.
+fn whole_pages(offset: usize, len: usize) -> (usize, usize) {
+    (offset.next_multiple_of(PAGE), (offset + len) / PAGE * PAGE)
+}
+
 impl Drop for StaleBytes<'_> {
     fn drop(&mut self) {
         for &(offset, len) in &self.pieces {
             // The pieces lie in a range just taken from the free map by
             // the caller, which nobody else can reach yet.
-            self.arena.zero(offset, len);
+            let discard_from = if self.sparse { PAGE } else { MADVISE_THRESHOLD };
+            self.arena.zero_discarding_from(offset, len, discard_from);
         }
     }
 }
@@ -566,6 +583,7 @@ impl Arena {
         StaleBytes {
             arena: self,
             pieces,
+            sparse: false,
         }
     }
 
@@ -585,7 +603,7 @@ impl Arena {
         span: CopySpan,
     ) -> Option<usize> {
         let CopySpan { skip, shift } = span;
-        let (new_offset, stale, record_kind, rounded_len) = {
+        let (new_offset, stale, record_kind, rounded_len, old_len) = {
             let mut state = self.state();
             let record = *state.regions.get(&offset).expect("live region");
             let rounded = new_len
@@ -608,12 +626,13 @@ impl Arena {
                     len: rounded,
                 },
             );
-            (new_offset, stale, record.kind, rounded)
+            (new_offset, stale, record.kind, rounded, record.len)
         };
         let mut stale = self.stale_bytes(stale);
         // Only `offset + skip..offset + used` is copied, `shift` bytes
         // further into the new range than it was in the old.
         let runs = self.resident_runs(offset + skip, used - skip);
+        stale.sparse = record_kind != RegionKind::Stack && used - skip >= SPARSE_COPY_THRESHOLD;
         self.copy_runs(offset + skip, new_offset + shift + skip, used - skip, &runs);
         for &(at, n) in &runs {
             stale.overwritten(new_offset + shift + (at - offset), n);
@@ -643,11 +662,17 @@ impl Arena {
             }
         }
         // The old range keeps its pages, listed as stale: only the pages
-        // the copy read can hold anything but zero.
+        // the copy read can hold anything but zero. Except a stack's: it
+        // copied only its live part, but its dead part below holds what
+        // deeper calls (or the process before it, see `free`) wrote.
         let mut state = self.state();
         state.remove_region(offset);
-        for (at, n) in runs {
-            state.mark_stale(at, n);
+        if record_kind == RegionKind::Stack {
+            state.mark_stale(offset, old_len);
+        } else {
+            for (at, n) in runs {
+                state.mark_stale(at, n);
+            }
         }
         self.trim_stale(state);
         Some(new_offset)
@@ -758,32 +783,41 @@ impl Arena {
     /// bytes just taken or being trimmed): large page-aligned spans by
     /// handing their pages back, the rest with stores.
     fn zero(&self, offset: usize, len: usize) {
+        self.zero_discarding_from(offset, len, MADVISE_THRESHOLD);
+    }
+
+    /// [`Arena::zero`], handing pages back in any span of at least
+    /// `threshold` bytes.
+    fn zero_discarding_from(&self, offset: usize, len: usize, threshold: usize) {
         let base = self.base();
-        let page_start = offset.next_multiple_of(PAGE);
-        let page_end = (offset + len) / PAGE * PAGE;
-        if len >= MADVISE_THRESHOLD && page_end > page_start {
-            // SAFETY: the range is the caller's alone (see above);
-            // MADV_DONTNEED on a private anonymous mapping makes the pages
-            // read as zero.
+        let (page_start, page_end) = whole_pages(offset, len);
+        if len >= threshold && page_end > page_start {
+            // SAFETY: the range is the caller's alone (see above).
             unsafe {
                 std::ptr::write_bytes(base.add(offset), 0, page_start - offset);
                 std::ptr::write_bytes(base.add(page_end), 0, offset + len - page_end);
-                if self
-                    .inner
-                    .map
-                    .unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        page_start,
-                        page_end - page_start,
-                    )
-                    .is_err()
-                {
-                    std::ptr::write_bytes(base.add(page_start), 0, page_end - page_start);
-                }
+            }
+            if !self.discard(page_start, page_end - page_start) {
+                // SAFETY: as above.
+                unsafe { std::ptr::write_bytes(base.add(page_start), 0, page_end - page_start) };
             }
         } else {
             // SAFETY: as above.
             unsafe { std::ptr::write_bytes(base.add(offset), 0, len) };
+        }
+    }
+
+    /// Hands the whole pages at `offset..offset + len` (page-aligned, in
+    /// a range nobody else can reach) back to the kernel: they read as
+    /// zero and are not resident. False, changing nothing, when refused.
+    fn discard(&self, offset: usize, len: usize) -> bool {
+        // SAFETY: per the contract; MADV_DONTNEED on a private anonymous
+        // mapping makes the pages read as zero and touches nothing else.
+        unsafe {
+            self.inner
+                .map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+                .is_ok()
         }
     }
 }
@@ -925,6 +959,49 @@ mod tests {
         // SAFETY: as above.
         let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
         assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
+    }
+
+    #[test]
+    fn a_moved_stacks_dead_part_is_not_handed_out_as_zero() {
+        let arena = arena(1 << 24);
+        let len = 256 * 1024;
+        let mut stack = arena.allocate(RegionKind::Stack, len, len).unwrap();
+        let offset = stack.offset();
+        // SAFETY: the region is ours and `len` bytes long: deep calls wrote
+        // all of it, and only its top quarter is live now.
+        unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
+        stack.move_stack(len, 3 * len / 4).expect("room to move");
+        assert_ne!(stack.offset(), offset);
+        let table = arena.allocate(RegionKind::Table, len, len).unwrap();
+        assert_eq!(table.offset(), offset, "best fit takes the old range");
+        // SAFETY: as above.
+        let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
+        assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
+    }
+
+    #[test]
+    fn stale_bytes_under_a_sparse_copy_are_handed_back_not_written() {
+        use crate::residency::{Pagemap, Residency};
+        let arena = arena(1 << 24);
+        let memory = arena
+            .allocate(RegionKind::LinearMemory, 65536, 65536)
+            .unwrap();
+        let page = |n: usize| memory.base() as usize + n * PAGE;
+        for (n, sparse) in [(1, true), (3, false)] {
+            // SAFETY: a page of the region, which is ours.
+            unsafe { std::ptr::write_bytes(page(n) as *mut u8, 0xAB, PAGE) };
+            let mut stale = arena.stale_bytes(vec![(memory.offset() + n * PAGE, PAGE)]);
+            stale.sparse = sparse;
+            drop(stale);
+            // Asked before the read below, which maps the zero page.
+            let state = Pagemap::open().pages(page(n), 1);
+            // SAFETY: as above.
+            let bytes = unsafe { std::slice::from_raw_parts(page(n) as *const u8, PAGE) };
+            assert!(bytes.iter().all(|b| *b == 0));
+            if let Some(state) = state {
+                assert_eq!(state[0] == PageState::Untouched, sparse, "page {n}");
+            }
+        }
     }
 
     #[test]

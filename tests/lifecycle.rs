@@ -93,3 +93,30 @@ fn a_host_lists_kills_and_waits_for_running_processes() {
         started.elapsed()
     );
 }
+
+/// The million-process launch's shape at a test's size: every process
+/// parks mid-call, all of them are asleep at the same moment, then all
+/// wake and end, and the report times the phases.
+#[test]
+fn a_crowd_is_asleep_all_at_once_then_wakes_and_ends() {
+    let launch = Launch::start(
+        "tests/launch/sleeping_crowd.toml".as_ref(),
+        Default::default(),
+    )
+    .unwrap();
+    until(&launch, |list| {
+        list.len() == 5000 && list.iter().all(|p| p.state == ProcessState::Sleeping)
+    });
+    let report = launch.finish();
+    assert!(report.all_exited_zero(), "{:?}", report.endings.first());
+    assert_eq!(report.endings.len(), 5000);
+    let ns = |seconds: f64| (seconds * 1e9) as u64;
+    assert!(report.spawn_all_ns > 0 && report.spawn_all_ns < report.end_to_end_ns);
+    // All slept their 2 s after they were spawned and had run to the sleep.
+    assert!(
+        report.end_to_end_ns >= report.spawn_all_ns + ns(2.0),
+        "{}",
+        report.end_to_end_ns
+    );
+    assert!(report.ends_spread_ns < report.end_to_end_ns - ns(2.0));
+}

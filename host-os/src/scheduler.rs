@@ -106,16 +106,20 @@ impl<T> Spawner<T> {
     }
 }
 
+/// Tasks are boxed while they run: a queue, a map of sleepers and a list
+/// of finished tasks each hold a word per task instead of the task, whose
+/// bytes are then allocated once, exactly (a launch task is a few hundred
+/// bytes; by value, a million sleepers cost that three times over).
 struct Shared<T> {
     spawner: Spawner<T>,
-    queue: Mutex<VecDeque<(usize, T)>>,
+    queue: Mutex<VecDeque<(usize, Box<T>)>>,
     /// Tasks blocked until a time, by (deadline, id), moved back to the
     /// queue by the timer.
-    sleeping: Mutex<BTreeMap<(Instant, usize), T>>,
+    sleeping: Mutex<BTreeMap<(Instant, usize), Box<T>>>,
     ready: Condvar,
     remaining: AtomicUsize,
     running: Mutex<Vec<Option<InterruptHandle>>>,
-    finished: Mutex<Vec<Option<T>>>,
+    finished: Mutex<Vec<Option<Box<T>>>>,
     switches: AtomicU64,
     done: AtomicBool,
 }
@@ -142,7 +146,7 @@ pub fn run_with_spawner<T: Task>(
     let workers = config.workers.max(1);
     let shared = Shared {
         spawner,
-        queue: Mutex::new(tasks.into_iter().enumerate().collect()),
+        queue: Mutex::new(tasks.into_iter().map(Box::new).enumerate().collect()),
         sleeping: Mutex::new(BTreeMap::new()),
         ready: Condvar::new(),
         remaining: AtomicUsize::new(count),
@@ -181,7 +185,7 @@ pub fn run_with_spawner<T: Task>(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .into_iter()
-        .map(|t| t.expect("every task finished"))
+        .map(|t| *t.expect("every task finished"))
         .collect();
     (
         finished,
@@ -239,7 +243,7 @@ fn start_spawned<T: Task>(shared: &Shared<T>) {
     let mut queue = lock(&shared.queue);
     for task in spawned {
         shared.remaining.fetch_add(1, Ordering::AcqRel);
-        queue.push_back((finished.len(), task));
+        queue.push_back((finished.len(), Box::new(task)));
         finished.push(None);
     }
     shared.ready.notify_all();

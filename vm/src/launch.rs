@@ -139,6 +139,13 @@ pub struct LaunchReport {
     pub vm: crate::VmStats,
     pub context_switches: u64,
     pub spawn_ns_median: u64,
+    /// Phases of the launch: spawning the manifest's processes (before
+    /// any runs), from the first process's end to the last's (for
+    /// sleepers with one wake time, the time to wake them all), and the
+    /// whole launch, manifest read to last end.
+    pub spawn_all_ns: u64,
+    pub ends_spread_ns: u64,
+    pub end_to_end_ns: u64,
     /// Every process the launch ran, by pid (failed spawns have none).
     pub processes: Vec<ProcessInfo>,
 }
@@ -287,6 +294,10 @@ impl ProcessTask {
             CallProgress::Sleeping(until) => Step::Sleeping(until),
             CallProgress::Done(result) => {
                 self.call = None;
+                // Its memory, stack and control blocks go back now, not at
+                // the launch's end (unless a client still holds it to call
+                // its entry points).
+                self.process = None;
                 self.ending = Some(match result {
                     Ok(_) => Ending::Exited(0),
                     Err(ExecError::Exit(code)) => Ending::Exited(code),
@@ -699,6 +710,7 @@ impl Launch {
 }
 
 fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
+    let started = Instant::now();
     let text =
         crate::read_text_file(path, MAX_MANIFEST_BYTES).map_err(|source| LaunchError::Read {
             path: path.display().to_string(),
@@ -801,6 +813,7 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         table: Arc::default(),
         this: this.clone(),
     });
+    let spawning = Instant::now();
     let mut tasks = Vec::new();
     for (index, spec) in launcher.specs.iter().enumerate() {
         for copy in 0..spec.count {
@@ -811,11 +824,13 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         }
     }
 
+    let spawn_all = spawning.elapsed();
     let table = launcher.table.clone();
     let spawner = launcher.spawner.clone();
+    let timing = LaunchTiming { started, spawn_all };
     let run = std::thread::Builder::new()
         .name("launch".into())
-        .spawn(move || run(launcher, tasks, workers, vm))
+        .spawn(move || run(launcher, tasks, workers, vm, timing))
         .map_err(LaunchError::Thread)?;
     Ok(Launch {
         table,
@@ -824,10 +839,26 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
     })
 }
 
+/// When a launch started, and how long spawning its processes took.
+struct LaunchTiming {
+    started: Instant,
+    spawn_all: Duration,
+}
+
 /// Runs a launch's tasks to the end on `workers` threads.
-fn run(launcher: Arc<Launcher>, tasks: Vec<ProcessTask>, workers: usize, vm: Vm) -> LaunchReport {
+fn run(
+    launcher: Arc<Launcher>,
+    tasks: Vec<ProcessTask>,
+    workers: usize,
+    vm: Vm,
+    timing: LaunchTiming,
+) -> LaunchReport {
     // What processes cost is sampled as they spawn and, while they run
-    // (parked mid-call, holding stacks), every 100 ms.
+    // (parked mid-call, holding stacks), every 100 ms while as many are
+    // alive as at the peak so far: a sample walks the allocator's free
+    // lists under its locks, and once processes end, those are long (at
+    // a million processes, sampling while they ended made their ends
+    // take 11 minutes instead of seconds).
     // The sampler stops as soon as the run ends: dropping `running` ends
     // its wait at once.
     let (running, stopped) = std::sync::mpsc::channel::<()>();
@@ -837,7 +868,7 @@ fn run(launcher: Arc<Launcher>, tasks: Vec<ProcessTask>, workers: usize, vm: Vm)
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(FOOTPRINT_PERIOD)
             {
-                vm.sample_footprint();
+                vm.sample_footprint_at_peak();
             }
         });
         let ran = scheduler::run_with_spawner(
@@ -872,5 +903,8 @@ fn run(launcher: Arc<Launcher>, tasks: Vec<ProcessTask>, workers: usize, vm: Vm)
             .get(spawn_times.len() / 2)
             .map_or(0, |d| d.as_nanos() as u64),
         processes: launcher.table.list(),
+        spawn_all_ns: timing.spawn_all.as_nanos() as u64,
+        ends_spread_ns: launcher.table.ends_spread().as_nanos() as u64,
+        end_to_end_ns: timing.started.elapsed().as_nanos() as u64,
     }
 }

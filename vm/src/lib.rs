@@ -427,6 +427,21 @@ impl Vm {
         }
     }
 
+    /// Samples the footprint if as many processes are alive as at the
+    /// highest sample so far (see `footprint`).
+    pub(crate) fn sample_footprint_at_peak(&self) {
+        let peak = self
+            .inner
+            .counters
+            .peak_footprint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map_or(0, |p| p.processes_live);
+        if self.processes_live() >= peak {
+            self.sample_footprint();
+        }
+    }
+
     /// Compiles a binary module.
     pub fn compile(&self, wasm: &[u8]) -> Result<Module, VmError> {
         let compiled = self.inner.compiler.compile(wasm, &self.inner.signatures)?;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use carat_guest_runtime::InterruptHandle;
 
@@ -56,6 +56,8 @@ pub(crate) struct ProcessTable {
     entries: Mutex<HashMap<u32, Entry>>,
     /// Notified whenever a process ends.
     ended: Condvar,
+    /// When the first and the last process so far ended.
+    ends: Mutex<Option<(Instant, Instant)>>,
 }
 
 impl ProcessTable {
@@ -116,7 +118,17 @@ impl ProcessTable {
             entry.info.cpu_ns += ran.as_nanos() as u64;
             entry.ending = Some(ending.clone());
         }
+        let now = Instant::now();
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        *ends = Some(ends.map_or((now, now), |(first, _)| (first, now)));
+        drop(ends);
         self.ended.notify_all();
+    }
+
+    /// From the first process's end to the last's, so far.
+    pub(crate) fn ends_spread(&self) -> Duration {
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        ends.map_or(Duration::ZERO, |(first, last)| last - first)
     }
 
     /// Whether a kill was asked for the process.

@@ -375,6 +375,9 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
                 ("processes_failed", report.failed() as u64),
                 ("spawn_ns_median", report.spawn_ns_median),
                 ("context_switches", report.context_switches),
+                ("spawn_all_ns", report.spawn_all_ns),
+                ("ends_spread_ns", report.ends_spread_ns),
+                ("end_to_end_ns", report.end_to_end_ns),
             ],
             Some(&report.processes),
         );

@@ -110,6 +110,7 @@ fn a_crowd_is_asleep_all_at_once_then_wakes_and_ends() {
     let report = launch.finish();
     assert!(report.all_exited_zero(), "{:?}", report.endings.first());
     assert_eq!(report.endings.len(), 5000);
+    assert_eq!(report.peak_parked, 5000, "all asleep at once");
     let ns = |seconds: f64| (seconds * 1e9) as u64;
     assert!(report.spawn_all_ns > 0 && report.spawn_all_ns < report.end_to_end_ns);
     // All slept their 2 s after they were spawned and had run to the sleep.

@@ -144,6 +144,9 @@ pub struct LaunchReport {
     /// sleepers with one wake time, the time to wake them all), and the
     /// whole launch, manifest read to last end.
     pub spawn_all_ns: u64,
+    /// The most processes parked in a blocking host call (asleep in
+    /// WASI, say) at the same moment.
+    pub peak_parked: u64,
     pub ends_spread_ns: u64,
     pub end_to_end_ns: u64,
     /// Every process the launch ran, by pid (failed spawns have none).
@@ -904,6 +907,7 @@ fn run(
             .map_or(0, |d| d.as_nanos() as u64),
         processes: launcher.table.list(),
         spawn_all_ns: timing.spawn_all.as_nanos() as u64,
+        peak_parked: launcher.table.peak_sleeping(),
         ends_spread_ns: launcher.table.ends_spread().as_nanos() as u64,
         end_to_end_ns: timing.started.elapsed().as_nanos() as u64,
     }

@@ -8,6 +8,7 @@
 //! woken at once to see it (see `scheduler::Task::wake_early`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,10 @@ pub(crate) struct ProcessTable {
     ended: Condvar,
     /// When the first and the last process so far ended.
     ends: Mutex<Option<(Instant, Instant)>>,
+    /// Processes parked in a blocking host call now, and the most at once
+    /// so far (changed under the entries' lock).
+    sleeping: AtomicU64,
+    peak_sleeping: AtomicU64,
 }
 
 impl ProcessTable {
@@ -87,8 +92,27 @@ impl ProcessTable {
 
     pub(crate) fn set_running(&self, pid: u32) {
         if let Some(entry) = self.lock().get_mut(&pid) {
-            entry.info.state = ProcessState::Running;
+            self.set_state(&mut entry.info, ProcessState::Running);
         }
+    }
+
+    /// Changes a listed process's state, counting the sleepers.
+    fn set_state(&self, info: &mut ProcessInfo, state: ProcessState) {
+        let was_sleeping = info.state == ProcessState::Sleeping;
+        let sleeping = state == ProcessState::Sleeping;
+        if sleeping && !was_sleeping {
+            let now = self.sleeping.fetch_add(1, Ordering::Relaxed) + 1;
+            self.peak_sleeping.fetch_max(now, Ordering::Relaxed);
+        } else if was_sleeping && !sleeping {
+            self.sleeping.fetch_sub(1, Ordering::Relaxed);
+        }
+        info.state = state;
+    }
+
+    /// The most processes parked in a blocking host call (a WASI sleep)
+    /// at the same moment so far.
+    pub(crate) fn peak_sleeping(&self) -> u64 {
+        self.peak_sleeping.load(Ordering::Relaxed)
     }
 
     /// Records a step that ran for `ran` and left the process in `state`
@@ -102,7 +126,7 @@ impl ProcessTable {
         memory_bytes: Option<u64>,
     ) {
         if let Some(entry) = self.lock().get_mut(&pid) {
-            entry.info.state = state;
+            self.set_state(&mut entry.info, state);
             entry.info.cpu_ns += ran.as_nanos() as u64;
             if let Some(bytes) = memory_bytes {
                 entry.info.memory_bytes = bytes;
@@ -113,7 +137,7 @@ impl ProcessTable {
     /// Records how a process ended, after a last step of `ran`.
     pub(crate) fn ended(&self, pid: u32, ending: &Ending, ran: Duration) {
         if let Some(entry) = self.lock().get_mut(&pid) {
-            entry.info.state = ProcessState::Ended;
+            self.set_state(&mut entry.info, ProcessState::Ended);
             entry.info.ending = Some(ending.to_string());
             entry.info.cpu_ns += ran.as_nanos() as u64;
             entry.ending = Some(ending.clone());

@@ -376,6 +376,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
                 ("spawn_ns_median", report.spawn_ns_median),
                 ("context_switches", report.context_switches),
                 ("spawn_all_ns", report.spawn_all_ns),
+                ("processes_parked_peak", report.peak_parked),
                 ("ends_spread_ns", report.ends_spread_ns),
                 ("end_to_end_ns", report.end_to_end_ns),
             ],

@@ -413,33 +413,27 @@ impl Vm {
     /// Samples the footprint when `live` processes are a new high worth
     /// a sample (see `footprint`).
     pub(crate) fn sample_footprint_at(&self, live: u64) {
-        if footprint::worth_sampling(live) {
-            let peak = self
-                .inner
-                .counters
-                .peak_footprint
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .map_or(0, |p| p.processes_live);
-            if live > peak {
-                self.sample_footprint();
-            }
+        if footprint::worth_sampling(live) && live > self.peak_sampled_live() {
+            self.sample_footprint();
         }
     }
 
     /// Samples the footprint if as many processes are alive as at the
     /// highest sample so far (see `footprint`).
     pub(crate) fn sample_footprint_at_peak(&self) {
-        let peak = self
-            .inner
+        if self.processes_live() >= self.peak_sampled_live() {
+            self.sample_footprint();
+        }
+    }
+
+    /// The processes alive at the highest footprint sample so far.
+    fn peak_sampled_live(&self) -> u64 {
+        self.inner
             .counters
             .peak_footprint
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .map_or(0, |p| p.processes_live);
-        if self.processes_live() >= peak {
-            self.sample_footprint();
-        }
+            .map_or(0, |p| p.processes_live)
     }
 
     /// Compiles a binary module.

@@ -239,3 +239,34 @@ fn a_deep_recursion_grows_its_stack_by_moving_it() {
         assert!(grown >= 3, "{relocate_every:?}: grown {grown} times");
     }
 }
+
+/// Stacks count against the VM's memory budget like every other arena
+/// region: a recursion whose stack would grow past the budget ends with
+/// `call stack exhausted` (the growth is refused), and the same recursion
+/// runs under a budget that holds its stack. What a call's stack held is
+/// the budget's again once the call ends.
+#[test]
+fn a_stack_grows_only_within_the_vm_memory_budget() {
+    let recurse = |budget: u64| {
+        let vm = Vm::new(VmConfig {
+            memory_budget: Some(budget),
+            ..VmConfig::default()
+        })
+        .unwrap();
+        let (mut process, instance) = process(&vm);
+        process.set_max_stack(32 << 20);
+        let result = process.invoke(instance, "recurse", &[Val::I32(100_000)]);
+        let again = process.invoke(instance, "recurse", &[Val::I32(10)]);
+        (result.map_err(|e| e.to_string()), again.is_ok())
+    };
+    let (tight, small_runs) = recurse(512 << 10);
+    assert!(
+        tight
+            .as_ref()
+            .is_err_and(|e| e.contains("call stack exhausted")),
+        "{tight:?}"
+    );
+    assert!(small_runs, "the refused growth's bytes are free again");
+    let (roomy, _) = recurse(64 << 20);
+    assert_eq!(roomy.unwrap(), vec![Val::I32(100_000)]);
+}

@@ -220,7 +220,7 @@ impl Store {
         // SAFETY: the store context lives as long as the store, which alone
         // may resume the call (the store id is checked); the fiber starts
         // only once `resume_call` has set its call.
-        let fiber = unsafe {
+        let mut fiber = unsafe {
             Fiber::new(
                 inner.stacks.clone(),
                 inner.home.clone(),
@@ -229,6 +229,9 @@ impl Store {
                 EntryCall::default(),
             )
         };
+        fiber
+            .reserve_stack()
+            .map_err(|e| ExecError::Stack(e.to_string()))?;
         inner.next_call += 1;
         Ok(GuestCall {
             fiber,

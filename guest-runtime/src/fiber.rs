@@ -283,7 +283,7 @@ pub unsafe fn run_on_fiber(
     let switches_ptr: *mut Switches = &mut *switches;
     let (initial, max) = stack_sizes(home, max_wasm_stack);
     switches.max_len = max;
-    switches.start_on(stacks.take(initial, max, switches_ptr)?);
+    switches.start_on(stacks.take(initial, max, switches_ptr, 0)?);
     // SAFETY: `switches` outlives the fiber, which is run to its end below
     // and never resumed after. Its host code runs below the resumer's stack
     // pointer (`host_top` 0): it cannot park, so nothing of it outlives
@@ -448,6 +448,9 @@ pub struct Fiber {
     /// then stays on that stack), or while it runs on a thread whose host
     /// stack is busy below it (a fiber resumed by host code).
     host_stack: Option<stacks::GrantedStack>,
+    /// Budget bytes reserved for its first stack (see
+    /// [`Fiber::reserve_stack`]), until it takes one or ends.
+    prepaid: usize,
     started: bool,
     finished: bool,
     home: ContextHome,
@@ -487,6 +490,7 @@ impl Fiber {
             switches,
             stacks,
             host_stack: None,
+            prepaid: 0,
             started: false,
             finished: false,
             home,
@@ -506,6 +510,19 @@ impl Fiber {
         self.switches.record.entry = entry;
     }
 
+    /// Reserves the VM budget's bytes for the stack the first resume will
+    /// take, so that a call that started within the budget can run: a
+    /// spawn storm past the budget then fails the spawns past it, not the
+    /// first runs of processes already spawned.
+    pub fn reserve_stack(&mut self) -> std::io::Result<()> {
+        let (initial, max) = stack_sizes(&self.home, self.max_wasm_stack);
+        let size = self.stacks.first_size(initial, max);
+        self.stacks.reserve(size)?;
+        self.stacks
+            .unreserve(std::mem::replace(&mut self.prepaid, size));
+        Ok(())
+    }
+
     /// Gives the fiber a stack, if it has none yet: done by the first
     /// resume, or before it by a caller that must know the resume will not
     /// fail for want of a stack.
@@ -516,7 +533,8 @@ impl Fiber {
         let switches: *mut Switches = &mut *self.switches;
         let (initial, max) = stack_sizes(&self.home, self.max_wasm_stack);
         self.switches.max_len = max;
-        let stack = self.stacks.take(initial, max, switches)?;
+        let prepaid = std::mem::take(&mut self.prepaid);
+        let stack = self.stacks.take(initial, max, switches, prepaid)?;
         self.switches.start_on(stack);
         Ok(())
     }
@@ -606,6 +624,7 @@ impl Fiber {
     /// pool.
     pub fn abandon(&mut self) {
         self.finished = true;
+        self.stacks.unreserve(std::mem::take(&mut self.prepaid));
         let switches: *mut Switches = &mut *self.switches;
         if let Some(stack) = self.switches.stack.take() {
             self.stacks.release(stack, switches);

@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::fiber::Switches;
 use crate::mappings::MapGrant;
-use crate::regions::{Region, RegionKind, RegionProvider};
+use crate::regions::{Region, RegionKind, RegionProvider, SharedBudget};
 use crate::relocate::Move;
 use crate::stack_switch;
 use crate::vmctx::VMStoreContext;
@@ -216,6 +216,12 @@ pub struct Stacks {
     /// The store's memory backend, when its regions move (the arena):
     /// stacks are then its regions; otherwise mappings.
     arena: Option<Arc<dyn RegionProvider>>,
+    /// The VM's memory budget, which every arena stack's bytes count
+    /// against like every other region's: a call whose first stack it
+    /// cannot hold fails to start, and a growth past it is `call stack
+    /// exhausted`. A mapped stack (paging mode) takes no arena bytes: its
+    /// reservation is address space, bounded by the mapping budget.
+    budget: Option<Arc<SharedBudget>>,
     /// The fibers holding an arena stack.
     live: Mutex<Vec<LiveStack>>,
 }
@@ -237,54 +243,123 @@ impl std::fmt::Debug for Stacks {
 }
 
 impl Stacks {
-    pub(crate) fn new(provider: &Arc<dyn RegionProvider>) -> Arc<Stacks> {
-        Stacks::with_arena(provider.relocation().is_some().then(|| provider.clone()))
+    pub(crate) fn new(
+        provider: &Arc<dyn RegionProvider>,
+        budget: Option<Arc<SharedBudget>>,
+    ) -> Arc<Stacks> {
+        Stacks::with_arena(
+            provider.relocation().is_some().then(|| provider.clone()),
+            budget,
+        )
     }
 
     /// Stacks from mappings only, for fibers outside a store (tests).
     #[cfg(test)]
     pub(crate) fn mapped() -> Arc<Stacks> {
-        Stacks::with_arena(None)
+        Stacks::with_arena(None, None)
     }
 
-    fn with_arena(arena: Option<Arc<dyn RegionProvider>>) -> Arc<Stacks> {
+    fn with_arena(
+        arena: Option<Arc<dyn RegionProvider>>,
+        budget: Option<Arc<SharedBudget>>,
+    ) -> Arc<Stacks> {
         Arc::new(Stacks {
             arena,
+            budget,
             live: Mutex::default(),
         })
+    }
+
+    /// Counts `bytes` of arena stack against the VM's budget, if it has
+    /// one.
+    fn charge(&self, bytes: usize) -> std::io::Result<()> {
+        match &self.budget {
+            Some(budget) if self.arena.is_some() => budget
+                .take(RegionKind::Stack, bytes as u64)
+                .map_err(std::io::Error::other),
+            _ => Ok(()),
+        }
+    }
+
+    fn refund(&self, bytes: usize) {
+        if let Some(budget) = &self.budget
+            && self.arena.is_some()
+        {
+            budget.give_back(bytes as u64);
+        }
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, Vec<LiveStack>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The bytes a stack that starts at `initial` and may grow to `max`
+    /// takes at first: `initial` in the arena, `max` as a mapping.
+    pub(crate) fn first_size(&self, initial: usize, max: usize) -> usize {
+        match self.arena {
+            Some(_) => initial.next_multiple_of(16),
+            None => max,
+        }
+    }
+
+    /// Reserves `bytes` of the VM's budget for a stack to be taken later
+    /// (see [`Stacks::take`]'s `prepaid`).
+    pub(crate) fn reserve(&self, bytes: usize) -> std::io::Result<()> {
+        self.charge(bytes)
+    }
+
+    /// Gives back a reservation that no stack used.
+    pub(crate) fn unreserve(&self, bytes: usize) {
+        self.refund(bytes);
+    }
+
     /// Gives the fiber of `switches` a stack: an arena stack of `initial`
     /// bytes, which grows to `max` bytes when it must; or a mapped one of
-    /// `max` bytes, which cannot grow.
+    /// `max` bytes, which cannot grow. `prepaid` bytes of the budget were
+    /// reserved for it already (at the call's start, so that a process
+    /// spawned within the budget can run); the difference is settled now.
     pub(crate) fn take(
         &self,
         initial: usize,
         max: usize,
         switches: *mut Switches,
+        prepaid: usize,
     ) -> std::io::Result<StackMemory> {
-        let Some(arena) = &self.arena else {
-            return Ok(StackMemory::Mapped(take_mapped(max)?, max));
+        let size = self.first_size(initial, max);
+        if size > prepaid {
+            if let Err(e) = self.charge(size - prepaid) {
+                self.refund(prepaid);
+                return Err(e);
+            }
+        } else {
+            self.refund(prepaid - size);
+        }
+        let stack = match &self.arena {
+            None => take_mapped(max).map(|stack| StackMemory::Mapped(stack, max)),
+            Some(arena) => arena
+                .allocate(RegionKind::Stack, size, max)
+                .map(StackMemory::Arena)
+                .map_err(std::io::Error::other),
         };
-        let size = initial.next_multiple_of(16);
-        let region = arena
-            .allocate(RegionKind::Stack, size, max)
-            .map_err(std::io::Error::other)?;
-        self.live().push(LiveStack(switches));
-        Ok(StackMemory::Arena(region))
+        match &stack {
+            Ok(StackMemory::Arena(_)) => self.live().push(LiveStack(switches)),
+            Ok(StackMemory::Mapped(..)) => {}
+            Err(_) => self.refund(size),
+        }
+        stack
     }
 
     /// Takes back the stack of the fiber of `switches`; nothing may run on
     /// it any more.
     pub(crate) fn release(&self, memory: StackMemory, switches: *mut Switches) {
         match memory {
-            StackMemory::Mapped(stack, size) => return_mapped(size, stack),
+            StackMemory::Mapped(stack, size) => {
+                return_mapped(size, stack);
+                self.refund(size);
+            }
             StackMemory::Arena(region) => {
                 self.live().retain(|live| live.0 != switches);
+                self.refund(region.len());
                 drop(region);
             }
         }
@@ -346,11 +421,12 @@ impl Stacks {
         };
         let len = region.len();
         let new_len = (2 * len).min(switches.max_len).next_multiple_of(16);
-        if new_len <= len {
+        if new_len <= len || self.charge(new_len - len).is_err() {
             return false;
         }
         let live_from = switches.record.lowest_live() - region.base() as usize;
         let Some(old) = region.move_stack(new_len, live_from) else {
+            self.refund(new_len - len);
             return false;
         };
         let base = region.base() as usize;

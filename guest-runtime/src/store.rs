@@ -246,7 +246,7 @@ impl Store {
         }
         const { assert!(abi::store_context::INTERRUPT == 0) };
         let home = Arc::new(Mutex::new(Some(context.base() as usize)));
-        let stacks = crate::stacks::Stacks::new(&provider);
+        let stacks = crate::stacks::Stacks::new(&provider, shared.clone());
         let relocation = provider.relocation();
         let stress_every = relocation.as_ref().map_or(0, |r| r.policy.stress_every());
         let inner = Box::new(StoreInner {

@@ -792,11 +792,11 @@ impl Arena {
         let base = self.base();
         let (page_start, page_end) = whole_pages(offset, len);
         if len >= threshold && page_end > page_start {
-            // SAFETY: the range is the caller's alone (see above).
-            unsafe {
-                std::ptr::write_bytes(base.add(offset), 0, page_start - offset);
-                std::ptr::write_bytes(base.add(page_end), 0, offset + len - page_end);
-            }
+            // SAFETY: the range is the caller's alone (see `Arena::zero`);
+            // this is its part before the first whole page.
+            unsafe { std::ptr::write_bytes(base.add(offset), 0, page_start - offset) };
+            // SAFETY: as above; its part after the last whole page.
+            unsafe { std::ptr::write_bytes(base.add(page_end), 0, offset + len - page_end) };
             if !self.discard(page_start, page_end - page_start) {
                 // SAFETY: as above.
                 unsafe { std::ptr::write_bytes(base.add(page_start), 0, page_end - page_start) };

@@ -166,6 +166,13 @@ fn a_spawn_storm_past_the_memory_budget_fails_only_the_spawns_past_it() {
     // and the margin): 4 MiB holds about 36. Without the stacks it held
     // more than 50, and once spawned a process could find no room to run.
     assert!((30..40).contains(&finished), "{finished} finished");
+    // A spawn that failed gave back what it held at once: the processes
+    // alive at the peak are the ones that ran, not all 200.
+    assert!(
+        report.vm.footprint.processes_live <= finished,
+        "{} alive at the peak",
+        report.vm.footprint.processes_live
+    );
 }
 
 /// Through the API: a budget the VM's processes share. A growth past it

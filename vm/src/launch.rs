@@ -438,11 +438,17 @@ impl Launcher {
             Ok((instance, None)) => (Some(instance), None, Some(Ending::Exited(0))),
             Err(ending) => (None, None, Some(ending)),
         };
-        let task = ProcessTask::new(id, process, call, ending, &self.table);
+        let mut task = ProcessTask::new(id, process, call, ending, &self.table);
         if let (Some(instance), Some(shared)) = (instance, &task.process)
             && !spec.entry_points.is_empty()
         {
             self.add_provider(index, shared, instance);
+        }
+        if task.ending.is_some() {
+            // It ended at its spawn (a limit refused it, or it has no
+            // `_start`): what it holds goes back now, not at the launch's
+            // end. A provider keeps its own hold on it.
+            task.process = None;
         }
         lock(&self.spawn_times).push(start.elapsed());
         // After the timing: sampling reads /proc.

@@ -72,7 +72,11 @@ impl Store {
         let size = module.compiled.layout.size() as usize;
         let vmctx = inner.allocate(RegionKind::ControlBlock, size, size)?;
         let id = InstanceId(inner.instances.len() as u32);
-        inner.instances.reserve_exact(1);
+        if inner.instances.is_empty() {
+            // Most processes hold one instance; later ones grow the list
+            // as usual (amortised).
+            inner.instances.reserve_exact(1);
+        }
         inner.instances.push(Instance {
             id,
             module: module.clone(),

@@ -661,15 +661,28 @@ impl Arena {
                 unsafe { std::ptr::write_bytes(self.base().add(at), POISON, n) };
             }
         }
-        // The old range keeps its pages, listed as stale: only the pages
-        // the copy read can hold anything but zero. Except a stack's: it
-        // copied only its live part, but its dead part below holds what
-        // deeper calls (or the process before it, see `free`) wrote.
+        // A compaction's old range is zeroed at once, its whole pages
+        // handed back: a region compacted moves down to stay, so nothing
+        // will land on those pages soon, and listed stale they would stay
+        // resident (a page per compacted process, at every first park in
+        // a fragmented arena). Under poisoning they stay poisoned and
+        // stale, like every move's.
+        let compacted = below.is_some() && !self.inner.poison_moves;
+        if compacted {
+            for &(at, n) in &runs {
+                self.zero_discarding_from(at, n, PAGE);
+            }
+        }
+        // Any other move's old range keeps its pages, listed as stale:
+        // only the pages the copy read can hold anything but zero. Except
+        // a stack's: it copied only its live part, but its dead part below
+        // holds what deeper calls (or the process before it, see `free`)
+        // wrote.
         let mut state = self.state();
         state.remove_region(offset);
         if record_kind == RegionKind::Stack {
             state.mark_stale(offset, old_len);
-        } else {
+        } else if !compacted {
             for (at, n) in runs {
                 state.mark_stale(at, n);
             }
@@ -1357,6 +1370,32 @@ mod tests {
     /// With poisoning on, the range a move leaves holds the poison byte at
     /// once (so a pointer left unpatched reads garbage), and the stale
     /// poison never reaches the next region placed there.
+    #[test]
+    fn a_compaction_leaves_nothing_stale_or_resident_behind() {
+        use crate::residency::{Pagemap, Residency};
+        let arena = arena(1 << 30);
+        let hole = arena
+            .allocate(RegionKind::LinearMemory, 1 << 20, 1 << 20)
+            .unwrap();
+        let mut memory = arena
+            .allocate(RegionKind::LinearMemory, 1 << 20, 1 << 20)
+            .unwrap();
+        // One touched page, as a small guest leaves it.
+        // SAFETY: inside the region.
+        unsafe { *memory.base().add(4096) = 9 };
+        let old = memory.base() as usize;
+        drop(hole);
+        let moved_from = memory.compact(0).expect("a lower range is free");
+        assert_eq!(moved_from, old);
+        assert!((memory.base() as usize) < old);
+        // SAFETY: inside the region.
+        assert_eq!(unsafe { *memory.base().add(4096) }, 9);
+        assert_eq!(arena.stats().stale_bytes, 0, "nothing listed stale");
+        if let Some(pages) = Pagemap::open().pages(old, 256) {
+            assert!(pages.iter().all(|p| *p == PageState::Untouched));
+        }
+    }
+
     #[test]
     fn poisoned_moves_leave_poison_and_hand_out_zeros() {
         let arena = Arena::with_options(

@@ -195,7 +195,7 @@ impl ProcessTask {
         let interrupt = process.interrupt_handle();
         table.add(pid, &name, interrupt.clone(), process.bytes_in_use());
         if let Some(ending) = &ending {
-            table.ended(pid, ending, Duration::ZERO);
+            table.ended_at_spawn(pid, ending);
         }
         ProcessTask {
             name,
@@ -230,6 +230,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Task for ProcessTask {
     fn step(&mut self) -> Step {
+        if self.call.is_none() {
+            // It ended at its spawn, and the table says so already.
+            return Step::Finished;
+        }
         let started = Instant::now();
         if let Some((pid, table)) = &self.listed {
             table.set_running(*pid);

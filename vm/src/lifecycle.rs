@@ -138,18 +138,27 @@ impl ProcessTable {
         }
     }
 
+    /// Records how a process ended at its spawn, before it ever ran (not
+    /// counted among the ends the launch times).
+    pub(crate) fn ended_at_spawn(&self, pid: u32, ending: &Ending) {
+        self.record_ending(pid, ending, Duration::ZERO);
+    }
+
     /// Records how a process ended, after a last step of `ran`.
     pub(crate) fn ended(&self, pid: u32, ending: &Ending, ran: Duration) {
+        self.record_ending(pid, ending, ran);
+        let now = Instant::now();
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        *ends = Some(ends.map_or((now, now), |(first, _)| (first, now)));
+    }
+
+    fn record_ending(&self, pid: u32, ending: &Ending, ran: Duration) {
         if let Some(entry) = self.lock().get_mut(&pid) {
             self.set_state(&mut entry.info, ProcessState::Ended);
             entry.info.ending = Some(ending.to_string());
             entry.info.cpu_ns += ran.as_nanos() as u64;
             entry.ending = Some(ending.clone());
         }
-        let now = Instant::now();
-        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
-        *ends = Some(ends.map_or((now, now), |(first, _)| (first, now)));
-        drop(ends);
         self.ended.notify_all();
     }
 

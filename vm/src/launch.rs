@@ -351,8 +351,15 @@ fn optional<T>(
     value.as_deref().map(parse).transpose()
 }
 
-/// How often a running launch samples what its processes cost.
+/// How often a running launch samples what its processes cost, at most.
 const FOOTPRINT_PERIOD: Duration = Duration::from_millis(100);
+
+/// A sample holds the allocator's locks while it counts the heap (and
+/// that takes tens of milliseconds at a million processes), stalling
+/// every worker that allocates: the sampler waits this many times as
+/// long as its last sample took before the next, so it holds them less
+/// than 1/20 of the time.
+const FOOTPRINT_DUTY: u32 = 20;
 
 /// The range a manifest's `max_stack` must lie in.
 const MIN_STACK: u64 = 4 << 10;
@@ -878,10 +885,11 @@ fn run(
     let (tasks, stats) = std::thread::scope(|scope| {
         let vm = &vm;
         scope.spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(FOOTPRINT_PERIOD)
-            {
+            let mut wait = FOOTPRINT_PERIOD;
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                let sampling = Instant::now();
                 vm.sample_footprint_at_peak();
+                wait = FOOTPRINT_PERIOD.max(sampling.elapsed() * FOOTPRINT_DUTY);
             }
         });
         let ran = scheduler::run_with_spawner(

@@ -517,9 +517,9 @@ impl Fiber {
     pub fn reserve_stack(&mut self) -> std::io::Result<()> {
         let (initial, max) = stack_sizes(&self.home, self.max_wasm_stack);
         let size = self.stacks.first_size(initial, max);
-        self.stacks.reserve(size)?;
+        self.stacks.charge(size)?;
         self.stacks
-            .unreserve(std::mem::replace(&mut self.prepaid, size));
+            .refund(std::mem::replace(&mut self.prepaid, size));
         Ok(())
     }
 
@@ -624,7 +624,7 @@ impl Fiber {
     /// pool.
     pub fn abandon(&mut self) {
         self.finished = true;
-        self.stacks.unreserve(std::mem::take(&mut self.prepaid));
+        self.stacks.refund(std::mem::take(&mut self.prepaid));
         let switches: *mut Switches = &mut *self.switches;
         if let Some(stack) = self.switches.stack.take() {
             self.stacks.release(stack, switches);

@@ -271,8 +271,9 @@ impl Stacks {
     }
 
     /// Counts `bytes` of arena stack against the VM's budget, if it has
-    /// one.
-    fn charge(&self, bytes: usize) -> std::io::Result<()> {
+    /// one: a stack taken or grown, or reserved for one to be taken later
+    /// (see [`Stacks::take`]'s `prepaid`).
+    pub(crate) fn charge(&self, bytes: usize) -> std::io::Result<()> {
         match &self.budget {
             Some(budget) if self.arena.is_some() => budget
                 .take(RegionKind::Stack, bytes as u64)
@@ -281,7 +282,8 @@ impl Stacks {
         }
     }
 
-    fn refund(&self, bytes: usize) {
+    /// Gives back what [`Stacks::charge`] counted.
+    pub(crate) fn refund(&self, bytes: usize) {
         if let Some(budget) = &self.budget
             && self.arena.is_some()
         {
@@ -300,17 +302,6 @@ impl Stacks {
             Some(_) => initial.next_multiple_of(16),
             None => max,
         }
-    }
-
-    /// Reserves `bytes` of the VM's budget for a stack to be taken later
-    /// (see [`Stacks::take`]'s `prepaid`).
-    pub(crate) fn reserve(&self, bytes: usize) -> std::io::Result<()> {
-        self.charge(bytes)
-    }
-
-    /// Gives back a reservation that no stack used.
-    pub(crate) fn unreserve(&self, bytes: usize) {
-        self.refund(bytes);
     }
 
     /// Gives the fiber of `switches` a stack: an arena stack of `initial`

@@ -101,36 +101,26 @@ mod tests {
     #[test]
     fn store_context_matches_jit_abi() {
         use abi::store_context as sc;
-        assert_eq!(
-            offset_of!(VMStoreContext, interrupt),
-            sc::INTERRUPT as usize
-        );
-        assert_eq!(
-            offset_of!(VMStoreContext, stack_limit),
-            sc::STACK_LIMIT as usize
-        );
-        assert_eq!(offset_of!(VMStoreContext, fuel), sc::FUEL as usize);
-        assert_eq!(
-            offset_of!(VMStoreContext, last_exit_fp),
-            sc::LAST_EXIT_FP as usize
-        );
-        assert_eq!(
-            offset_of!(VMStoreContext, speculation_sink),
-            sc::SPECULATION_SINK as usize
-        );
-        assert_eq!(
-            offset_of!(VMStoreContext, result_spill),
-            sc::RESULT_SPILL as usize
-        );
-        assert_eq!(offset_of!(VMStoreContext, fiber), sc::FIBER as usize);
-        assert_eq!(
-            offset_of!(VMStoreContext, stack_soft_limit),
-            sc::STACK_SOFT_LIMIT as usize
-        );
-        assert_eq!(
-            offset_of!(VMStoreContext, stack_margin),
-            sc::STACK_MARGIN as usize
-        );
+        // A field's name and offset.
+        macro_rules! at {
+            ($field:ident) => {
+                (stringify!($field), offset_of!(VMStoreContext, $field))
+            };
+        }
+        let fields = [
+            (at!(interrupt), sc::INTERRUPT),
+            (at!(stack_limit), sc::STACK_LIMIT),
+            (at!(fuel), sc::FUEL),
+            (at!(last_exit_fp), sc::LAST_EXIT_FP),
+            (at!(speculation_sink), sc::SPECULATION_SINK),
+            (at!(result_spill), sc::RESULT_SPILL),
+            (at!(fiber), sc::FIBER),
+            (at!(stack_soft_limit), sc::STACK_SOFT_LIMIT),
+            (at!(stack_margin), sc::STACK_MARGIN),
+        ];
+        for ((field, rust), jit) in fields {
+            assert_eq!(rust, jit as usize, "{field}");
+        }
         assert_eq!(size_of::<VMStoreContext>(), sc::SIZE as usize);
     }
 

@@ -535,12 +535,7 @@ impl Arena {
         state.add_region(offset, RegionRecord { kind, len: rounded });
         state.stats.regions_allocated += 1;
         drop(state);
-        let mut stale = self.stale_bytes(stale);
-        if kind == RegionKind::Stack {
-            // A stack needs no zeroing (see `free`).
-            stale.overwritten(offset, rounded);
-        }
-        drop(stale);
+        drop(self.stale_bytes(kind, stale));
         Ok(ArenaRegion {
             arena: self.clone(),
             offset,
@@ -572,14 +567,20 @@ impl Arena {
                 );
                 state.count_live(record.kind, extra);
                 drop(state);
-                drop(self.stale_bytes(stale));
+                drop(self.stale_bytes(record.kind, stale));
                 true
             }
             _ => false,
         }
     }
 
-    fn stale_bytes(&self, pieces: Vec<(usize, usize)>) -> StaleBytes<'_> {
+    /// The stale pieces of a range just taken for a region of `kind`, to
+    /// be zeroed unless overwritten. A stack's are dropped unzeroed: a
+    /// stack needs no zeroing (see `free`).
+    fn stale_bytes(&self, kind: RegionKind, mut pieces: Vec<(usize, usize)>) -> StaleBytes<'_> {
+        if kind == RegionKind::Stack {
+            pieces.clear();
+        }
         StaleBytes {
             arena: self,
             pieces,
@@ -603,7 +604,7 @@ impl Arena {
         span: CopySpan,
     ) -> Option<usize> {
         let CopySpan { skip, shift } = span;
-        let (new_offset, stale, record_kind, rounded_len, old_len) = {
+        let (new_offset, stale, record_kind, old_len) = {
             let mut state = self.state();
             let record = *state.regions.get(&offset).expect("live region");
             let rounded = new_len
@@ -626,9 +627,9 @@ impl Arena {
                     len: rounded,
                 },
             );
-            (new_offset, stale, record.kind, rounded, record.len)
+            (new_offset, stale, record.kind, record.len)
         };
-        let mut stale = self.stale_bytes(stale);
+        let mut stale = self.stale_bytes(record_kind, stale);
         // Only `offset + skip..offset + used` is copied, `shift` bytes
         // further into the new range than it was in the old.
         let runs = self.resident_runs(offset + skip, used - skip);
@@ -636,10 +637,6 @@ impl Arena {
         self.copy_runs(offset + skip, new_offset + shift + skip, used - skip, &runs);
         for &(at, n) in &runs {
             stale.overwritten(new_offset + shift + (at - offset), n);
-        }
-        if record_kind == RegionKind::Stack {
-            // A stack needs no zeroing (see `free`).
-            stale.overwritten(new_offset, rounded_len);
         }
         // Stale bytes the copy did not overwrite (under pages the source
         // never backed, or past its end) are cleared here, large spans by
@@ -1003,7 +1000,8 @@ mod tests {
         for (n, sparse) in [(1, true), (3, false)] {
             // SAFETY: a page of the region, which is ours.
             unsafe { std::ptr::write_bytes(page(n) as *mut u8, 0xAB, PAGE) };
-            let mut stale = arena.stale_bytes(vec![(memory.offset() + n * PAGE, PAGE)]);
+            let piece = vec![(memory.offset() + n * PAGE, PAGE)];
+            let mut stale = arena.stale_bytes(RegionKind::LinearMemory, piece);
             stale.sparse = sparse;
             drop(stale);
             // Asked before the read below, which maps the zero page.

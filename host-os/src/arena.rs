@@ -7,8 +7,12 @@
 //!
 //! Placement keeps growth cheap without reserving address space per
 //! memory the way paging does:
-//! - a growable linear memory goes to the middle of the largest free gap,
-//!   so it and the region before it each get half the gap to grow into;
+//! - a growable linear memory goes where one of the last memories freed
+//!   was, if it has room to double there (its pages are still resident:
+//!   see below), else to the middle of the largest free gap, so it and
+//!   the region before it each get half the gap to grow into;
+//! - a small control block is a slot of a slab chunk (see `slab`), and
+//!   chunks are placed like the small regions below;
 //! - anything else (control blocks, tables, fixed-size memories) goes to
 //!   the highest free range that holds it, at its end, so small regions
 //!   pack at the top of the arena, out of the room memories grow into;
@@ -21,24 +25,30 @@
 //!   stay resident, see below) instead of touching new ones.
 //!
 //! Invariant: every free byte of the arena is zero, except in the
-//! *stale* ranges the map lists. Freed regions are zeroed before they
-//! rejoin the free map (large page-aligned spans are handed back to the
-//! kernel, which zero-fills them on next touch). The range a move leaves
-//! behind is not: zeroing it would add a memset to the move's pause, and
-//! handing it back would make the next move into it pay the kernel's
-//! first-touch cost, which on this kind of host is larger than the copy.
-//! It stays resident and is listed as stale instead. Every path that
-//! takes free bytes for a region (`AllocationMap::carve`: allocation,
-//! growth, a move's destination) takes the stale pieces with them, as a
-//! [`StaleBytes`] that zeroes them when dropped unless the move
-//! overwrites them first. So a new region, and the bytes a region grows
-//! into, still read as zero, and no region ever sees another's bytes.
-//! Stale bytes are kept up to twice the arena's live bytes (at least
-//! `STALE_FLOOR`): enough for a memory that keeps moving with room to
-//! grow, which takes three ranges in turn, to land on resident pages
-//! every time. Past that the highest stale ranges, the least likely move
-//! destinations (moves take the lowest gap that fits), go back to the
-//! kernel.
+//! *stale* ranges the map lists. A small freed region (a control block, a
+//! small table) is zeroed with stores before it rejoins the free map. Of
+//! a large one (a memory, a large table) the pages the kernel holds data
+//! for, asked of its page map, are listed stale as they are: handing
+//! them back (`madvise` and its TLB flush) cost an exit more than the
+//! rest of it. A stack is listed stale whole. The range a move leaves
+//! behind is listed stale too: zeroing it would add a memset to the
+//! move's pause, and handing it back would make the next move into it
+//! pay the kernel's first-touch cost, which on this kind of host is
+//! larger than the copy. Every path that takes free bytes for a region
+//! (`AllocationMap::carve`: allocation, growth, a move's destination)
+//! takes the stale pieces with them, as a [`StaleBytes`] that zeroes
+//! them when dropped unless the move overwrites them first: with stores,
+//! so the new region keeps those pages without a fault (a new process
+//! writes its data segments where an old one's were, with no system
+//! call), but a sparse copy's destination hands whole pages back. So a
+//! new region, and the bytes a region grows into, still read as zero,
+//! and no region ever sees another's bytes (a stack needs no zeroing: see
+//! `Arena::free`). Stale bytes are kept up to twice the arena's live
+//! bytes (at least `STALE_FLOOR`): enough for a memory that keeps moving
+//! with room to grow, which takes three ranges in turn, to land on
+//! resident pages every time. Past that the highest stale ranges, the
+//! least likely move destinations (moves take the lowest gap that fits),
+//! go back to the kernel in a batch, down to half the limit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,6 +56,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use carat_guest_runtime::{AllocError, Region, RegionKind};
 
 use crate::residency::{self, Pagemap, Residency};
+use crate::slab::{self, Slabs};
 
 /// Granularity of control blocks and tables.
 const SMALL_ALIGN: usize = 64;
@@ -74,9 +85,13 @@ pub struct ArenaStats {
     pub peak_bytes: usize,
     pub live_regions: usize,
     pub regions_allocated: u64,
-    /// Free bytes left resident, not yet zeroed, by moves.
+    /// Free bytes that may hold something other than zero: what freed
+    /// regions and moves left, resident, to be zeroed when taken.
     pub stale_bytes: usize,
-    /// Live bytes by region kind (see [`ArenaStats::live_bytes_of`]).
+    /// Bytes held by live regions, by kind (see
+    /// [`ArenaStats::live_bytes_of`]). A slab block counts its slot, not
+    /// its chunk, so these add up to less than `live_bytes`, which counts
+    /// what the map has handed out (slab chunks whole).
     pub live_by_kind: [usize; RegionKind::COUNT],
 }
 
@@ -98,6 +113,11 @@ struct AllocationMap {
     /// Free ranges that may hold non-zero bytes, by offset: disjoint, each
     /// inside a free range.
     stale: BTreeMap<usize, usize>,
+    /// Small control blocks, in chunks that are regions of this map.
+    slabs: Slabs,
+    /// Where the last few growable memories freed were, newest last: a
+    /// new one goes there first (see `place`).
+    freed_memories: Vec<usize>,
     stats: ArenaStats,
 }
 
@@ -180,6 +200,32 @@ impl AllocationMap {
         taken
     }
 
+    /// Records a placed slab chunk: its bytes are taken from the map, but
+    /// it is not a region anyone holds (see [`AllocationMap::count_slot`]).
+    fn add_chunk(&mut self, offset: usize, slot_len: usize) {
+        let record = RegionRecord {
+            kind: RegionKind::ControlBlock,
+            len: slab::CHUNK,
+        };
+        self.regions.insert(offset, record);
+        self.stats.live_bytes += record.len;
+        self.stats.peak_bytes = self.stats.peak_bytes.max(self.stats.live_bytes);
+        self.slabs.add_chunk(offset, slot_len);
+    }
+
+    /// Counts a slab block of `slot_len` bytes taken (or given back) as a
+    /// live region.
+    fn count_slot(&mut self, slot_len: usize, taken: bool) {
+        let kind = RegionKind::ControlBlock as usize;
+        if taken {
+            self.stats.live_regions += 1;
+            self.stats.live_by_kind[kind] += slot_len;
+        } else {
+            self.stats.live_regions -= 1;
+            self.stats.live_by_kind[kind] -= slot_len;
+        }
+    }
+
     /// Records a placed region as live and counts its bytes.
     fn add_region(&mut self, offset: usize, record: RegionRecord) {
         self.regions.insert(offset, record);
@@ -195,13 +241,16 @@ impl AllocationMap {
         stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
     }
 
-    /// Returns a live region's range to the free map and uncounts it.
-    fn remove_region(&mut self, offset: usize) {
+    /// Returns a live region's range (or an empty chunk's, which
+    /// `Slabs::give_back` has let go) to the free map and uncounts it.
+    fn remove_region(&mut self, offset: usize, chunk: bool) {
         let record = self.regions.remove(&offset).expect("live region");
         self.release(offset, record.len);
         self.stats.live_bytes -= record.len;
-        self.stats.live_by_kind[record.kind as usize] -= record.len;
-        self.stats.live_regions -= 1;
+        if !chunk {
+            self.stats.live_by_kind[record.kind as usize] -= record.len;
+            self.stats.live_regions -= 1;
+        }
     }
 
     /// Returns a range to the free map, merging it with its neighbours.
@@ -228,6 +277,18 @@ impl AllocationMap {
     ) -> Option<(usize, Vec<(usize, usize)>)> {
         let align = granularity(kind);
         if growable {
+            // Where a memory just ended, if it has room to double there:
+            // its written pages are resident and listed stale, so a new
+            // process writes its data segments without a page fault. A
+            // process that ends and one that starts so cost the kernel
+            // nothing.
+            while let Some(at) = self.freed_memories.pop() {
+                if let Some((&gap, &gap_len)) = self.free.range(..=at).next_back()
+                    && at + 2 * len <= gap + gap_len
+                {
+                    return Some((at, self.carve(gap, at, len)));
+                }
+            }
             let &(gap_len, gap) = self.free_by_size.last()?;
             let first = gap.next_multiple_of(align);
             let last = (gap + gap_len).checked_sub(len)? / align * align;
@@ -305,6 +366,11 @@ impl AllocationMap {
     }
 }
 
+/// The slot a slab block of `len` bytes takes.
+fn slot_len(len: usize) -> usize {
+    len.max(1).next_multiple_of(SMALL_ALIGN)
+}
+
 fn granularity(kind: RegionKind) -> usize {
     match kind {
         RegionKind::LinearMemory => LARGE_ALIGN,
@@ -364,6 +430,16 @@ const HUGE_PAGE_THRESHOLD: usize = 16 << 20;
 /// is one `pread`, cheaper than the page faults of a whole copy.
 const SPARSE_COPY_THRESHOLD: usize = 32 << 10;
 
+/// Stale pieces smaller than this taken for a region that is not a sparse
+/// copy's destination are zeroed with stores, not handed back: stale bytes
+/// are pages the kernel holds already (a freed region's data, a move's
+/// leavings), and the new region, likely to write them, keeps them without
+/// a fault. A spawn on a freed process's range so makes no system call.
+const KEEP_STALE_UP_TO: usize = 1 << 20;
+
+/// How many freed memories' places `AllocationMap::place` remembers.
+const FREED_MEMORIES_KEPT: usize = 64;
+
 /// Stale bytes are always allowed up to this much (beyond the arena's
 /// live bytes).
 const STALE_FLOOR: usize = 64 << 20;
@@ -418,7 +494,7 @@ impl Drop for StaleBytes<'_> {
         for &(offset, len) in &self.pieces {
             // The pieces lie in a range just taken from the free map by
             // the caller, which nobody else can reach yet.
-            let discard_from = if self.sparse { PAGE } else { MADVISE_THRESHOLD };
+            let discard_from = if self.sparse { PAGE } else { KEEP_STALE_UP_TO };
             self.arena.zero_discarding_from(offset, len, discard_from);
         }
     }
@@ -509,9 +585,25 @@ impl Arena {
         }
     }
 
-    /// The live regions, by offset.
+    /// The live regions, by offset: slab blocks, not their chunks.
     pub fn regions(&self) -> Vec<(usize, RegionRecord)> {
-        self.state().regions.iter().map(|(o, r)| (*o, *r)).collect()
+        let state = self.state();
+        let mut regions: Vec<(usize, RegionRecord)> = state
+            .regions
+            .iter()
+            .filter(|(offset, _)| !state.slabs.is_chunk(**offset))
+            .map(|(o, r)| (*o, *r))
+            .collect();
+        let kind = RegionKind::ControlBlock;
+        regions.extend(
+            state
+                .slabs
+                .live_slots()
+                .into_iter()
+                .map(|(offset, len)| (offset, RegionRecord { kind, len })),
+        );
+        regions.sort_by_key(|(offset, _)| *offset);
+        regions
     }
 
     /// Allocates a zeroed region of `len` bytes that may later grow to
@@ -523,6 +615,9 @@ impl Arena {
         max_len: usize,
     ) -> Result<ArenaRegion, AllocError> {
         let rounded = len.max(1).next_multiple_of(granularity(kind));
+        if kind == RegionKind::ControlBlock && max_len <= len && rounded <= slab::MAX_SLOT {
+            return self.allocate_slot(rounded, len);
+        }
         let growable = max_len > len && kind == RegionKind::LinearMemory;
         let mut state = self.state();
         let (offset, stale) =
@@ -540,7 +635,76 @@ impl Arena {
             arena: self.clone(),
             offset,
             len,
+            slot: false,
         })
+    }
+
+    /// Allocates a fixed-size control block as a slab slot of `slot_len`
+    /// bytes (see `slab`), placing a chunk first when no chunk of that
+    /// size has room.
+    fn allocate_slot(&self, slot_len: usize, len: usize) -> Result<ArenaRegion, AllocError> {
+        let offset = self.take_slot(slot_len).ok_or(AllocError::ArenaExhausted {
+            kind: RegionKind::ControlBlock,
+            requested: len as u64,
+        })?;
+        self.state().stats.regions_allocated += 1;
+        Ok(ArenaRegion {
+            arena: self.clone(),
+            offset,
+            len,
+            slot: true,
+        })
+    }
+
+    /// Takes a slot of `slot_len` bytes and zeroes it: slots are zeroed
+    /// when taken, so a chunk's stale bytes and a given-back slot's
+    /// contents (or poison) need no other cleaning.
+    fn take_slot(&self, slot_len: usize) -> Option<usize> {
+        let mut state = self.state();
+        let offset = match state.slabs.take(slot_len) {
+            Some(offset) => offset,
+            None => {
+                let (chunk, _zeroed_when_taken) =
+                    state.place(RegionKind::ControlBlock, slab::CHUNK, false)?;
+                state.add_chunk(chunk, slot_len);
+                state.slabs.take(slot_len).expect("a new chunk has room")
+            }
+        };
+        state.count_slot(slot_len, true);
+        drop(state);
+        // SAFETY: the slot was just taken for the caller, nobody else's.
+        unsafe { std::ptr::write_bytes(self.base().add(offset), 0, slot_len) };
+        Some(offset)
+    }
+
+    /// Gives back a slot of `slot_len` bytes; an emptied chunk goes back
+    /// to the map.
+    fn free_slot(&self, offset: usize, slot_len: usize) {
+        let mut state = self.state();
+        state.count_slot(slot_len, false);
+        let released = state.slabs.give_back(offset);
+        drop(state);
+        if let Some(chunk) = released {
+            self.free_range(chunk, true);
+        }
+    }
+
+    /// Moves a slot to another of its size (a slot never grows, nor is
+    /// compacted: a slab's holes are refilled, not squeezed out). The old
+    /// slot is given back, poisoned first when moves poison.
+    fn move_slot(&self, offset: usize, len: usize) -> Option<usize> {
+        let slot_len = slot_len(len);
+        let new_offset = self.take_slot(slot_len)?;
+        let base = self.base();
+        // SAFETY: both slots are held (the old one by the caller, who has
+        // the only handle), and distinct.
+        unsafe { std::ptr::copy_nonoverlapping(base.add(offset), base.add(new_offset), len) };
+        if self.inner.poison_moves {
+            // SAFETY: as above; the old slot's bytes are copied away.
+            unsafe { std::ptr::write_bytes(base.add(offset), POISON, slot_len) };
+        }
+        self.free_slot(offset, slot_len);
+        Some(new_offset)
     }
 
     /// Extends the region at `offset` to `new_len` bytes if the bytes after
@@ -676,7 +840,7 @@ impl Arena {
         // holds what deeper calls (or the process before it, see `free`)
         // wrote.
         let mut state = self.state();
-        state.remove_region(offset);
+        state.remove_region(offset, false);
         if record_kind == RegionKind::Stack {
             state.mark_stale(offset, old_len);
         } else if !compacted {
@@ -688,29 +852,38 @@ impl Arena {
         Some(new_offset)
     }
 
-    /// Keeps the stale bytes within their limit (see the module doc),
-    /// handing the highest stale ranges back to the kernel. Each is taken
-    /// out of the free map while it is cleaned, so nothing is placed on it
-    /// meanwhile.
+    /// Keeps the stale bytes within their limit (see the module doc).
+    /// Past it, the highest stale ranges go back to the kernel until half
+    /// the limit is left, so trimming comes in batches, not at every free,
+    /// and the stale pieces of one free range go in one `madvise` over
+    /// the span from the lowest to the highest (the untouched pages
+    /// between cost the kernel a walk over empty page tables, no more).
+    /// It runs under the map's lock: nothing is placed on a range while
+    /// it is cleaned, and no allocation fails for want of one that is.
     fn trim_stale(&self, mut state: MutexGuard<'_, AllocationMap>) {
-        let limit = state.stale_limit();
-        let mut trimmed = Vec::new();
-        while state.stats.stale_bytes > limit {
+        if state.stats.stale_bytes <= state.stale_limit() {
+            return;
+        }
+        let target = state.stale_limit() / 2;
+        while state.stats.stale_bytes > target {
             let (&at, &len) = state.stale.last_key_value().expect("stale bytes listed");
             let (&gap, _) = state
                 .free
                 .range(..=at)
                 .next_back()
                 .expect("stale bytes are free");
-            trimmed.extend(state.carve(gap, at, len));
-        }
-        drop(state);
-        for &(at, len) in &trimmed {
-            self.zero(at, len);
-        }
-        let mut state = self.state();
-        for (at, len) in trimmed {
-            state.release(at, len);
+            let (mut from, end) = (at, at + len);
+            while state.stats.stale_bytes > target {
+                let Some((&piece, &n)) = state.stale.range(gap..end).next_back() else {
+                    break;
+                };
+                state.stale.remove(&piece);
+                state.stats.stale_bytes -= n;
+                from = piece;
+            }
+            // `from..end` lies in the free range at `gap`, which nobody
+            // can take while the lock is held.
+            self.zero(from, end - from);
         }
     }
 
@@ -767,24 +940,59 @@ impl Arena {
         }
     }
 
-    /// Frees the region at `offset`. A stack is not zeroed but listed as
-    /// stale, and taken unzeroed by the next stack: nothing reads a stack
-    /// word it did not write first (JIT code initialises every slot it
-    /// reads, and wasm cannot address its stack; see
-    /// `carat_guest_runtime::stacks`), so a process's stack bytes are never
-    /// seen by another, and a process's exit costs no system call.
+    /// Frees the region at `offset`:
+    /// - a small region is zeroed with stores (a control block or a small
+    ///   table: a few cache lines);
+    /// - of a large one (a memory, a large table), the pages the kernel
+    ///   holds data for are listed stale, as they are, and the rest is
+    ///   free and zero already. Asking the page map is one `pread`;
+    ///   handing the pages back (`madvise` and its TLB flush) cost an
+    ///   exit more than the rest of it, and the next process placed
+    ///   there would fault them in again to write its data segments.
+    ///   Without the page map, the region is handed back;
+    /// - a stack is listed stale whole, and a stack placed there takes it
+    ///   unzeroed: nothing reads a stack word it did not write first
+    ///   (JIT code initialises every slot it reads, and wasm cannot
+    ///   address its stack; see `carat_guest_runtime::stacks`), so a
+    ///   process's stack bytes are never seen by another.
     fn free(&self, offset: usize) {
+        self.free_range(offset, false);
+    }
+
+    /// [`Arena::free`] of a region or, with `chunk`, of an empty slab
+    /// chunk (whose slots need no zeroing: they are zeroed when taken, and
+    /// a small region placed on it is zeroed as stale bytes).
+    fn free_range(&self, offset: usize, chunk: bool) {
         let record = self.state().regions[&offset];
-        if record.kind == RegionKind::Stack {
-            let mut state = self.state();
-            state.remove_region(offset);
-            state.mark_stale(offset, record.len);
-            self.trim_stale(state);
-            return;
-        }
-        self.zero(offset, record.len);
+        // The range is still allocated to the caller, who is giving up
+        // its only handle: nobody else reaches its bytes until it is
+        // removed below.
+        let stale = if record.kind == RegionKind::Stack {
+            vec![(offset, record.len)]
+        } else if record.len < MADVISE_THRESHOLD {
+            self.zero(offset, record.len);
+            Vec::new()
+        } else {
+            let base = self.base() as usize;
+            match residency::known_data_runs(&*self.inner.residency, base + offset, record.len) {
+                Some(runs) => runs.into_iter().map(|(at, n)| (at - base, n)).collect(),
+                None => {
+                    self.zero(offset, record.len);
+                    Vec::new()
+                }
+            }
+        };
         let mut state = self.state();
-        state.remove_region(offset);
+        state.remove_region(offset, chunk);
+        if record.kind == RegionKind::LinearMemory {
+            if state.freed_memories.len() == FREED_MEMORIES_KEPT {
+                state.freed_memories.remove(0);
+            }
+            state.freed_memories.push(offset);
+        }
+        for (at, n) in stale {
+            state.mark_stale(at, n);
+        }
         // Fewer live bytes allow fewer stale ones.
         self.trim_stale(state);
     }
@@ -847,6 +1055,8 @@ pub struct ArenaRegion {
     arena: Arena,
     offset: usize,
     len: usize,
+    /// A slab slot, not a region of the map.
+    slot: bool,
 }
 
 impl ArenaRegion {
@@ -868,6 +1078,9 @@ impl Region for ArenaRegion {
     fn grow_in_place(&mut self, new_len: usize) -> bool {
         if new_len <= self.len {
             return true;
+        }
+        if self.slot {
+            return false;
         }
         if self.arena.grow(self.offset, new_len) {
             self.len = new_len;
@@ -905,9 +1118,15 @@ impl ArenaRegion {
         span: CopySpan,
     ) -> Option<usize> {
         let old_base = self.base() as usize;
-        self.offset = self
-            .arena
-            .relocate(self.offset, self.len, new_len, headroom, below, span)?;
+        self.offset = if self.slot {
+            if new_len > self.len || below.is_some() {
+                return None;
+            }
+            self.arena.move_slot(self.offset, self.len)?
+        } else {
+            self.arena
+                .relocate(self.offset, self.len, new_len, headroom, below, span)?
+        };
         self.len = new_len;
         Some(old_base)
     }
@@ -915,544 +1134,14 @@ impl ArenaRegion {
 
 impl Drop for ArenaRegion {
     fn drop(&mut self) {
-        self.arena.free(self.offset);
+        if self.slot {
+            self.arena.free_slot(self.offset, slot_len(self.len));
+        } else {
+            self.arena.free(self.offset);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::residency::PageState;
-
-    fn arena(size: usize) -> Arena {
-        Arena::new(size, false).expect("arena")
-    }
-
-    #[test]
-    fn freed_bytes_read_as_zero_when_reused() {
-        let arena = arena(1 << 24);
-        for len in [100, 300 * 1024] {
-            let region = arena.allocate(RegionKind::Table, len, len).unwrap();
-            let offset = region.offset();
-            // SAFETY: the region is ours and `len` bytes long.
-            unsafe { std::ptr::write_bytes(region.base(), 0xAB, len) };
-            drop(region);
-            let again = arena.allocate(RegionKind::Table, len, len).unwrap();
-            assert_eq!(again.offset(), offset, "best fit reuses the hole");
-            // SAFETY: as above.
-            let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
-            assert!(bytes.iter().all(|b| *b == 0));
-        }
-    }
-
-    /// A freed stack is listed stale, not zeroed (no system call, no
-    /// memset), and the next stack takes it as it is; any other region
-    /// placed there still reads zero.
-    #[test]
-    fn stacks_are_reused_unzeroed_and_others_still_read_zero() {
-        let arena = arena(1 << 24);
-        let len = 256 * 1024;
-        let stack = arena.allocate(RegionKind::Stack, len, len).unwrap();
-        let offset = stack.offset();
-        // SAFETY: the region is ours and `len` bytes long.
-        unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
-        drop(stack);
-        assert_eq!(arena.stats().stale_bytes, len, "listed, not zeroed");
-        let again = arena.allocate(RegionKind::Stack, len, len).unwrap();
-        assert_eq!(again.offset(), offset);
-        assert_eq!(arena.stats().stale_bytes, 0, "taken as it is");
-        // SAFETY: as above.
-        assert_eq!(unsafe { *again.base().add(len / 2) }, 0xAB);
-        drop(again);
-        let table = arena.allocate(RegionKind::Table, len, len).unwrap();
-        assert_eq!(table.offset(), offset);
-        // SAFETY: as above.
-        let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
-        assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
-    }
-
-    #[test]
-    fn a_moved_stacks_dead_part_is_not_handed_out_as_zero() {
-        let arena = arena(1 << 24);
-        let len = 256 * 1024;
-        let mut stack = arena.allocate(RegionKind::Stack, len, len).unwrap();
-        let offset = stack.offset();
-        // SAFETY: the region is ours and `len` bytes long: deep calls wrote
-        // all of it, and only its top quarter is live now.
-        unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
-        stack.move_stack(len, 3 * len / 4).expect("room to move");
-        assert_ne!(stack.offset(), offset);
-        let table = arena.allocate(RegionKind::Table, len, len).unwrap();
-        assert_eq!(table.offset(), offset, "best fit takes the old range");
-        // SAFETY: as above.
-        let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
-        assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
-    }
-
-    #[test]
-    fn stale_bytes_under_a_sparse_copy_are_handed_back_not_written() {
-        use crate::residency::{Pagemap, Residency};
-        let arena = arena(1 << 24);
-        let memory = arena
-            .allocate(RegionKind::LinearMemory, 65536, 65536)
-            .unwrap();
-        let page = |n: usize| memory.base() as usize + n * PAGE;
-        for (n, sparse) in [(1, true), (3, false)] {
-            // SAFETY: a page of the region, which is ours.
-            unsafe { std::ptr::write_bytes(page(n) as *mut u8, 0xAB, PAGE) };
-            let piece = vec![(memory.offset() + n * PAGE, PAGE)];
-            let mut stale = arena.stale_bytes(RegionKind::LinearMemory, piece);
-            stale.sparse = sparse;
-            drop(stale);
-            // Asked before the read below, which maps the zero page.
-            let state = Pagemap::open().pages(page(n), 1);
-            // SAFETY: as above.
-            let bytes = unsafe { std::slice::from_raw_parts(page(n) as *const u8, PAGE) };
-            assert!(bytes.iter().all(|b| *b == 0));
-            if let Some(state) = state {
-                assert_eq!(state[0] == PageState::Untouched, sparse, "page {n}");
-            }
-        }
-    }
-
-    #[test]
-    fn growable_memories_get_room_and_small_regions_stay_out_of_it() {
-        let arena = arena(1 << 30);
-        let mut memory = arena
-            .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
-            .unwrap();
-        let control = arena.allocate(RegionKind::ControlBlock, 200, 200).unwrap();
-        let room = memory.offset()..memory.offset() + (256 << 20);
-        assert!(!room.contains(&control.offset()));
-        assert!(memory.grow_in_place(256 << 20));
-        let second = arena
-            .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
-            .unwrap();
-        let grown = memory.offset()..memory.offset() + (256 << 20);
-        assert!(!grown.contains(&second.offset()) && !grown.contains(&(second.offset() + 65535)));
-        drop((control, second));
-        assert_eq!(arena.stats().live_regions, 1);
-    }
-
-    #[test]
-    fn growth_stops_at_the_next_region() {
-        let arena = arena(1 << 20);
-        let mut a = arena
-            .allocate(RegionKind::LinearMemory, 65536, 65536)
-            .unwrap();
-        let _b = arena
-            .allocate(RegionKind::LinearMemory, 65536 * 15, 65536 * 15)
-            .unwrap();
-        assert!(!a.grow_in_place(2 * 65536));
-        assert_eq!(a.len(), 65536);
-    }
-
-    /// A moved region keeps its bytes, sparse or dense, and lands with
-    /// the room it asked for.
-    #[test]
-    fn relocation_keeps_bytes_and_gives_room() {
-        let arena = arena(1 << 30);
-        for len in [200, 3 << 16, 8 << 20] {
-            let kind = if len < 65536 {
-                RegionKind::ControlBlock
-            } else {
-                RegionKind::LinearMemory
-            };
-            let mut region = arena.allocate(kind, len, len).unwrap();
-            // Bytes on a few scattered pages (and the last byte), the rest
-            // never touched.
-            let marks: Vec<usize> = [0, 4095, 4096 * 7 + 3, len / 2, len - 1]
-                .into_iter()
-                .filter(|at| *at < len)
-                .collect();
-            for (i, at) in marks.iter().enumerate() {
-                // SAFETY: inside the region.
-                unsafe { *region.base().add(*at) = i as u8 + 1 };
-            }
-            let old = region.base() as usize;
-            let old_offset = region.offset();
-            let grown = len + 65536;
-            assert_eq!(region.relocate(grown, grown), Some(old));
-            assert_ne!(region.offset(), old_offset);
-            assert_eq!(region.len(), grown);
-            // SAFETY: the region is `grown` bytes long.
-            let bytes = unsafe { std::slice::from_raw_parts(region.base(), grown) };
-            for (at, byte) in bytes.iter().enumerate() {
-                let want = marks
-                    .iter()
-                    .position(|m| *m == at)
-                    .map_or(0, |i| i as u8 + 1);
-                assert_eq!(*byte, want, "byte {at} of a {len}-byte region");
-            }
-            assert!(
-                region.grow_in_place(2 * grown),
-                "the room asked for is there"
-            );
-        }
-        assert_eq!(arena.stats().live_regions, 0);
-    }
-
-    /// A model of the arena's promise: every region reads exactly what
-    /// was written into it (zeros elsewhere), whatever allocations, frees,
-    /// growth, moves and compactions came before, including ranges left
-    /// stale by moves and reused by later regions, sparse or dense.
-    #[test]
-    fn regions_read_what_was_written_through_moves_and_stale_reuse() {
-        let arena = arena(192 << 20);
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut random = move |bound: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % bound as u64) as usize
-        };
-        let mut live: Vec<(ArenaRegion, Vec<u8>)> = Vec::new();
-        let (mut stale_reused, mut stale_seen, mut trimmed) = (0, 0, 0);
-        let overlaps_stale = |stale: &[(usize, usize)], region: &ArenaRegion| {
-            let (start, end) = (region.offset(), region.offset() + region.len());
-            stale.iter().any(|&(at, n)| at < end && start < at + n)
-        };
-        for step in 0..600 {
-            let stale: Vec<(usize, usize)> = {
-                let state = arena.state();
-                assert!(state.stats.stale_bytes <= state.stale_limit());
-                state.stale.iter().map(|(a, n)| (*a, *n)).collect()
-            };
-            stale_seen += usize::from(!stale.is_empty());
-            let pick = if live.is_empty() {
-                0
-            } else {
-                random(live.len())
-            };
-            match random(10) {
-                0 | 1 if live.len() < 12 => {
-                    let len = match random(4) {
-                        0 => 65536 * (1 + random(4)),
-                        1 | 2 => (1 << 20) + 65536 * random(48),
-                        _ => 17 << 20,
-                    };
-                    let Ok(region) = arena.allocate(RegionKind::LinearMemory, len, len * 4) else {
-                        continue;
-                    };
-                    stale_reused += usize::from(overlaps_stale(&stale, &region));
-                    live.push((region, vec![0; len]));
-                }
-                2 if !live.is_empty() => {
-                    let before = arena.stats().stale_bytes;
-                    drop(live.swap_remove(pick));
-                    trimmed += usize::from(arena.stats().stale_bytes < before);
-                }
-                3 | 4 if !live.is_empty() => {
-                    // A few scattered bytes, or a dense run.
-                    let (region, model) = &mut live[pick];
-                    let len = model.len();
-                    let (at, n) = if random(2) == 0 {
-                        (random(len), 1)
-                    } else {
-                        let at = random(len);
-                        (at, random(len - at).min(3 << 20))
-                    };
-                    let byte = 1 + random(255) as u8;
-                    model[at..at + n].fill(byte);
-                    // SAFETY: inside the region.
-                    unsafe { std::ptr::write_bytes(region.base().add(at), byte, n) };
-                }
-                5 if !live.is_empty() => {
-                    let (region, model) = &mut live[pick];
-                    let new_len = model.len() + 65536 * (1 + random(16));
-                    if region.grow_in_place(new_len) {
-                        model.resize(new_len, 0);
-                    }
-                }
-                6..=8 if !live.is_empty() => {
-                    let (region, model) = &mut live[pick];
-                    let new_len = model.len() + 65536 * random(3);
-                    let moved = if random(3) == 0 {
-                        region.compact(65536).is_some()
-                    } else {
-                        region.relocate(new_len, new_len).is_some()
-                    };
-                    if moved {
-                        model.resize(region.len(), 0);
-                        stale_reused += usize::from(overlaps_stale(&stale, region));
-                    }
-                }
-                _ => {}
-            }
-            if step % 25 == 0 || live.iter().any(|(r, m)| r.len() != m.len()) {
-                for (region, model) in &live {
-                    assert_eq!(region.len(), model.len());
-                    // SAFETY: the region is `len` bytes long.
-                    let bytes = unsafe { std::slice::from_raw_parts(region.base(), region.len()) };
-                    assert!(
-                        bytes == &model[..],
-                        "step {step}: region at {:#x}",
-                        region.offset()
-                    );
-                }
-            }
-        }
-        for (region, model) in &live {
-            // SAFETY: as above.
-            let bytes = unsafe { std::slice::from_raw_parts(region.base(), region.len()) };
-            assert!(bytes == &model[..]);
-        }
-        assert!(
-            stale_seen > 50,
-            "moves left stale ranges ({stale_seen} steps)"
-        );
-        assert!(
-            stale_reused > 10,
-            "stale ranges were reused ({stale_reused} times)"
-        );
-        assert!(trimmed > 0, "frees trimmed stale ranges");
-        drop(live);
-        assert_eq!(arena.stats().live_regions, 0);
-    }
-
-    /// Threads that allocate, fill, move, grow and free their own regions
-    /// in one arena at once never see each other's bytes: stale ranges
-    /// one thread leaves are zeroed before another's region covers them,
-    /// and trimming never cleans a range someone else has just taken.
-    #[test]
-    fn concurrent_moves_never_show_another_regions_bytes() {
-        let arena = arena(256 << 20);
-        std::thread::scope(|scope| {
-            for thread in 0..4u8 {
-                let arena = &arena;
-                scope.spawn(move || {
-                    let mut seed = 0x2545_F491_4F6C_DD1D_u64 ^ u64::from(thread);
-                    let mut random = move |bound: usize| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        (seed % bound as u64) as usize
-                    };
-                    let mark = thread + 1;
-                    let mut mine: Vec<ArenaRegion> = Vec::new();
-                    for step in 0..400 {
-                        match random(5) {
-                            0 | 1 if mine.len() < 6 => {
-                                let len = 65536 * (1 + random(40));
-                                let kind = RegionKind::LinearMemory;
-                                let Ok(region) = arena.allocate(kind, len, len * 4) else {
-                                    continue;
-                                };
-                                // SAFETY: the region is `len` bytes long.
-                                let bytes =
-                                    unsafe { std::slice::from_raw_parts_mut(region.base(), len) };
-                                assert!(bytes.iter().all(|b| *b == 0), "a new region is zero");
-                                bytes.fill(mark);
-                                mine.push(region);
-                            }
-                            2 if !mine.is_empty() => {
-                                let pick = random(mine.len());
-                                drop(mine.swap_remove(pick));
-                            }
-                            3 if !mine.is_empty() => {
-                                let pick = random(mine.len());
-                                let region = &mut mine[pick];
-                                let (old, new) = (region.len(), region.len() + 65536);
-                                if region.grow_in_place(new) {
-                                    // SAFETY: the region is `new` bytes long.
-                                    let bytes = unsafe {
-                                        std::slice::from_raw_parts_mut(region.base(), new)
-                                    };
-                                    assert!(bytes[old..].iter().all(|b| *b == 0));
-                                    bytes[old..].fill(mark);
-                                }
-                            }
-                            _ if !mine.is_empty() => {
-                                let pick = random(mine.len());
-                                let region = &mut mine[pick];
-                                let len = region.len();
-                                let _ = region.relocate(len, len);
-                            }
-                            _ => {}
-                        }
-                        if step % 10 == 0 {
-                            for region in &mine {
-                                // SAFETY: as above.
-                                let bytes = unsafe {
-                                    std::slice::from_raw_parts(region.base(), region.len())
-                                };
-                                assert!(bytes.iter().all(|b| *b == mark), "thread {thread}");
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        assert_eq!(arena.stats().live_regions, 0);
-    }
-
-    /// Moving a large, mostly untouched memory again and again, through
-    /// ranges its earlier moves left stale, keeps it as sparse as it was.
-    #[test]
-    fn sparse_memories_stay_sparse_through_moves() {
-        let arena = arena(1 << 30);
-        let len = 64 << 20;
-        let mut region = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
-        for page in [0, 100, 10_000] {
-            // SAFETY: inside the region.
-            unsafe { *region.base().add(page * PAGE + 5) = 7 };
-        }
-        for _ in 0..8 {
-            region.relocate(len, len).unwrap();
-            let states = arena
-                .inner
-                .residency
-                .pages(region.base() as usize, len / PAGE)
-                .unwrap();
-            let pages = states.iter().filter(|s| s.holds_data()).count();
-            assert!(pages <= 3, "{pages} pages hold data after a move");
-            // SAFETY: inside the region.
-            assert_eq!(unsafe { *region.base().add(10_000 * PAGE + 5) }, 7);
-        }
-        assert!(
-            arena.stats().stale_bytes > 0,
-            "the moves went through stale ranges"
-        );
-    }
-
-    /// The kernel's page map, except that every resident page reads as
-    /// swapped out: what a move sees on a machine that swapped the whole
-    /// arena out.
-    #[derive(Debug)]
-    struct SwappedOut(Pagemap);
-
-    impl Residency for SwappedOut {
-        fn pages(&self, address: usize, pages: usize) -> Option<Vec<PageState>> {
-            let states = self.0.pages(address, pages)?;
-            Some(
-                states
-                    .into_iter()
-                    .map(|s| match s {
-                        PageState::Resident => PageState::Swapped,
-                        other => other,
-                    })
-                    .collect(),
-            )
-        }
-    }
-
-    /// A page the kernel swapped out is not resident, but it holds data:
-    /// a move must copy it like a resident one.
-    #[test]
-    fn moves_carry_swapped_out_pages() {
-        let arena = Arena::with_options(
-            1 << 30,
-            ArenaOptions {
-                residency: Arc::new(SwappedOut(Pagemap::open())),
-                ..ArenaOptions::default()
-            },
-        )
-        .unwrap();
-        let len = 8 << 20;
-        let mut region = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
-        let pages = [0, 1, 700, 2047];
-        for (i, page) in pages.iter().enumerate() {
-            // SAFETY: inside the region.
-            unsafe { *region.base().add(page * PAGE + i) = 0x40 + i as u8 };
-        }
-        for _ in 0..3 {
-            region.relocate(len, len).unwrap();
-            for (i, page) in pages.iter().enumerate() {
-                // SAFETY: inside the region.
-                let byte = unsafe { *region.base().add(page * PAGE + i) };
-                assert_eq!(byte, 0x40 + i as u8, "page {page} lost in the move");
-            }
-        }
-    }
-
-    /// With poisoning on, the range a move leaves holds the poison byte at
-    /// once (so a pointer left unpatched reads garbage), and the stale
-    /// poison never reaches the next region placed there.
-    #[test]
-    fn a_compaction_leaves_nothing_stale_or_resident_behind() {
-        use crate::residency::{Pagemap, Residency};
-        let arena = arena(1 << 30);
-        let hole = arena
-            .allocate(RegionKind::LinearMemory, 1 << 20, 1 << 20)
-            .unwrap();
-        let mut memory = arena
-            .allocate(RegionKind::LinearMemory, 1 << 20, 1 << 20)
-            .unwrap();
-        // One touched page, as a small guest leaves it.
-        // SAFETY: inside the region.
-        unsafe { *memory.base().add(4096) = 9 };
-        let old = memory.base() as usize;
-        drop(hole);
-        let moved_from = memory.compact(0).expect("a lower range is free");
-        assert_eq!(moved_from, old);
-        assert!((memory.base() as usize) < old);
-        // SAFETY: inside the region.
-        assert_eq!(unsafe { *memory.base().add(4096) }, 9);
-        assert_eq!(arena.stats().stale_bytes, 0, "nothing listed stale");
-        if let Some(pages) = Pagemap::open().pages(old, 256) {
-            assert!(pages.iter().all(|p| *p == PageState::Untouched));
-        }
-    }
-
-    #[test]
-    fn poisoned_moves_leave_poison_and_hand_out_zeros() {
-        let arena = Arena::with_options(
-            1 << 28,
-            ArenaOptions {
-                poison_moves: true,
-                ..ArenaOptions::default()
-            },
-        )
-        .unwrap();
-        let mut region = arena.allocate(RegionKind::ControlBlock, 256, 256).unwrap();
-        // SAFETY: inside the region.
-        unsafe { std::ptr::write_bytes(region.base(), 7, 256) };
-        let old = region.base();
-        region.relocate(256, 0).unwrap();
-        // SAFETY: the old range lies in the arena's mapping; it is stale.
-        let left = unsafe { std::slice::from_raw_parts(old, 256) };
-        assert!(left.iter().all(|b| *b == POISON));
-        // SAFETY: inside the region.
-        let moved = unsafe { std::slice::from_raw_parts(region.base(), 256) };
-        assert!(moved.iter().all(|b| *b == 7));
-        let next = (0..64)
-            .map(|_| arena.allocate(RegionKind::ControlBlock, 256, 256).unwrap())
-            .collect::<Vec<_>>();
-        for r in &next {
-            // SAFETY: inside the region.
-            let bytes = unsafe { std::slice::from_raw_parts(r.base(), 256) };
-            assert!(bytes.iter().all(|b| *b == 0));
-        }
-    }
-
-    #[test]
-    fn free_ranges_coalesce_back_to_one() {
-        let arena = arena(1 << 22);
-        let regions: Vec<_> = (0..20)
-            .map(|i| {
-                let kind = if i % 3 == 0 {
-                    RegionKind::LinearMemory
-                } else {
-                    RegionKind::ControlBlock
-                };
-                arena.allocate(kind, 1000 * (i + 1), 1 << 22).unwrap()
-            })
-            .collect();
-        drop(regions);
-        let state = arena.state();
-        assert_eq!(state.free.len(), 1);
-        assert_eq!(state.free_by_size.len(), 1);
-        assert_eq!(state.stats.live_bytes, 0);
-        assert!(state.stats.peak_bytes > 0);
-    }
-
-    #[test]
-    fn exhaustion_is_an_error_not_a_panic() {
-        let arena = arena(1 << 20);
-        let _all = arena.allocate(RegionKind::Table, 1 << 20, 1 << 20).unwrap();
-        assert!(matches!(
-            arena.allocate(RegionKind::ControlBlock, 64, 64),
-            Err(AllocError::ArenaExhausted { .. })
-        ));
-    }
-}
+#[path = "arena_tests.rs"]
+mod tests;

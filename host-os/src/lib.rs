@@ -20,6 +20,7 @@ pub mod policy;
 pub mod process;
 pub mod residency;
 pub mod scheduler;
+mod slab;
 pub mod wasi;
 
 use carat_guest_runtime::{AllocError, Region, RegionKind, RegionProvider, Relocation};

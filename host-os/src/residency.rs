@@ -89,14 +89,22 @@ impl Residency for Pagemap {
 /// when `residency` cannot tell, else the unaligned edges and the runs of
 /// pages that may hold data.
 pub fn data_runs(residency: &dyn Residency, from: usize, len: usize) -> Vec<(usize, usize)> {
+    known_data_runs(residency, from, len).unwrap_or_else(|| vec![(from, len)])
+}
+
+/// [`data_runs`], or `None` when `residency` cannot tell (for a caller
+/// that has something better to do then than touch every page).
+pub fn known_data_runs(
+    residency: &dyn Residency,
+    from: usize,
+    len: usize,
+) -> Option<Vec<(usize, usize)>> {
     let pages_from = from.next_multiple_of(PAGE);
     let pages_end = (from + len) / PAGE * PAGE;
     if pages_end <= pages_from {
-        return vec![(from, len)];
+        return Some(vec![(from, len)]);
     }
-    let Some(states) = residency.pages(pages_from, (pages_end - pages_from) / PAGE) else {
-        return vec![(from, len)];
-    };
+    let states = residency.pages(pages_from, (pages_end - pages_from) / PAGE)?;
     let mut runs = vec![(from, pages_from - from)];
     let mut page = 0;
     while page < states.len() {
@@ -110,7 +118,7 @@ pub fn data_runs(residency: &dyn Residency, from: usize, len: usize) -> Vec<(usi
     }
     runs.push((pages_end, from + len - pages_end));
     runs.retain(|&(_, n)| n > 0);
-    runs
+    Some(runs)
 }
 
 #[cfg(test)]

@@ -1,0 +1,693 @@
+//! The arena's tests: placement, zeroing, stale reuse, moves and their
+//! copies, poisoning, and exhaustion.
+
+use super::*;
+use crate::residency::PageState;
+
+fn arena(size: usize) -> Arena {
+    Arena::new(size, false).expect("arena")
+}
+
+/// An arena whose moves leave poison behind.
+fn poisoned_arena(size: usize) -> Arena {
+    let options = ArenaOptions {
+        poison_moves: true,
+        ..ArenaOptions::default()
+    };
+    Arena::with_options(size, options).expect("arena")
+}
+
+#[test]
+fn freed_bytes_read_as_zero_when_reused() {
+    let arena = arena(1 << 24);
+    for len in [100, 300 * 1024] {
+        let region = arena.allocate(RegionKind::Table, len, len).unwrap();
+        let offset = region.offset();
+        // SAFETY: the region is ours and `len` bytes long.
+        unsafe { std::ptr::write_bytes(region.base(), 0xAB, len) };
+        drop(region);
+        let again = arena.allocate(RegionKind::Table, len, len).unwrap();
+        assert_eq!(again.offset(), offset, "best fit reuses the hole");
+        // SAFETY: as above.
+        let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
+        assert!(bytes.iter().all(|b| *b == 0));
+    }
+}
+
+/// A freed stack is listed stale, not zeroed (no system call, no
+/// memset), and the next stack takes it as it is; any other region
+/// placed there still reads zero.
+#[test]
+fn stacks_are_reused_unzeroed_and_others_still_read_zero() {
+    let arena = arena(1 << 24);
+    let len = 256 * 1024;
+    let stack = arena.allocate(RegionKind::Stack, len, len).unwrap();
+    let offset = stack.offset();
+    // SAFETY: the region is ours and `len` bytes long.
+    unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
+    drop(stack);
+    assert_eq!(arena.stats().stale_bytes, len, "listed, not zeroed");
+    let again = arena.allocate(RegionKind::Stack, len, len).unwrap();
+    assert_eq!(again.offset(), offset);
+    assert_eq!(arena.stats().stale_bytes, 0, "taken as it is");
+    // SAFETY: as above.
+    assert_eq!(unsafe { *again.base().add(len / 2) }, 0xAB);
+    drop(again);
+    let table = arena.allocate(RegionKind::Table, len, len).unwrap();
+    assert_eq!(table.offset(), offset);
+    // SAFETY: as above.
+    let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
+    assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
+}
+
+#[test]
+fn a_moved_stacks_dead_part_is_not_handed_out_as_zero() {
+    let arena = arena(1 << 24);
+    let len = 256 * 1024;
+    let mut stack = arena.allocate(RegionKind::Stack, len, len).unwrap();
+    let offset = stack.offset();
+    // SAFETY: the region is ours and `len` bytes long: deep calls wrote
+    // all of it, and only its top quarter is live now.
+    unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
+    stack.move_stack(len, 3 * len / 4).expect("room to move");
+    assert_ne!(stack.offset(), offset);
+    let table = arena.allocate(RegionKind::Table, len, len).unwrap();
+    assert_eq!(table.offset(), offset, "best fit takes the old range");
+    // SAFETY: as above.
+    let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
+    assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
+}
+
+#[test]
+fn stale_bytes_under_a_sparse_copy_are_handed_back_not_written() {
+    use crate::residency::{Pagemap, Residency};
+    let arena = arena(1 << 24);
+    let memory = arena
+        .allocate(RegionKind::LinearMemory, 65536, 65536)
+        .unwrap();
+    let page = |n: usize| memory.base() as usize + n * PAGE;
+    for (n, sparse) in [(1, true), (3, false)] {
+        // SAFETY: a page of the region, which is ours.
+        unsafe { std::ptr::write_bytes(page(n) as *mut u8, 0xAB, PAGE) };
+        let piece = vec![(memory.offset() + n * PAGE, PAGE)];
+        let mut stale = arena.stale_bytes(RegionKind::LinearMemory, piece);
+        stale.sparse = sparse;
+        drop(stale);
+        // Asked before the read below, which maps the zero page.
+        let state = Pagemap::open().pages(page(n), 1);
+        // SAFETY: as above.
+        let bytes = unsafe { std::slice::from_raw_parts(page(n) as *const u8, PAGE) };
+        assert!(bytes.iter().all(|b| *b == 0));
+        if let Some(state) = state {
+            assert_eq!(state[0] == PageState::Untouched, sparse, "page {n}");
+        }
+    }
+}
+
+/// A freed memory's written pages are listed stale as they are (an exit
+/// hands nothing back), and the next growable memory goes where it was
+/// (not to the middle of the largest gap), reads zero, the pages the old
+/// one wrote still resident (no page fault for its data segment), the
+/// pages it never wrote still untouched.
+#[test]
+fn a_freed_memory_is_reused_zeroed_where_it_was_written_and_untouched_elsewhere() {
+    use crate::residency::{Pagemap, Residency};
+    let arena = arena(1 << 24);
+    let (len, max) = (16 * PAGE, 64 * PAGE);
+    let memory = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
+    let offset = memory.offset();
+    let _neighbour = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
+    for n in [0, 5] {
+        // SAFETY: a page of the region, which is ours.
+        unsafe { std::ptr::write_bytes(memory.base().add(n * PAGE), 0xAB, PAGE) };
+    }
+    drop(memory);
+    assert_eq!(
+        arena.stats().stale_bytes,
+        2 * PAGE,
+        "the written pages listed, not zeroed"
+    );
+    let again = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
+    assert_eq!(again.offset(), offset, "placed on the freed range");
+    assert_eq!(arena.stats().stale_bytes, 0);
+    // Asked before the read below, which maps the zero page.
+    let states = Pagemap::open().pages(again.base() as usize, 16);
+    // SAFETY: the region is ours and `len` bytes long.
+    let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
+    assert!(bytes.iter().all(|b| *b == 0), "a new memory reads zero");
+    if let Some(states) = states {
+        for (n, state) in states.iter().enumerate() {
+            let written = n == 0 || n == 5;
+            assert_eq!(state.holds_data(), written, "page {n}: {state:?}");
+        }
+    }
+}
+
+/// Freed memories past the stale limit go back to the kernel in one
+/// batch, down to half the limit, not one at every free.
+#[test]
+fn stale_memories_past_the_limit_are_handed_back_in_a_batch() {
+    use crate::residency::{Pagemap, Residency};
+    let arena = arena(1 << 30);
+    let len = 1 << 20;
+    let count = 2 * STALE_FLOOR / len;
+    let memories: Vec<ArenaRegion> = (0..count)
+        .map(|_| {
+            let memory = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
+            // SAFETY: the region is ours and `len` bytes long.
+            unsafe { std::ptr::write_bytes(memory.base(), 1, len) };
+            memory
+        })
+        .collect();
+    let first_pages: Vec<usize> = memories.iter().map(|m| m.base() as usize).collect();
+    let mut trims = 0;
+    for memory in memories {
+        let before = arena.stats().stale_bytes;
+        drop(memory);
+        let after = arena.stats().stale_bytes;
+        let limit = arena.state().stale_limit();
+        assert!(after <= limit);
+        if after < before {
+            trims += 1;
+            assert!(after <= limit / 2, "trimmed to half the limit");
+        }
+    }
+    assert!(trims >= 1 && trims <= 3, "{trims} trims");
+    let state = arena.state();
+    let still_stale = |at: usize| {
+        let offset = at - arena.base() as usize;
+        state
+            .stale
+            .range(..=offset)
+            .next_back()
+            .is_some_and(|(&piece, &n)| offset < piece + n)
+    };
+    let pagemap = Pagemap::open();
+    for at in first_pages {
+        if let Some(page) = pagemap.pages(at, 1) {
+            assert_eq!(page[0].holds_data(), still_stale(at), "page at {at:#x}");
+        }
+    }
+}
+
+#[test]
+fn growable_memories_get_room_and_small_regions_stay_out_of_it() {
+    let arena = arena(1 << 30);
+    let mut memory = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+        .unwrap();
+    let control = arena.allocate(RegionKind::ControlBlock, 200, 200).unwrap();
+    let room = memory.offset()..memory.offset() + (256 << 20);
+    assert!(!room.contains(&control.offset()));
+    assert!(memory.grow_in_place(256 << 20));
+    let second = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+        .unwrap();
+    let grown = memory.offset()..memory.offset() + (256 << 20);
+    assert!(!grown.contains(&second.offset()) && !grown.contains(&(second.offset() + 65535)));
+    drop((control, second));
+    assert_eq!(arena.stats().live_regions, 1);
+}
+
+#[test]
+fn growth_stops_at_the_next_region() {
+    let arena = arena(1 << 20);
+    let mut a = arena
+        .allocate(RegionKind::LinearMemory, 65536, 65536)
+        .unwrap();
+    let _b = arena
+        .allocate(RegionKind::LinearMemory, 65536 * 15, 65536 * 15)
+        .unwrap();
+    assert!(!a.grow_in_place(2 * 65536));
+    assert_eq!(a.len(), 65536);
+}
+
+/// A moved region keeps its bytes, sparse or dense, and lands with
+/// the room it asked for.
+#[test]
+fn relocation_keeps_bytes_and_gives_room() {
+    let arena = arena(1 << 30);
+    for len in [200, 3 << 16, 8 << 20] {
+        let kind = if len < 65536 {
+            RegionKind::Table
+        } else {
+            RegionKind::LinearMemory
+        };
+        let mut region = arena.allocate(kind, len, len).unwrap();
+        // Bytes on a few scattered pages (and the last byte), the rest
+        // never touched.
+        let marks: Vec<usize> = [0, 4095, 4096 * 7 + 3, len / 2, len - 1]
+            .into_iter()
+            .filter(|at| *at < len)
+            .collect();
+        for (i, at) in marks.iter().enumerate() {
+            // SAFETY: inside the region.
+            unsafe { *region.base().add(*at) = i as u8 + 1 };
+        }
+        let old = region.base() as usize;
+        let old_offset = region.offset();
+        let grown = len + 65536;
+        assert_eq!(region.relocate(grown, grown), Some(old));
+        assert_ne!(region.offset(), old_offset);
+        assert_eq!(region.len(), grown);
+        // SAFETY: the region is `grown` bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts(region.base(), grown) };
+        for (at, byte) in bytes.iter().enumerate() {
+            let want = marks
+                .iter()
+                .position(|m| *m == at)
+                .map_or(0, |i| i as u8 + 1);
+            assert_eq!(*byte, want, "byte {at} of a {len}-byte region");
+        }
+        assert!(
+            region.grow_in_place(2 * grown),
+            "the room asked for is there"
+        );
+    }
+    assert_eq!(arena.stats().live_regions, 0);
+}
+
+/// A model of the arena's promise: every region reads exactly what
+/// was written into it (zeros elsewhere), whatever allocations, frees,
+/// growth, moves and compactions came before, including ranges left
+/// stale by moves and reused by later regions, sparse or dense.
+#[test]
+fn regions_read_what_was_written_through_moves_and_stale_reuse() {
+    let arena = arena(192 << 20);
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut random = move |bound: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % bound as u64) as usize
+    };
+    let mut live: Vec<(ArenaRegion, Vec<u8>)> = Vec::new();
+    let (mut stale_reused, mut stale_seen, mut trimmed) = (0, 0, 0);
+    let overlaps_stale = |stale: &[(usize, usize)], region: &ArenaRegion| {
+        let (start, end) = (region.offset(), region.offset() + region.len());
+        stale.iter().any(|&(at, n)| at < end && start < at + n)
+    };
+    for step in 0..600 {
+        let stale: Vec<(usize, usize)> = {
+            let state = arena.state();
+            assert!(state.stats.stale_bytes <= state.stale_limit());
+            state.stale.iter().map(|(a, n)| (*a, *n)).collect()
+        };
+        stale_seen += usize::from(!stale.is_empty());
+        let pick = if live.is_empty() {
+            0
+        } else {
+            random(live.len())
+        };
+        match random(10) {
+            0 | 1 if live.len() < 12 => {
+                let len = match random(4) {
+                    0 => 65536 * (1 + random(4)),
+                    1 | 2 => (1 << 20) + 65536 * random(48),
+                    _ => 17 << 20,
+                };
+                let Ok(region) = arena.allocate(RegionKind::LinearMemory, len, len * 4) else {
+                    continue;
+                };
+                stale_reused += usize::from(overlaps_stale(&stale, &region));
+                live.push((region, vec![0; len]));
+            }
+            2 if !live.is_empty() => {
+                let before = arena.stats().stale_bytes;
+                drop(live.swap_remove(pick));
+                trimmed += usize::from(arena.stats().stale_bytes < before);
+            }
+            3 | 4 if !live.is_empty() => {
+                // A few scattered bytes, or a dense run.
+                let (region, model) = &mut live[pick];
+                let len = model.len();
+                let (at, n) = if random(2) == 0 {
+                    (random(len), 1)
+                } else {
+                    let at = random(len);
+                    (at, random(len - at).min(3 << 20))
+                };
+                let byte = 1 + random(255) as u8;
+                model[at..at + n].fill(byte);
+                // SAFETY: inside the region.
+                unsafe { std::ptr::write_bytes(region.base().add(at), byte, n) };
+            }
+            5 if !live.is_empty() => {
+                let (region, model) = &mut live[pick];
+                let new_len = model.len() + 65536 * (1 + random(16));
+                if region.grow_in_place(new_len) {
+                    model.resize(new_len, 0);
+                }
+            }
+            6..=8 if !live.is_empty() => {
+                let (region, model) = &mut live[pick];
+                let new_len = model.len() + 65536 * random(3);
+                let moved = if random(3) == 0 {
+                    region.compact(65536).is_some()
+                } else {
+                    region.relocate(new_len, new_len).is_some()
+                };
+                if moved {
+                    model.resize(region.len(), 0);
+                    stale_reused += usize::from(overlaps_stale(&stale, region));
+                }
+            }
+            _ => {}
+        }
+        if step % 25 == 0 || live.iter().any(|(r, m)| r.len() != m.len()) {
+            for (region, model) in &live {
+                assert_eq!(region.len(), model.len());
+                // SAFETY: the region is `len` bytes long.
+                let bytes = unsafe { std::slice::from_raw_parts(region.base(), region.len()) };
+                assert!(
+                    bytes == &model[..],
+                    "step {step}: region at {:#x}",
+                    region.offset()
+                );
+            }
+        }
+    }
+    for (region, model) in &live {
+        // SAFETY: as above.
+        let bytes = unsafe { std::slice::from_raw_parts(region.base(), region.len()) };
+        assert!(bytes == &model[..]);
+    }
+    assert!(
+        stale_seen > 50,
+        "moves left stale ranges ({stale_seen} steps)"
+    );
+    assert!(
+        stale_reused > 10,
+        "stale ranges were reused ({stale_reused} times)"
+    );
+    assert!(trimmed > 0, "frees trimmed stale ranges");
+    drop(live);
+    assert_eq!(arena.stats().live_regions, 0);
+}
+
+/// Threads that allocate, fill, move, grow and free their own regions
+/// in one arena at once never see each other's bytes: stale ranges
+/// one thread leaves are zeroed before another's region covers them,
+/// and trimming never cleans a range someone else has just taken.
+#[test]
+fn concurrent_moves_never_show_another_regions_bytes() {
+    let arena = arena(256 << 20);
+    std::thread::scope(|scope| {
+        for thread in 0..4u8 {
+            let arena = &arena;
+            scope.spawn(move || {
+                let mut seed = 0x2545_F491_4F6C_DD1D_u64 ^ u64::from(thread);
+                let mut random = move |bound: usize| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % bound as u64) as usize
+                };
+                let mark = thread + 1;
+                let mut mine: Vec<ArenaRegion> = Vec::new();
+                for step in 0..400 {
+                    match random(5) {
+                        0 | 1 if mine.len() < 6 => {
+                            let len = 65536 * (1 + random(40));
+                            let kind = RegionKind::LinearMemory;
+                            let Ok(region) = arena.allocate(kind, len, len * 4) else {
+                                continue;
+                            };
+                            // SAFETY: the region is `len` bytes long.
+                            let bytes =
+                                unsafe { std::slice::from_raw_parts_mut(region.base(), len) };
+                            assert!(bytes.iter().all(|b| *b == 0), "a new region is zero");
+                            bytes.fill(mark);
+                            mine.push(region);
+                        }
+                        2 if !mine.is_empty() => {
+                            let pick = random(mine.len());
+                            drop(mine.swap_remove(pick));
+                        }
+                        3 if !mine.is_empty() => {
+                            let pick = random(mine.len());
+                            let region = &mut mine[pick];
+                            let (old, new) = (region.len(), region.len() + 65536);
+                            if region.grow_in_place(new) {
+                                // SAFETY: the region is `new` bytes long.
+                                let bytes =
+                                    unsafe { std::slice::from_raw_parts_mut(region.base(), new) };
+                                assert!(bytes[old..].iter().all(|b| *b == 0));
+                                bytes[old..].fill(mark);
+                            }
+                        }
+                        _ if !mine.is_empty() => {
+                            let pick = random(mine.len());
+                            let region = &mut mine[pick];
+                            let len = region.len();
+                            let _ = region.relocate(len, len);
+                        }
+                        _ => {}
+                    }
+                    if step % 10 == 0 {
+                        for region in &mine {
+                            // SAFETY: as above.
+                            let bytes =
+                                unsafe { std::slice::from_raw_parts(region.base(), region.len()) };
+                            assert!(bytes.iter().all(|b| *b == mark), "thread {thread}");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(arena.stats().live_regions, 0);
+}
+
+/// Moving a large, mostly untouched memory again and again, through
+/// ranges its earlier moves left stale, keeps it as sparse as it was.
+#[test]
+fn sparse_memories_stay_sparse_through_moves() {
+    let arena = arena(1 << 30);
+    let len = 64 << 20;
+    let mut region = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
+    for page in [0, 100, 10_000] {
+        // SAFETY: inside the region.
+        unsafe { *region.base().add(page * PAGE + 5) = 7 };
+    }
+    for _ in 0..8 {
+        region.relocate(len, len).unwrap();
+        let states = arena
+            .inner
+            .residency
+            .pages(region.base() as usize, len / PAGE)
+            .unwrap();
+        let pages = states.iter().filter(|s| s.holds_data()).count();
+        assert!(pages <= 3, "{pages} pages hold data after a move");
+        // SAFETY: inside the region.
+        assert_eq!(unsafe { *region.base().add(10_000 * PAGE + 5) }, 7);
+    }
+    assert!(
+        arena.stats().stale_bytes > 0,
+        "the moves went through stale ranges"
+    );
+}
+
+/// The kernel's page map, except that every resident page reads as
+/// swapped out: what a move sees on a machine that swapped the whole
+/// arena out.
+#[derive(Debug)]
+struct SwappedOut(Pagemap);
+
+impl Residency for SwappedOut {
+    fn pages(&self, address: usize, pages: usize) -> Option<Vec<PageState>> {
+        let states = self.0.pages(address, pages)?;
+        Some(
+            states
+                .into_iter()
+                .map(|s| match s {
+                    PageState::Resident => PageState::Swapped,
+                    other => other,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A page the kernel swapped out is not resident, but it holds data:
+/// a move must copy it like a resident one.
+#[test]
+fn moves_carry_swapped_out_pages() {
+    let arena = Arena::with_options(
+        1 << 30,
+        ArenaOptions {
+            residency: Arc::new(SwappedOut(Pagemap::open())),
+            ..ArenaOptions::default()
+        },
+    )
+    .unwrap();
+    let len = 8 << 20;
+    let mut region = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
+    let pages = [0, 1, 700, 2047];
+    for (i, page) in pages.iter().enumerate() {
+        // SAFETY: inside the region.
+        unsafe { *region.base().add(page * PAGE + i) = 0x40 + i as u8 };
+    }
+    for _ in 0..3 {
+        region.relocate(len, len).unwrap();
+        for (i, page) in pages.iter().enumerate() {
+            // SAFETY: inside the region.
+            let byte = unsafe { *region.base().add(page * PAGE + i) };
+            assert_eq!(byte, 0x40 + i as u8, "page {page} lost in the move");
+        }
+    }
+}
+
+/// With poisoning on, the range a move leaves holds the poison byte at
+/// once (so a pointer left unpatched reads garbage), and the stale
+/// poison never reaches the next region placed there.
+#[test]
+fn a_compaction_leaves_nothing_stale_or_resident_behind() {
+    use crate::residency::{Pagemap, Residency};
+    let arena = arena(1 << 30);
+    let hole = arena
+        .allocate(RegionKind::LinearMemory, 1 << 20, 1 << 20)
+        .unwrap();
+    let mut memory = arena
+        .allocate(RegionKind::LinearMemory, 1 << 20, 1 << 20)
+        .unwrap();
+    // One touched page, as a small guest leaves it.
+    // SAFETY: inside the region.
+    unsafe { *memory.base().add(4096) = 9 };
+    let old = memory.base() as usize;
+    drop(hole);
+    let stale_before = arena.stats().stale_bytes;
+    let moved_from = memory.compact(0).expect("a lower range is free");
+    assert_eq!(moved_from, old);
+    assert!((memory.base() as usize) < old);
+    // SAFETY: inside the region.
+    assert_eq!(unsafe { *memory.base().add(4096) }, 9);
+    assert_eq!(
+        arena.stats().stale_bytes,
+        stale_before,
+        "nothing more listed stale"
+    );
+    if let Some(pages) = Pagemap::open().pages(old, 256) {
+        assert!(pages.iter().all(|p| *p == PageState::Untouched));
+    }
+}
+
+#[test]
+fn poisoned_moves_leave_poison_and_hand_out_zeros() {
+    let arena = poisoned_arena(1 << 28);
+    let mut region = arena.allocate(RegionKind::ControlBlock, 256, 256).unwrap();
+    // SAFETY: inside the region.
+    unsafe { std::ptr::write_bytes(region.base(), 7, 256) };
+    let old = region.base();
+    region.relocate(256, 0).unwrap();
+    // SAFETY: the old range lies in the arena's mapping; it is stale.
+    let left = unsafe { std::slice::from_raw_parts(old, 256) };
+    assert!(left.iter().all(|b| *b == POISON));
+    // SAFETY: inside the region.
+    let moved = unsafe { std::slice::from_raw_parts(region.base(), 256) };
+    assert!(moved.iter().all(|b| *b == 7));
+    let next = (0..64)
+        .map(|_| arena.allocate(RegionKind::ControlBlock, 256, 256).unwrap())
+        .collect::<Vec<_>>();
+    for r in &next {
+        // SAFETY: inside the region.
+        let bytes = unsafe { std::slice::from_raw_parts(r.base(), 256) };
+        assert!(bytes.iter().all(|b| *b == 0));
+    }
+}
+
+#[test]
+fn free_ranges_coalesce_back_to_one() {
+    let arena = arena(1 << 22);
+    let regions: Vec<_> = (0..20)
+        .map(|i| {
+            let kind = if i % 3 == 0 {
+                RegionKind::LinearMemory
+            } else {
+                RegionKind::ControlBlock
+            };
+            arena.allocate(kind, 1000 * (i + 1), 1 << 22).unwrap()
+        })
+        .collect();
+    drop(regions);
+    let state = arena.state();
+    assert_eq!(state.free.len(), 1);
+    assert_eq!(state.free_by_size.len(), 1);
+    assert_eq!(state.stats.live_bytes, 0);
+    assert!(state.stats.peak_bytes > 0);
+}
+
+#[test]
+fn exhaustion_is_an_error_not_a_panic() {
+    let arena = arena(1 << 20);
+    let _all = arena.allocate(RegionKind::Table, 1 << 20, 1 << 20).unwrap();
+    assert!(matches!(
+        arena.allocate(RegionKind::ControlBlock, 64, 64),
+        Err(AllocError::ArenaExhausted { .. })
+    ));
+}
+
+/// Small fixed-size control blocks are slab slots: distinct, zeroed when
+/// taken (even where a move left poison), listed as regions, movable, and
+/// gone with their chunks once freed.
+#[test]
+fn control_blocks_are_slab_slots_that_read_zero_move_and_go() {
+    let arena = poisoned_arena(1 << 28);
+    let len = 200;
+    let per_chunk = crate::slab::CHUNK / 256;
+    let mut blocks: Vec<ArenaRegion> = (0..per_chunk + 5)
+        .map(|i| {
+            let block = arena.allocate(RegionKind::ControlBlock, len, len).unwrap();
+            // SAFETY: the block is ours and `len` bytes long.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(block.base(), len) };
+            assert!(bytes.iter().all(|b| *b == 0), "block {i} reads zero");
+            bytes.fill(i as u8);
+            block
+        })
+        .collect();
+    let stats = arena.stats();
+    assert_eq!(stats.live_regions, per_chunk + 5);
+    assert_eq!(stats.live_bytes, 2 * crate::slab::CHUNK, "two chunks");
+    assert_eq!(
+        stats.live_bytes_of(RegionKind::ControlBlock),
+        (per_chunk + 5) * 256,
+        "blocks count their slots"
+    );
+    let listed = arena.regions();
+    assert_eq!(listed.len(), per_chunk + 5);
+    assert!(
+        listed
+            .iter()
+            .all(|(_, r)| r.kind == RegionKind::ControlBlock && r.len == 256)
+    );
+    // A move keeps the bytes and poisons the old slot; the next block
+    // there reads zero all the same.
+    let old = blocks[3].offset();
+    let old_base = blocks[3].relocate(len, 0).expect("a slot to move to");
+    assert_eq!(old_base, arena.base() as usize + old);
+    assert_ne!(blocks[3].offset(), old);
+    // SAFETY: as above.
+    assert!(
+        unsafe { std::slice::from_raw_parts(blocks[3].base(), len) }
+            .iter()
+            .all(|b| *b == 3)
+    );
+    // SAFETY: the old slot is free, inside the arena, and nobody's yet.
+    assert_eq!(unsafe { *arena.base().add(old) }, POISON);
+    let again = arena.allocate(RegionKind::ControlBlock, len, len).unwrap();
+    assert_eq!(again.offset(), old, "the freed slot is reused first");
+    // SAFETY: as above.
+    assert!(
+        unsafe { std::slice::from_raw_parts(again.base(), len) }
+            .iter()
+            .all(|b| *b == 0)
+    );
+    assert!(blocks[0].compact(0).is_none(), "slots are not compacted");
+    drop(again);
+    blocks.clear();
+    let stats = arena.stats();
+    assert_eq!(stats.live_regions, 0);
+    assert_eq!(stats.live_bytes_of(RegionKind::ControlBlock), 0);
+    assert_eq!(stats.live_bytes, crate::slab::CHUNK, "one empty chunk kept");
+    assert!(arena.regions().is_empty());
+}

@@ -352,7 +352,7 @@ fn launch_style_spawns_with_wasi_make_no_system_call() {
 }
 
 /// A process's exit hands nothing back to the kernel: its control blocks
-/// are zeroed with stores, its memory's written pages (a `pread` of the
+/// go back to their slabs (zeroed when next taken), its memory's written pages (a `pread` of the
 /// page map says which, the one system call allowed) and its stack listed stale for the next process
 /// to reuse without a fault. A batch trims them past a limit, which a few
 /// hundred exits from a VM of 2,000 processes stay well within. Then a

@@ -282,12 +282,20 @@ impl AllocationMap {
             // process writes its data segments without a page fault. A
             // process that ends and one that starts so cost the kernel
             // nothing.
-            while let Some(at) = self.freed_memories.pop() {
-                if let Some((&gap, &gap_len)) = self.free.range(..=at).next_back()
-                    && at + 2 * len <= gap + gap_len
-                {
-                    return Some((at, self.carve(gap, at, len)));
-                }
+            let fits = |at: usize| {
+                let (&gap, &gap_len) = self.free.range(..=at).next_back()?;
+                let end = at.checked_add(len.checked_mul(2)?)?;
+                (end <= gap + gap_len).then_some(gap)
+            };
+            // The newest that fits; the others stay for later spawns.
+            let found = self
+                .freed_memories
+                .iter()
+                .rposition(|&at| fits(at).is_some());
+            if let Some(i) = found {
+                let at = self.freed_memories.remove(i);
+                let gap = fits(at).expect("checked just now");
+                return Some((at, self.carve(gap, at, len)));
             }
             let &(gap_len, gap) = self.free_by_size.last()?;
             let first = gap.next_multiple_of(align);
@@ -448,6 +456,8 @@ const STALE_FLOOR: usize = 64 << 20;
 /// [`AllocationMap::carve`]). Dropping it zeroes every piece still listed,
 /// so a taken range cannot be handed out with another region's bytes by
 /// forgetting them; a move takes out the pieces its copy overwrote first.
+/// (A slab chunk's pieces are dropped unzeroed: its slots are zeroed when
+/// taken, and a freed chunk lists its resident pages stale again.)
 struct StaleBytes<'a> {
     arena: &'a Arena,
     pieces: Vec<(usize, usize)>,
@@ -545,6 +555,9 @@ impl Arena {
         }
         let mut state = AllocationMap::default();
         state.insert_free(0, capacity);
+        if options.poison_moves {
+            state.slabs.quarantine();
+        }
         state.stats.capacity = capacity;
         Ok(Arena {
             inner: Arc::new(ArenaInner {
@@ -854,17 +867,16 @@ impl Arena {
 
     /// Keeps the stale bytes within their limit (see the module doc).
     /// Past it, the highest stale ranges go back to the kernel until half
-    /// the limit is left, so trimming comes in batches, not at every free,
-    /// and the stale pieces of one free range go in one `madvise` over
-    /// the span from the lowest to the highest (the untouched pages
-    /// between cost the kernel a walk over empty page tables, no more).
-    /// It runs under the map's lock: nothing is placed on a range while
-    /// it is cleaned, and no allocation fails for want of one that is.
+    /// the limit is left, so trimming comes in batches, not at every free.
+    /// Each is taken out of the free map while it is cleaned, outside the
+    /// lock, so nothing is placed on it meanwhile and nobody waits for
+    /// the `madvise`; pieces that touch go in one call.
     fn trim_stale(&self, mut state: MutexGuard<'_, AllocationMap>) {
         if state.stats.stale_bytes <= state.stale_limit() {
             return;
         }
         let target = state.stale_limit() / 2;
+        let mut trimmed = Vec::new();
         while state.stats.stale_bytes > target {
             let (&at, &len) = state.stale.last_key_value().expect("stale bytes listed");
             let (&gap, _) = state
@@ -872,18 +884,23 @@ impl Arena {
                 .range(..=at)
                 .next_back()
                 .expect("stale bytes are free");
-            let (mut from, end) = (at, at + len);
-            while state.stats.stale_bytes > target {
-                let Some((&piece, &n)) = state.stale.range(gap..end).next_back() else {
-                    break;
-                };
-                state.stale.remove(&piece);
-                state.stats.stale_bytes -= n;
-                from = piece;
+            trimmed.extend(state.carve(gap, at, len));
+        }
+        drop(state);
+        trimmed.sort_unstable();
+        let mut i = 0;
+        while i < trimmed.len() {
+            let (from, mut end) = (trimmed[i].0, trimmed[i].0 + trimmed[i].1);
+            i += 1;
+            while i < trimmed.len() && trimmed[i].0 == end {
+                end += trimmed[i].1;
+                i += 1;
             }
-            // `from..end` lies in the free range at `gap`, which nobody
-            // can take while the lock is held.
             self.zero(from, end - from);
+        }
+        let mut state = self.state();
+        for (at, len) in trimmed {
+            state.release(at, len);
         }
     }
 
@@ -1050,7 +1067,7 @@ struct CopySpan {
     shift: usize,
 }
 
-/// A region of the arena; returned, zeroed, when dropped.
+/// A region of the arena; returned when dropped (see `Arena::free`).
 pub struct ArenaRegion {
     arena: Arena,
     offset: usize,

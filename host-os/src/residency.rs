@@ -1,8 +1,9 @@
-//! Which pages of an arena range can hold data: what a move must copy.
+//! Which pages of an arena range can hold data: what a move must copy,
+//! and what a freed region leaves to be zeroed.
 //!
 //! A large move copies only the pages that may hold something other than
 //! zero, so a sparse memory moves at the cost of what it uses and stays
-//! sparse. In the arena's private anonymous mapping a page the kernel has
+//! sparse; a freed memory lists only those pages as stale. In the arena's private anonymous mapping a page the kernel has
 //! never backed reads as zero. But "not resident" is not "never written":
 //! a page may be swapped out, and skipping it would lose the guest's data.
 //! `mincore` cannot tell the two apart, and whether the machine has swap

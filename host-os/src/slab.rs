@@ -13,13 +13,16 @@
 //!
 //! Only bookkeeping lives here; the arena owns the bytes and the lock.
 //! The arena zeroes a slot when it is taken, not when it is given back,
-//! so a slot a move left poisoned stays poisoned until reused. A chunk
-//! whose slots are all free goes back to the map unless it is the only
-//! chunk of its size with a free slot: that one is kept, so a process
-//! that ends and one that starts do not give back and take a chunk each
-//! time.
+//! so a slot a move left poisoned stays poisoned until reused (and, in
+//! an arena whose moves poison, given-back slots wait in a quarantine).
+//! A chunk whose slots are all free goes back to the map unless, when
+//! its last slot comes back, it is the only chunk of its size with a free
+//! slot: that one is kept, so a process that ends and one that starts do
+//! not give back and take a chunk each time. (It stays even if other
+//! chunks of its size gain room later: at most one chunk per size, 64
+//! sizes.)
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Bytes in a chunk.
 pub(crate) const CHUNK: usize = 64 << 10;
@@ -28,6 +31,9 @@ pub(crate) const CHUNK: usize = 64 << 10;
 pub(crate) const MIN_SLOTS: usize = 16;
 /// The largest slab block.
 pub(crate) const MAX_SLOT: usize = CHUNK / MIN_SLOTS;
+/// How many given-back slots wait before they can be taken again, when
+/// moves poison (see [`Slabs::quarantine`]).
+const QUARANTINE: usize = 256;
 
 #[derive(Debug)]
 struct Chunk {
@@ -47,9 +53,19 @@ pub(crate) struct Slabs {
     chunks: BTreeMap<usize, Chunk>,
     /// By slot size: the chunks with a free slot, by offset.
     partial: HashMap<usize, BTreeSet<usize>>,
+    /// Slots given back but not yet free, oldest first, when quarantined.
+    quarantined: Option<VecDeque<usize>>,
 }
 
 impl Slabs {
+    /// Holds every given-back slot back until [`QUARANTINE`] more have
+    /// been: for arenas whose moves poison the range they leave, so that
+    /// a pointer a move failed to patch reads the poison, not the block
+    /// of the next process (free lists hand the last slot back first).
+    pub(crate) fn quarantine(&mut self) {
+        self.quarantined = Some(VecDeque::new());
+    }
+
     /// A free slot of `slot_len` bytes (a multiple of the arena's small
     /// granularity, at most [`MAX_SLOT`]), or `None` when no chunk of
     /// that size has one: the caller then places a chunk and calls
@@ -89,7 +105,14 @@ impl Slabs {
     /// Gives back the slot at `offset`. Returns the chunk's offset when
     /// the chunk is now empty and leaves the slab, for the caller to
     /// return to the map.
-    pub(crate) fn give_back(&mut self, offset: usize) -> Option<usize> {
+    pub(crate) fn give_back(&mut self, mut offset: usize) -> Option<usize> {
+        if let Some(quarantined) = &mut self.quarantined {
+            quarantined.push_back(offset);
+            if quarantined.len() <= QUARANTINE {
+                return None;
+            }
+            offset = quarantined.pop_front().expect("more than QUARANTINE");
+        }
         let (&at, chunk) = self
             .chunks
             .range_mut(..=offset)
@@ -123,10 +146,17 @@ impl Slabs {
     /// The slots handed out, as (offset, slot length), by offset.
     pub(crate) fn live_slots(&self) -> Vec<(usize, usize)> {
         let mut slots = Vec::new();
+        let quarantined = self.quarantined.iter().flatten();
         for (&at, chunk) in &self.chunks {
             let mut given_back = vec![false; chunk.unused_from as usize];
             for &index in &chunk.free {
                 given_back[index as usize] = true;
+            }
+            for &offset in quarantined
+                .clone()
+                .filter(|o| (at..at + CHUNK).contains(*o))
+            {
+                given_back[(offset - at) / chunk.slot_len] = true;
             }
             slots.extend(
                 given_back

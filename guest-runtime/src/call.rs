@@ -155,12 +155,15 @@ impl StoreInner {
         Ok((Entry { trampoline, record }, values))
     }
 
-    fn trap_error(info: TrapInfo) -> ExecError {
+    fn trap_error(info: Box<TrapInfo>) -> ExecError {
+        let backtrace = crate::code::symbolize(&info.trace);
         match info.trap {
-            Trap::HostCall => take_pending_error()
-                .map(ExecError::from)
-                .unwrap_or(ExecError::Trap(Trap::HostCall)),
-            trap => ExecError::Trap(trap),
+            Trap::HostCall => match take_pending_error().map(ExecError::from) {
+                Some(ExecError::Trap(trap, _)) => ExecError::Trap(trap, backtrace),
+                Some(other) => other,
+                None => ExecError::Trap(Trap::HostCall, backtrace),
+            },
+            trap => ExecError::Trap(trap, backtrace),
         }
     }
 }
@@ -297,7 +300,7 @@ impl Store {
             && self.inner().take_kill()
         {
             call.fiber.abandon();
-            return Ok(CallProgress::Done(Err(ExecError::Trap(Trap::Interrupted))));
+            return Ok(CallProgress::Done(Err(ExecError::trap(Trap::Interrupted))));
         }
         // No reference into the store lives across the resume.
         let state = call

@@ -9,11 +9,18 @@
 //! written when code is loaded or dropped, never while guest code that
 //! could fault holds it. A [`LoadedModule`] is a compiled module with its
 //! code placed this way, shared by every instance of it.
+//!
+//! The registry also names code for backtraces: a trap's handler records
+//! the return addresses of the wasm frames it happened in ([`trace`],
+//! without allocating), and [`symbolize`] maps each to its function (by
+//! index and name-section name) and the module offset of its operator.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use carat_jit::{CodeImage, CompiledModule, FloatLibcall, StackMap, Trap, TrapSite};
+use carat_jit::{
+    CodeImage, CompiledModule, FloatLibcall, Names, SourceSpan, StackMap, Trap, TrapSite,
+};
 
 /// A compiled module with its code placed in executable memory.
 #[derive(Debug)]
@@ -26,7 +33,17 @@ impl LoadedModule {
     pub fn new(compiled: CompiledModule) -> Result<Arc<Self>, CodeError> {
         crate::signals::install();
         crate::signals::check_null_page()?;
-        let code = CodeMemory::new(&compiled.image)?;
+        let symbols = Symbols {
+            num_imported_functions: compiled.info.num_imported_functions,
+            body_starts: compiled
+                .info
+                .bodies
+                .iter()
+                .map(|b| b.start as u32)
+                .collect(),
+            names: compiled.info.names.clone(),
+        };
+        let code = CodeMemory::new(&compiled.image, symbols)?;
         Ok(Arc::new(LoadedModule { compiled, code }))
     }
 
@@ -61,6 +78,18 @@ pub struct CodeInfo {
     stack_maps: Vec<StackMap>,
     /// Ranges of the wasm functions (not trampolines), image-relative.
     functions: Vec<std::ops::Range<u32>>,
+    source_map: Vec<SourceSpan>,
+    symbols: Symbols,
+}
+
+/// What names a module's functions in a backtrace.
+#[derive(Debug)]
+struct Symbols {
+    num_imported_functions: u32,
+    /// Module offset of each defined function's body: where a frame
+    /// points when no operator's code covers its address (a prologue).
+    body_starts: Vec<u32>,
+    names: Names,
 }
 
 impl CodeInfo {
@@ -83,11 +112,172 @@ impl CodeInfo {
     }
 
     fn is_function(&self, pc: usize) -> bool {
-        let Ok(offset) = u32::try_from(pc - self.start) else {
-            return false;
-        };
+        self.defined_function_at(pc).is_some()
+    }
+
+    /// The defined function whose code holds `pc`, by defined index.
+    fn defined_function_at(&self, pc: usize) -> Option<usize> {
+        let offset = u32::try_from(pc - self.start).ok()?;
         let i = self.functions.partition_point(|r| r.end <= offset);
-        self.functions.get(i).is_some_and(|r| r.contains(&offset))
+        self.functions
+            .get(i)
+            .is_some_and(|r| r.contains(&offset))
+            .then_some(i)
+    }
+
+    /// The frame at `pc`: a trapping instruction, or (`returning`) the
+    /// return address of a call, which belongs to the call before it.
+    fn frame_at(&self, pc: usize, returning: bool) -> Option<Frame> {
+        let pc = if returning { pc - 1 } else { pc };
+        let defined = self.defined_function_at(pc)?;
+        let offset = (pc - self.start) as u32;
+        let function = &self.functions[defined];
+        let i = self.source_map.partition_point(|s| s.code_offset <= offset);
+        let module_offset = i
+            .checked_sub(1)
+            .map(|i| self.source_map[i])
+            .filter(|span| span.code_offset >= function.start)
+            .map_or(self.symbols.body_starts[defined], |span| span.module_offset);
+        let func_index = self.symbols.num_imported_functions + defined as u32;
+        Some(Frame {
+            func_index,
+            func_name: self.symbols.names.functions.get(&func_index).cloned(),
+            module_name: self.symbols.names.module.clone(),
+            module_offset,
+        })
+    }
+}
+
+/// Most wasm frames a trap records; a deeper trace keeps the innermost and
+/// counts the rest.
+pub const MAX_TRACE: usize = 64;
+
+/// The wasm frames a trap happened in, as the signal handler records them
+/// without allocating: the trapping PC, then each caller's return
+/// address, innermost first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrapTrace {
+    addresses: [usize; MAX_TRACE],
+    len: usize,
+    /// Wasm frames past the first `MAX_TRACE`.
+    more: usize,
+}
+
+/// One wasm frame of a backtrace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    /// The function's index in its module (imports counted).
+    pub func_index: u32,
+    /// Its name in the module's name section, if it has one.
+    pub func_name: Option<String>,
+    /// The module's name in its name section, if it has one.
+    pub module_name: Option<String>,
+    /// Byte offset in the module of the operator the frame was at: the
+    /// trapping one, or a call.
+    pub module_offset: u32,
+}
+
+/// The wasm frames a trap happened in, innermost first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct WasmBacktrace {
+    pub frames: Vec<Frame>,
+    /// Frames deeper than the backtrace holds (a deep recursion).
+    pub frames_omitted: usize,
+}
+
+impl std::fmt::Display for WasmBacktrace {
+    /// One line per frame, as wasmtime prints them:
+    /// `    0: 0x1a2b - abort`, unnamed functions as `wasm-function[3]`.
+    /// A run of frames the same as the one before them (a recursion) is
+    /// one line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut i = 0;
+        while i < self.frames.len() {
+            let frame = &self.frames[i];
+            write!(f, "{i:>5}: {:#x} - ", frame.module_offset)?;
+            if let Some(module) = &frame.module_name {
+                write!(f, "{module}!")?;
+            }
+            match &frame.func_name {
+                Some(name) => writeln!(f, "{name}")?,
+                None => writeln!(f, "wasm-function[{}]", frame.func_index)?,
+            }
+            let same = self.frames[i + 1..]
+                .iter()
+                .take_while(|next| *next == frame)
+                .count();
+            if same > 1 {
+                writeln!(
+                    f,
+                    "       ... frames {} to {} are frame {i} again",
+                    i + 1,
+                    i + same
+                )?;
+                i += same;
+            }
+            i += 1;
+        }
+        if self.frames_omitted > 0 {
+            writeln!(f, "       ... {} more frames", self.frames_omitted)?;
+        }
+        Ok(())
+    }
+}
+
+/// Records the wasm frames of a trap at `pc`, whose frame pointer was
+/// `fp`, on a stack spanning `stack`. Called from the signal handler: it
+/// allocates nothing, takes only the registry's read lock, and reads
+/// only frame records that lie inside `stack`, each above the last (so a
+/// corrupt chain ends the walk instead of looping or faulting).
+///
+/// # Safety
+/// `stack` must be the range of a live stack that nothing writes during
+/// the call (the trapping fiber's, from its own signal handler).
+pub unsafe fn trace(pc: usize, fp: usize, stack: std::ops::Range<usize>) -> TrapTrace {
+    let mut trace = TrapTrace {
+        addresses: [0; MAX_TRACE],
+        len: 1,
+        more: 0,
+    };
+    trace.addresses[0] = pc;
+    let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let mut fp = fp;
+    while fp.is_multiple_of(8) && stack.start <= fp && fp.saturating_add(16) <= stack.end {
+        // SAFETY: two words inside the stack, per the contract.
+        let (caller_fp, return_address) =
+            unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        let in_wasm =
+            code_at(&registry, return_address).is_some_and(|c| c.is_function(return_address));
+        if !in_wasm {
+            break;
+        }
+        if trace.len < MAX_TRACE {
+            trace.addresses[trace.len] = return_address;
+            trace.len += 1;
+        } else {
+            trace.more += 1;
+        }
+        if caller_fp <= fp {
+            break;
+        }
+        fp = caller_fp;
+    }
+    trace
+}
+
+/// Names the frames of `trace` (see [`trace`]). Code unloaded since is
+/// left out, though a trace is named right after its trap, while the
+/// module that trapped is still loaded.
+pub fn symbolize(trace: &TrapTrace) -> WasmBacktrace {
+    let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let frames = trace.addresses[..trace.len]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &pc)| code_at(&registry, pc)?.frame_at(pc, i > 0))
+        .collect();
+    WasmBacktrace {
+        frames,
+        frames_omitted: trace.more,
     }
 }
 
@@ -170,7 +360,7 @@ pub struct CodeMemory {
 }
 
 impl CodeMemory {
-    pub fn new(image: &CodeImage) -> Result<Self, CodeError> {
+    fn new(image: &CodeImage, symbols: Symbols) -> Result<Self, CodeError> {
         let len = image.bytes.len().max(1);
         let mut map = memmap2::MmapMut::map_anon(len)?;
         map[..image.bytes.len()].copy_from_slice(&image.bytes);
@@ -187,6 +377,8 @@ impl CodeMemory {
             traps: image.traps.clone(),
             stack_maps: image.stack_maps.clone(),
             functions: image.functions.clone(),
+            source_map: image.source_map.clone(),
+            symbols,
         };
         REGISTRY
             .write()

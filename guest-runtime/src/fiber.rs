@@ -66,9 +66,13 @@ const HOST_STACK_SIZE: usize = 2 << 20;
 pub struct TrapInfo {
     pub trap: Trap,
     pub pc: usize,
+    /// The wasm frames it happened in, as addresses (see `code`).
+    pub trace: crate::code::TrapTrace,
 }
 
-pub(crate) type FiberResult = Result<(), TrapInfo>;
+/// A trap is boxed once out of the signal handler (which records it in
+/// the fiber's switch record, allocating nothing): its trace is large.
+pub(crate) type FiberResult = Result<(), Box<TrapInfo>>;
 
 /// What the interrupt word asks of a guest at its next poll.
 pub mod interrupt {
@@ -179,10 +183,15 @@ pub(crate) struct ActiveFiber {
 impl ActiveFiber {
     /// Whether a stack pointer lies on this fiber's stack.
     pub(crate) fn owns_stack_pointer(&self, sp: usize) -> bool {
+        self.stack().contains(&sp)
+    }
+
+    /// The address range of this fiber's stack.
+    pub(crate) fn stack(&self) -> std::ops::Range<usize> {
         // SAFETY: the record lives while its fiber runs, which it does (it
         // is this thread's active fiber); its range is plain words.
         let (low, high) = unsafe { (*self.switches).range };
-        (low..high).contains(&sp)
+        low..high
     }
 
     /// Ends the fiber with `trap`: records it and gives the registers that
@@ -291,7 +300,9 @@ pub unsafe fn run_on_fiber(
     let status = unsafe { run(&mut switches, home, faults, None) };
     let result = match status {
         status::FINISHED => Ok(()),
-        status::TRAPPED => Err(switches.trap.take().expect("a trap records itself")),
+        status::TRAPPED => Err(Box::new(
+            switches.trap.take().expect("a trap records itself"),
+        )),
         other => unreachable!("a call that cannot be suspended switched back with {other}"),
     };
     if let Some(stack) = switches.stack.take() {
@@ -568,11 +579,9 @@ impl Fiber {
                 return Ok(wake_at.map_or(FiberState::Suspended, FiberState::Sleeping));
             }
             status::FINISHED => FiberState::Finished(Ok(())),
-            status::TRAPPED => FiberState::Finished(Err(self
-                .switches
-                .trap
-                .take()
-                .expect("a trap records itself"))),
+            status::TRAPPED => FiberState::Finished(Err(Box::new(
+                self.switches.trap.take().expect("a trap records itself"),
+            ))),
             other => unreachable!("a fiber switched back with {other}"),
         };
         // Ended: the stack goes back at once.

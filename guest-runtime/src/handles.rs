@@ -102,8 +102,10 @@ impl Default for StoreLimits {
 /// Why a call into a store did not return normally.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecError {
+    /// A trap, with the wasm frames it happened in (empty when it came
+    /// from the host: an instantiation's segment, a kill).
     #[error("trap: {0}")]
-    Trap(Trap),
+    Trap(Trap, crate::code::WasmBacktrace),
     #[error("exit with status {0}")]
     Exit(i32),
     #[error("host function failed: {0}")]
@@ -118,11 +120,34 @@ pub enum ExecError {
     ForeignCall,
 }
 
+impl ExecError {
+    /// A trap with no wasm frames.
+    pub fn trap(trap: Trap) -> Self {
+        ExecError::Trap(trap, crate::code::WasmBacktrace::default())
+    }
+
+    /// The trap, if this is one.
+    pub fn as_trap(&self) -> Option<Trap> {
+        match self {
+            ExecError::Trap(trap, _) => Some(*trap),
+            _ => None,
+        }
+    }
+
+    /// The wasm frames of a trap, if this is one.
+    pub fn backtrace(&self) -> Option<&crate::code::WasmBacktrace> {
+        match self {
+            ExecError::Trap(_, backtrace) => Some(backtrace),
+            _ => None,
+        }
+    }
+}
+
 impl From<HostError> for ExecError {
     fn from(e: HostError) -> Self {
         match e {
             HostError::Exit(code) => ExecError::Exit(code),
-            HostError::Trap(trap) => ExecError::Trap(trap),
+            HostError::Trap(trap) => ExecError::trap(trap),
             HostError::Failed(message) => ExecError::Host(message),
         }
     }

@@ -335,7 +335,7 @@ impl StoreInner {
                     let offset = const_slot(self, offset) as u32;
                     let len = segment.items.len() as u32;
                     if !self.table_init(id, index, i as u32, offset, 0, len) {
-                        return Err(InstantiationError::Start(ExecError::Trap(
+                        return Err(InstantiationError::Start(ExecError::trap(
                             Trap::TableOutOfBounds,
                         )));
                     }
@@ -350,7 +350,7 @@ impl StoreInner {
                 let offset = const_slot(self, offset) as u32;
                 let len = segment.bytes.len() as u32;
                 if !self.memory_init(id, index, i as u32, offset, 0, len) {
-                    return Err(InstantiationError::Start(ExecError::Trap(
+                    return Err(InstantiationError::Start(ExecError::trap(
                         Trap::MemoryOutOfBounds,
                     )));
                 }

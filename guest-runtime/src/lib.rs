@@ -35,7 +35,7 @@ pub mod values;
 pub mod vmctx;
 
 pub use call::{CallProgress, GuestCall};
-pub use code::LoadedModule;
+pub use code::{Frame, LoadedModule, WasmBacktrace};
 pub use frames::WasmFrame;
 pub use handles::{Entity, ExecError, Extern, Func, InstanceId, InstantiationError, StoreLimits};
 pub use host::{Caller, HostError, HostFnBox, HostFunc, SharedHostFunc};

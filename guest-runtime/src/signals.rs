@@ -18,7 +18,9 @@
 //!   that failed sends its access (see `jit/src/translate/memory.rs`).
 //!   [`check_null_page`] makes sure nothing is ever mapped there.
 //!
-//! The handler then redirects the context so that the fiber returns the
+//! The handler then records the wasm frames the trap happened in (the
+//! frame-pointer chain, read only where it lies on the fiber's stack; see
+//! `code::trace`) and redirects the context so that the fiber returns the
 //! trap (see `fiber`). Anything else is passed to the handler that was
 //! installed before ours, so a genuine crash still crashes as it would
 //! have. The handler takes the code registry's read lock, which no thread
@@ -151,25 +153,35 @@ pub fn speculation_sink() -> Result<usize, String> {
     .clone()
 }
 
+/// What the handler reads of the interrupted thread.
+struct Registers {
+    pc: usize,
+    sp: usize,
+    /// The frame pointer: JIT code keeps frame records, so the chain from
+    /// here names the wasm frames the trap happened in.
+    fp: usize,
+}
+
 #[cfg(target_arch = "x86_64")]
 /// # Safety
 /// `context` must be the ucontext the kernel passed to a signal handler.
-unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
+unsafe fn registers(context: *mut libc::c_void) -> Registers {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     unsafe {
         let uc = &*(context as *const libc::ucontext_t);
-        (
-            uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize,
-            uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize,
-        )
+        Registers {
+            pc: uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize,
+            sp: uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize,
+            fp: uc.uc_mcontext.gregs[libc::REG_RBP as usize] as usize,
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 /// # Safety
-/// As `pc_and_sp`; `landing` must come from the fiber the signal hit.
+/// As `registers`; `landing` must come from the fiber the signal hit.
 unsafe fn redirect(context: *mut libc::c_void, landing: Landing) {
-    // SAFETY: as in `pc_and_sp`; the registers we write are the ones the
+    // SAFETY: as in `registers`; the registers we write are the ones the
     // landing reads (see `stack_switch`).
     unsafe {
         let uc = &mut *(context as *mut libc::ucontext_t);
@@ -183,19 +195,23 @@ unsafe fn redirect(context: *mut libc::c_void, landing: Landing) {
 #[cfg(target_arch = "aarch64")]
 /// # Safety
 /// `context` must be the ucontext the kernel passed to a signal handler.
-unsafe fn pc_and_sp(context: *mut libc::c_void) -> (usize, usize) {
+unsafe fn registers(context: *mut libc::c_void) -> Registers {
     // SAFETY: the kernel passes a valid ucontext_t to SA_SIGINFO handlers.
     unsafe {
         let uc = &*(context as *const libc::ucontext_t);
-        (uc.uc_mcontext.pc as usize, uc.uc_mcontext.sp as usize)
+        Registers {
+            pc: uc.uc_mcontext.pc as usize,
+            sp: uc.uc_mcontext.sp as usize,
+            fp: uc.uc_mcontext.regs[29] as usize,
+        }
     }
 }
 
 #[cfg(target_arch = "aarch64")]
 /// # Safety
-/// As `pc_and_sp`; `landing` must come from the fiber the signal hit.
+/// As `registers`; `landing` must come from the fiber the signal hit.
 unsafe fn redirect(context: *mut libc::c_void, landing: Landing) {
-    // SAFETY: as in `pc_and_sp`; the registers we write are the ones the
+    // SAFETY: as in `registers`; the registers we write are the ones the
     // landing reads (see `stack_switch`).
     unsafe {
         let uc = &mut *(context as *mut libc::ucontext_t);
@@ -214,7 +230,7 @@ unsafe extern "C" fn handler(
     context: *mut libc::c_void,
 ) {
     // SAFETY: the kernel hands us a valid context.
-    let (pc, sp) = unsafe { pc_and_sp(context) };
+    let Registers { pc, sp, fp } = unsafe { registers(context) };
     if let Some(trap) = code::trap_at(pc)
         && let Some(fiber) = active_fiber()
         && fiber.owns_stack_pointer(sp)
@@ -226,7 +242,11 @@ unsafe extern "C" fn handler(
         // frames own nothing that needs dropping, so abandoning them is
         // sound, and we install exactly the landing's registers.
         unsafe {
-            let landing = fiber.land_trap(TrapInfo { trap, pc });
+            // The fiber's stack holds only wasm frames and trampolines
+            // (host code runs on a host stack), and the walk reads only
+            // frame records inside it.
+            let trace = code::trace(pc, fp, fiber.stack());
+            let landing = fiber.land_trap(TrapInfo { trap, pc, trace });
             redirect(context, landing);
         }
         return;

@@ -36,7 +36,7 @@ use wasmparser::{BinaryReader, BinaryReaderError, FunctionBody};
 pub use listing::FunctionListing;
 pub use module_info::{
     ConstExpr, DataSegment, ElementSegment, EntityKind, Export, FuncType, GlobalType, Import,
-    ImportKind, InvalidModule, MemoryType, ModuleInfo, SegmentMode, TableType, ValType,
+    ImportKind, InvalidModule, MemoryType, ModuleInfo, Names, SegmentMode, TableType, ValType,
 };
 pub use translate::CodeStats;
 pub use trap::Trap;
@@ -161,6 +161,14 @@ pub struct StackMap {
     pub slots: Vec<u32>,
 }
 
+/// The code from `code_offset` up to the next span's start was made for
+/// the wasm operator at `module_offset` in the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceSpan {
+    pub code_offset: u32,
+    pub module_offset: u32,
+}
+
 /// Machine code for a whole module, laid out in one image.
 #[derive(Clone, Debug, Default)]
 pub struct CodeImage {
@@ -176,6 +184,10 @@ pub struct CodeImage {
     pub traps: Vec<TrapSite>,
     /// Sorted by return address.
     pub stack_maps: Vec<StackMap>,
+    /// Where the code made for each wasm operator starts, and that
+    /// operator's byte offset in the module, sorted by code offset: what
+    /// a backtrace maps a return address or trapping PC to.
+    pub source_map: Vec<SourceSpan>,
     /// The largest frame of any function or trampoline in the image,
     /// return address and frame record included: how far below a call's
     /// stack pointer one more frame of this module can reach. What a
@@ -210,6 +222,7 @@ struct FunctionOutput {
     relocs: Vec<(u32, Reloc, RelocTarget, i64)>,
     traps: Vec<TrapSite>,
     stack_maps: Vec<StackMap>,
+    source_map: Vec<SourceSpan>,
     /// Bytes its frame takes below the caller's stack pointer, return
     /// address and frame record included.
     frame_size: u32,
@@ -548,6 +561,18 @@ impl Compiler {
                 slots: map.entries().map(|(_, slot)| slot).collect(),
             })
             .collect();
+        // Code with no source location (a prologue, a trampoline) keeps
+        // none: a lookup there finds the span before it in the function,
+        // or nothing.
+        let source_map = buffer
+            .get_srclocs_sorted()
+            .iter()
+            .filter(|span| !span.loc.is_default())
+            .map(|span| SourceSpan {
+                code_offset: span.start,
+                module_offset: span.loc.bits(),
+            })
+            .collect();
         let frame_record = 2 * self.isa.pointer_bytes() as u32;
         let frame_size = buffer
             .frame_layout()
@@ -559,6 +584,7 @@ impl Compiler {
             relocs,
             traps,
             stack_maps,
+            source_map,
             frame_size,
             stats,
         })
@@ -614,6 +640,12 @@ fn link(
             .extend(out.stack_maps.iter().map(|m| StackMap {
                 return_address: start + m.return_address,
                 ..m.clone()
+            }));
+        image
+            .source_map
+            .extend(out.source_map.iter().map(|span| SourceSpan {
+                code_offset: start + span.code_offset,
+                ..*span
             }));
         for (offset, kind, target, addend) in &out.relocs {
             pending.push((start + offset, *kind, target, *addend));

@@ -185,6 +185,36 @@ pub struct ModuleInfo {
     pub data: Vec<DataSegment>,
     /// Byte range of each defined function's body in the module.
     pub bodies: Vec<Range<usize>>,
+    /// What the name section calls the module and its functions (by
+    /// function index), for backtraces. Names are advice: a malformed
+    /// name section is ignored, never an error.
+    pub names: Names,
+}
+
+/// The names a module's name section gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Names {
+    pub module: Option<String>,
+    /// By function index.
+    pub functions: std::collections::BTreeMap<u32, String>,
+}
+
+impl Names {
+    /// Reads a name section, keeping whatever parses before any error.
+    fn read(&mut self, reader: wasmparser::NameSectionReader<'_>) {
+        for name in reader {
+            match name {
+                Ok(wasmparser::Name::Module { name, .. }) => self.module = Some(name.to_string()),
+                Ok(wasmparser::Name::Function(map)) => {
+                    for naming in map.into_iter().map_while(Result::ok) {
+                        self.functions.insert(naming.index, naming.name.to_string());
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 impl ModuleInfo {
@@ -424,6 +454,11 @@ fn decode_payload(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), Inv
         Payload::CodeSectionEntry(body) => {
             let range = body.range();
             info.bodies.push(range.start as usize..range.end as usize);
+        }
+        Payload::CustomSection(reader) => {
+            if let wasmparser::KnownCustom::Name(names) = reader.as_known() {
+                info.names.read(names);
+            }
         }
         _ => {}
     }

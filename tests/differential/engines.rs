@@ -160,7 +160,7 @@ pub fn run_ours(vm: &Vm, modules: &[Vec<u8>], seed: u64) -> Observation {
             }
             Err(e) => {
                 let outcome = match &e {
-                    VmError::Instantiate(InstantiationError::Start(ExecError::Trap(_))) => {
+                    VmError::Instantiate(InstantiationError::Start(ExecError::Trap(..))) => {
                         our_outcome(Err(e))
                     }
                     _ => Outcome::Failed(format!("instantiate {m}: {e}")),

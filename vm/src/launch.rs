@@ -308,7 +308,7 @@ impl ProcessTask {
                 self.ending = Some(match result {
                     Ok(_) => Ending::Exited(0),
                     Err(ExecError::Exit(code)) => Ending::Exited(code),
-                    Err(ExecError::Trap(trap)) => Ending::Trapped(trap.to_string()),
+                    Err(ExecError::Trap(trap, _)) => Ending::Trapped(trap.to_string()),
                     Err(other) => Ending::Failed(other.to_string()),
                 });
                 Step::Finished

@@ -44,8 +44,9 @@ use carat_jit::{
 pub use footprint::Footprint;
 
 pub use carat_guest_runtime::{
-    CallProgress, Caller, Entity, ExecError, Extern, Func, GuestAddr, GuestCall, HostError,
+    CallProgress, Caller, Entity, ExecError, Extern, Frame, Func, GuestAddr, GuestCall, HostError,
     InstanceId, InstantiationError, InterruptHandle, MemoryView, RegionRef, RelocationStats, Val,
+    WasmBacktrace,
 };
 pub use carat_jit::{FuncType, Trap, ValType};
 
@@ -179,9 +180,19 @@ pub use carat_host_os::process::WASI_MODULE;
 impl VmError {
     /// The trap that stopped a guest, if this error is one.
     pub fn trap(&self) -> Option<Trap> {
+        self.exec().and_then(ExecError::as_trap)
+    }
+
+    /// The wasm frames a trap happened in, if this error is a trap.
+    pub fn backtrace(&self) -> Option<&WasmBacktrace> {
+        self.exec().and_then(ExecError::backtrace)
+    }
+
+    /// The guest's failure, if this error is one (a call's, or its start
+    /// function's at instantiation).
+    fn exec(&self) -> Option<&ExecError> {
         match self {
-            VmError::Exec(ExecError::Trap(t))
-            | VmError::Instantiate(InstantiationError::Start(ExecError::Trap(t))) => Some(*t),
+            VmError::Exec(e) | VmError::Instantiate(InstantiationError::Start(e)) => Some(e),
             _ => None,
         }
     }
@@ -755,7 +766,7 @@ impl Process {
             imports.push(item);
         }
         let result = self.store.instantiate(&module.loaded, &imports);
-        if let Err(InstantiationError::Start(ExecError::Trap(_))) = &result {
+        if let Err(InstantiationError::Start(ExecError::Trap(..))) = &result {
             self.count_trap();
         }
         Ok(result?)
@@ -788,7 +799,7 @@ impl Process {
 
     pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, VmError> {
         let result = self.store.call(func, args);
-        if let Err(ExecError::Trap(_)) = &result {
+        if let Err(ExecError::Trap(..)) = &result {
             self.count_trap();
         }
         Ok(result?)
@@ -804,7 +815,7 @@ impl Process {
     /// another process started is refused.
     pub fn resume(&mut self, call: &mut GuestCall) -> Result<CallProgress, VmError> {
         let progress = self.store.resume_call(call)?;
-        if let CallProgress::Done(Err(ExecError::Trap(_))) = &progress {
+        if let CallProgress::Done(Err(ExecError::Trap(..))) = &progress {
             self.count_trap();
         }
         Ok(progress)
@@ -862,7 +873,7 @@ impl carat_host_os::process::Callee for Process {
 
     fn resume_call(&mut self, call: &mut GuestCall) -> Result<CallProgress, ExecError> {
         let progress = self.store.resume_call(call)?;
-        if let CallProgress::Done(Err(ExecError::Trap(_))) = &progress {
+        if let CallProgress::Done(Err(ExecError::Trap(..))) = &progress {
             self.count_trap();
         }
         Ok(progress)

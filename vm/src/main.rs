@@ -160,6 +160,13 @@ fn main() -> ExitCode {
                 .and_then(VmError::trap)
                 .is_some();
             eprintln!("error: {error:#}");
+            let backtrace = error
+                .downcast_ref::<VmError>()
+                .and_then(VmError::backtrace)
+                .filter(|b| !b.frames.is_empty());
+            if let Some(backtrace) = backtrace {
+                eprint!("wasm backtrace:\n{backtrace}");
+            }
             ExitCode::from(if trapped { TRAP_EXIT } else { 1 })
         }
     }

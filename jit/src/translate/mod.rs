@@ -518,6 +518,9 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         while !t.frames.is_empty() {
             let (op, offset) = ops.read_with_offset()?;
             t.op_offset = offset;
+            // Every instruction made for the operator maps back to its
+            // byte in the module: what a backtrace names.
+            t.b.set_srcloc(cranelift_codegen::ir::SourceLoc::new(offset as u32));
             if let Operator::Loop { blockty } = op
                 && t.may_version_loop()
             {

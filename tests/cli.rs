@@ -101,3 +101,40 @@ fn compile_writes_each_functions_listings() {
     assert_eq!(files, 5, "one listing per function");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--stats-file` writes the counters to a file, apart from the guest's
+/// stderr, as `--stats` says (JSON here), for `run` and for `launch`.
+#[test]
+fn stats_file_keeps_the_counters_apart_from_the_guests_stderr() {
+    let dir = std::env::temp_dir().join(format!("carat-cli-stats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let runs: [(&str, Vec<&str>); 2] = [
+        (
+            "run",
+            vec!["run", "--invoke", "add", "tests/programs/cli.wat", "1", "2"],
+        ),
+        ("launch", vec!["launch", "tests/launch/sleepers.toml"]),
+    ];
+    for (what, args) in runs {
+        let file = dir.join(format!("{what}.json"));
+        let output = Command::new(env!("CARGO_BIN_EXE_carat-vm"))
+            .args(&args[..1])
+            .arg("--stats=json")
+            .arg("--stats-file")
+            .arg(&file)
+            .args(&args[1..])
+            .output()
+            .expect("carat-vm runs");
+        assert!(output.status.success(), "{what}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("\"mode\""),
+            "{what}: stats on stderr: {stderr}"
+        );
+        let stats: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(stats["mode"], "carat", "{what}");
+        assert!(stats["processes_spawned"].as_u64().unwrap() >= 1, "{what}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,4 +1,6 @@
-//! Parsing command-line values: typed `--invoke` arguments and sizes.
+//! Parsing command-line values: typed `--invoke` arguments, sizes,
+//! durations, wasmtime's `-W` options, and the rewriting that lets
+//! wasmtime's spellings of a command line through.
 //!
 //! Numbers use the WebAssembly text format's literal syntax (through the
 //! `wast` crate's parser), so everything a `.wat` file accepts works here:
@@ -118,6 +120,117 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("invalid duration `{text}`: out of range"))
 }
 
+/// The subcommands `carat-vm` has; a command line that names none runs
+/// its module, as `wasmtime m.wasm` does.
+pub const SUBCOMMANDS: [&str; 5] = ["run", "launch", "compile", "wast", "help"];
+
+/// Rewrites a command line into the form the parser takes, accepting
+/// wasmtime's habits beside carat-vm's own:
+/// - no subcommand (`carat-vm m.wasm`, `carat-vm --invoke f m.wasm`)
+///   means `run`;
+/// - `--stats json` and `--stats text`, with a space, mean `--stats=json`
+///   (the value is optional, so the parser alone would take `json` for
+///   the module).
+///
+/// Nothing after a `--` is touched: it is the guest's.
+pub fn normalize_command_line(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args = args;
+    if let Some(first) = args.get(1)
+        && names_a_run(first)
+    {
+        args.insert(1, "run".into());
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(iter);
+            break;
+        }
+        if arg == "--stats" {
+            let mut rest = iter.clone();
+            if let Some(format) = rest.next().filter(|v| v == "json" || v == "text") {
+                let mut merged = std::ffi::OsString::from("--stats=");
+                merged.push(format);
+                out.push(merged);
+                iter = rest;
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+/// Whether a command line's first argument starts a `run` without naming
+/// it: a flag (not one about the tool itself) or a module's path. A bare
+/// word that is no file is left to the parser, which calls it an unknown
+/// subcommand (`carat-vm lanch`) rather than a missing module.
+fn names_a_run(first: &std::ffi::OsStr) -> bool {
+    let text = first.to_string_lossy();
+    if SUBCOMMANDS.contains(&text.as_ref())
+        || ["-h", "--help", "-V", "--version"].contains(&text.as_ref())
+    {
+        return false;
+    }
+    text.starts_with('-')
+        || text.contains('.')
+        || text.contains('/')
+        || std::path::Path::new(first).exists()
+}
+
+/// wasmtime's `-W` options carat-vm knows, as one `-W` gives them
+/// (`-W fuel=1000,max-memory-size=64MiB,timeout=2s`; several `-W` add up).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WasmOptions {
+    pub fuel: Option<u64>,
+    pub max_memory_size: Option<u64>,
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// The `-W` keys, for errors.
+const WASM_OPTION_KEYS: &str = "fuel, max-memory-size, timeout";
+
+impl WasmOptions {
+    /// Parses one `-W` value.
+    pub fn parse(text: &str) -> Result<WasmOptions, String> {
+        let mut options = WasmOptions::default();
+        for item in text.split(',').filter(|i| !i.trim().is_empty()) {
+            let (key, value) = item.split_once('=').ok_or_else(|| {
+                format!("-W `{item}`: expected KEY=VALUE (keys: {WASM_OPTION_KEYS})")
+            })?;
+            let context = |e: String| format!("-W {key}: {e}");
+            match key.trim() {
+                "fuel" => {
+                    options.fuel = Some(value.trim().replace('_', "").parse().map_err(|_| {
+                        context(format!("invalid count `{value}`: expected a whole number"))
+                    })?)
+                }
+                "max-memory-size" => {
+                    options.max_memory_size = Some(parse_size(value).map_err(context)?)
+                }
+                "timeout" => options.timeout = Some(parse_duration(value).map_err(context)?),
+                other => {
+                    return Err(format!(
+                        "unknown -W option `{other}` (known: {WASM_OPTION_KEYS})"
+                    ));
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    /// These options, with `later`'s set ones in their place.
+    pub fn and(self, later: WasmOptions) -> WasmOptions {
+        WasmOptions {
+            fuel: later.fuel.or(self.fuel),
+            max_memory_size: later.max_memory_size.or(self.max_memory_size),
+            timeout: later.timeout.or(self.timeout),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +293,70 @@ mod tests {
         assert!(parse_duration("1 fortnight").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1e999s").is_err());
+    }
+
+    fn command_line(args: &[&str]) -> Vec<String> {
+        let args = args.iter().map(std::ffi::OsString::from).collect();
+        normalize_command_line(args)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn wasmtime_spellings_are_rewritten() {
+        assert_eq!(command_line(&["cv", "m.wasm"]), ["cv", "run", "m.wasm"]);
+        assert_eq!(
+            command_line(&["cv", "--invoke", "f", "m.wasm"]),
+            ["cv", "run", "--invoke", "f", "m.wasm"]
+        );
+        assert_eq!(command_line(&["cv", "--help"]), ["cv", "--help"]);
+        assert_eq!(command_line(&["cv", "lanch"]), ["cv", "lanch"], "a typo");
+        assert_eq!(
+            command_line(&["cv", "wast", "a.wast"]),
+            ["cv", "wast", "a.wast"]
+        );
+        assert_eq!(
+            command_line(&["cv", "run", "--stats", "json", "m.wasm"]),
+            ["cv", "run", "--stats=json", "m.wasm"]
+        );
+        assert_eq!(
+            command_line(&["cv", "run", "--stats", "m.wasm"]),
+            ["cv", "run", "--stats", "m.wasm"]
+        );
+        assert_eq!(
+            command_line(&["cv", "run", "m.wasm", "--", "--stats", "json"]),
+            ["cv", "run", "m.wasm", "--", "--stats", "json"]
+        );
+    }
+
+    #[test]
+    fn wasm_options_parse_and_refuse_what_they_do_not_know() {
+        let options = WasmOptions::parse("fuel=1_000,max-memory-size=64MiB,timeout=2s").unwrap();
+        assert_eq!(options.fuel, Some(1000));
+        assert_eq!(options.max_memory_size, Some(64 << 20));
+        assert_eq!(options.timeout, Some(std::time::Duration::from_secs(2)));
+        let later = WasmOptions::parse("fuel=5").unwrap();
+        assert_eq!(options.clone().and(later).fuel, Some(5));
+        assert!(
+            WasmOptions::parse("speed=11")
+                .unwrap_err()
+                .contains("unknown -W option `speed`")
+        );
+        assert!(
+            WasmOptions::parse("fuel")
+                .unwrap_err()
+                .contains("KEY=VALUE")
+        );
+        assert!(
+            WasmOptions::parse("timeout=soon")
+                .unwrap_err()
+                .contains("-W timeout")
+        );
+        assert!(
+            WasmOptions::parse("fuel=-1")
+                .unwrap_err()
+                .contains("-W fuel")
+        );
     }
 }

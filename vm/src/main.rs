@@ -1,8 +1,16 @@
 //! The `carat-vm` command line.
 //!
 //! Exit status: the guest's exit code; 0 after `--invoke` returns; 134
-//! after a trap (`error: trap: <message>` on stderr); 1 for a bad module or
-//! bad arguments. Errors are reported, never panicked.
+//! after a trap (`error: trap: <message>` and the wasm backtrace on
+//! stderr); 2 for a usage error (an unknown flag, a bad flag value, wrong
+//! `--invoke` arguments); 1 for anything else that stops a run before or
+//! outside the guest (a missing file, a bad module, an import that does
+//! not link). Errors are reported, never panicked.
+//!
+//! wasmtime's spellings work beside carat-vm's own (see
+//! `args::normalize_command_line`): `carat-vm m.wasm` runs it, `--env
+//! NAME` passes the host's value, `-W fuel=N,max-memory-size=N,timeout=D`,
+//! `--argv0` and `--preload NAME=PATH`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +21,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Exit status after a trap, as a process killed by SIGABRT reports.
 const TRAP_EXIT: u8 = 134;
+
+/// Exit status after a usage error, as the argument parser gives it.
+const USAGE_EXIT: u8 = 2;
+
+/// A command line that asks for something impossible: a bad flag value
+/// the parser could not see, or `--invoke` arguments that do not fit.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +89,10 @@ struct LaunchArgs {
     /// Print counters on stderr at exit, as text or one JSON object.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     stats: Option<StatsFormat>,
+    /// Write the counters to PATH instead, apart from the guest's stderr
+    /// (as --stats says, else text).
+    #[arg(long, value_name = "PATH")]
+    stats_file: Option<PathBuf>,
     /// The system manifest.
     manifest: PathBuf,
 }
@@ -89,6 +114,10 @@ struct CompileArgs {
     /// Print counters on stderr at exit, as text or one JSON object.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     stats: Option<StatsFormat>,
+    /// Write the counters to PATH instead, apart from the guest's stderr
+    /// (as --stats says, else text).
+    #[arg(long, value_name = "PATH")]
+    stats_file: Option<PathBuf>,
     /// The module, binary (.wasm) or text (.wat).
     module: PathBuf,
 }
@@ -119,6 +148,10 @@ struct RunArgs {
     /// Print counters on stderr at exit, as text or one JSON object.
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
     stats: Option<StatsFormat>,
+    /// Write the counters to PATH instead, apart from the guest's stderr
+    /// (as --stats says, else text).
+    #[arg(long, value_name = "PATH")]
+    stats_file: Option<PathBuf>,
     /// Call this export with ARGS (typed by its parameters) and print each
     /// result on its own line.
     #[arg(long, value_name = "NAME")]
@@ -126,12 +159,25 @@ struct RunArgs {
     /// Give the guest a host directory, under GUEST if given (WASI).
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
-    /// Set an environment variable for the guest (WASI).
-    #[arg(long = "env", value_name = "K=V")]
+    /// Set an environment variable for the guest (WASI); NAME alone
+    /// passes the host's value of NAME.
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
     envs: Vec<String>,
     /// Largest size of a linear memory (e.g. 64MiB).
     #[arg(long, value_name = "SIZE", value_parser = args::parse_size)]
     max_memory: Option<u64>,
+    /// wasmtime's options: fuel=N, max-memory-size=SIZE and
+    /// timeout=DURATION (the guest is interrupted with a trap when it
+    /// runs longer), comma-separated; repeatable.
+    #[arg(short = 'W', value_name = "KEY=VALUE[,...]", value_parser = args::WasmOptions::parse)]
+    wasm_options: Vec<args::WasmOptions>,
+    /// The guest's argv[0] (WASI), instead of the module's file name.
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
+    /// Instantiate the module at PATH first, in the same process, and let
+    /// the main module import its exports from the module name NAME.
+    #[arg(long = "preload", value_name = "NAME=PATH")]
+    preloads: Vec<String>,
     /// The module, binary (.wasm) or text (.wat).
     module: PathBuf,
     /// Arguments: the function's with --invoke, else the guest's argv.
@@ -140,7 +186,7 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args::normalize_command_line(std::env::args_os().collect()));
     let result = match cli.command {
         Command::Run(run_args) => run(run_args),
         Command::Wast {
@@ -159,6 +205,10 @@ fn main() -> ExitCode {
                 .downcast_ref::<VmError>()
                 .and_then(VmError::trap)
                 .is_some();
+            if error.downcast_ref::<UsageError>().is_some() {
+                eprintln!("error: {error:#}\n\nFor more information, try '--help'.");
+                return ExitCode::from(USAGE_EXIT);
+            }
             eprintln!("error: {error:#}");
             let backtrace = error
                 .downcast_ref::<VmError>()
@@ -173,19 +223,54 @@ fn main() -> ExitCode {
 }
 
 fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
+    let options = run_args
+        .wasm_options
+        .iter()
+        .cloned()
+        .fold(args::WasmOptions::default(), args::WasmOptions::and);
+    // Checked before anything is compiled, whether or not the module
+    // imports WASI: a mistyped flag is an error, not ignored.
+    let wasi = wasi_config(&run_args)?;
     let vm = Vm::new(VmConfig {
         mode: run_args.mode,
-        max_memory: run_args.max_memory,
-        fuel: run_args.fuel,
+        max_memory: options.max_memory_size.or(run_args.max_memory),
+        fuel: options.fuel.or(run_args.fuel),
         relocate_every: run_args.relocate_every,
         poison_moves: run_args.poison_moves,
         ..VmConfig::default()
     })?;
-    let result = run_guest(&vm, &run_args);
-    if let Some(format) = run_args.stats {
-        print_stats(&vm.stats(), format);
+    let result = run_guest(&vm, &run_args, wasi, options.timeout);
+    if let Some(format) = stats_format(run_args.stats, &run_args.stats_file) {
+        let text = render_stats(&vm.stats(), format, &[], None);
+        emit_stats(&text, run_args.stats_file.as_deref())?;
     }
     result
+}
+
+/// The stats format asked for: `--stats`'s, or text when only a stats
+/// file is named.
+fn stats_format(stats: Option<StatsFormat>, file: &Option<PathBuf>) -> Option<StatsFormat> {
+    stats.or(file.as_ref().map(|_| StatsFormat::Text))
+}
+
+/// Interrupts a guest that runs past its time (`-W timeout=`): the next
+/// poll it reaches traps with `interrupted`. Dropping it stands it down.
+struct Watchdog {
+    _stand_down: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn start(handle: carat_vm::InterruptHandle, timeout: std::time::Duration) -> Watchdog {
+        let (stand_down, wait) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(timeout) {
+                handle.kill();
+            }
+        });
+        Watchdog {
+            _stand_down: stand_down,
+        }
+    }
 }
 
 /// `carat-vm compile`: compiles the module, writes the listings asked
@@ -239,27 +324,23 @@ fn compile(compile_args: CompileArgs) -> anyhow::Result<ExitCode> {
         stats.compile_time.as_secs_f64() * 1e3,
         compile_args.mode,
     );
-    if let Some(format) = compile_args.stats {
-        print_stats(&vm.stats(), format);
+    if let Some(format) = stats_format(compile_args.stats, &compile_args.stats_file) {
+        let text = render_stats(&vm.stats(), format, &[], None);
+        emit_stats(&text, compile_args.stats_file.as_deref())?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_stats(stats: &VmStats, format: StatsFormat) {
-    print_stats_with(stats, format, &[], None);
-}
-
-/// Prints the VM's counters plus `extra` ones, and in JSON a list of
-/// processes (text gives only their count).
-fn print_stats_with(
+/// The VM's counters plus `extra` ones, and in JSON a list of processes
+/// (text gives only their count), as text ending in a newline.
+fn render_stats(
     stats: &VmStats,
     format: StatsFormat,
     extra: &[(&str, u64)],
     processes: Option<&[carat_vm::lifecycle::ProcessInfo]>,
-) {
+) -> String {
     let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(stats) else {
-        eprintln!("error: cannot encode stats");
-        return;
+        return "error: cannot encode stats\n".into();
     };
     for (name, value) in extra {
         fields.insert(name.to_string(), (*value).into());
@@ -272,31 +353,75 @@ fn print_stats_with(
         fields.insert("processes".into(), value);
     }
     match format {
-        StatsFormat::Json => eprintln!("{}", serde_json::Value::Object(fields)),
-        StatsFormat::Text => {
-            for (name, value) in fields {
+        StatsFormat::Json => format!("{}\n", serde_json::Value::Object(fields)),
+        StatsFormat::Text => fields
+            .into_iter()
+            .map(|(name, value)| {
                 let value = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_string);
-                eprintln!("{name:>20}: {value}");
-            }
+                format!("{name:>20}: {value}\n")
+            })
+            .collect(),
+    }
+}
+
+/// Writes rendered stats to `file`, or to stderr.
+fn emit_stats(text: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match file {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the stats to {}", path.display())),
+        None => {
+            eprint!("{text}");
+            Ok(())
         }
     }
 }
 
-fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
+fn run_guest(
+    vm: &Vm,
+    run_args: &RunArgs,
+    wasi: carat_vm::WasiConfig,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<ExitCode> {
     let module = vm.compile_file(&run_args.module)?;
-    let mut process = vm.new_process()?;
-    if module
-        .info()
-        .imports
-        .iter()
-        .any(|i| i.module == carat_vm::WASI_MODULE)
-    {
-        process.add_wasi(wasi_config(run_args)?)?;
+    let mut preloads = Vec::with_capacity(run_args.preloads.len());
+    for preload in &run_args.preloads {
+        let Some((name, path)) = preload.split_once('=') else {
+            return Err(usage(format!(
+                "invalid --preload `{preload}`: expected NAME=PATH"
+            )));
+        };
+        let preloaded = vm
+            .compile_file(path.as_ref())
+            .with_context(|| format!("--preload {name}"))?;
+        preloads.push((name, preloaded));
     }
-    let instance = process.instantiate(&module);
-    let instance = match instance {
+    let mut process = vm.new_process()?;
+    let imports_wasi = |m: &carat_vm::Module| {
+        m.info()
+            .imports
+            .iter()
+            .any(|i| i.module == carat_vm::WASI_MODULE)
+    };
+    if imports_wasi(&module) || preloads.iter().any(|(_, m)| imports_wasi(m)) {
+        process.add_wasi(wasi)?;
+    }
+    let _watchdog = timeout.map(|t| Watchdog::start(process.interrupt_handle(), t));
+    for (name, preloaded) in &preloads {
+        let instance = match process.instantiate(preloaded) {
+            Err(VmError::Instantiate(carat_vm::InstantiationError::Start(ExecError::Exit(
+                code,
+            )))) => return Ok(exit_code(code)),
+            other => other.with_context(|| format!("--preload {name}"))?,
+        };
+        for export in &preloaded.info().exports {
+            if let Some(item) = process.export(instance, &export.name) {
+                process.define(name, &export.name, item);
+            }
+        }
+    }
+    let instance = match process.instantiate(&module) {
         Err(VmError::Instantiate(carat_vm::InstantiationError::Start(ExecError::Exit(code)))) => {
             return Ok(exit_code(code));
         }
@@ -307,13 +432,16 @@ fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
     let (name, texts) = match &run_args.invoke {
         Some(name) => (name.as_str(), run_args.args.as_slice()),
         None if process.func(instance, "_start").is_ok() => ("_start", &[][..]),
-        None => return Ok(ExitCode::SUCCESS),
+        None => {
+            warn_nothing_ran(&run_args.module, &module);
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let func = process.func(instance, name)?;
     let params = process.func_type(func).params.clone();
     let call_args = match args::parse_args(&params, texts) {
         Ok(values) => values,
-        Err(message) => bail!("cannot invoke `{name}`: {message}"),
+        Err(message) => return Err(usage(format!("cannot invoke `{name}`: {message}"))),
     };
     let outcome = process.call(func, &call_args);
     vm.sample_footprint();
@@ -329,33 +457,65 @@ fn run_guest(vm: &Vm, run_args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
-    let program = run_args.module.file_name().map_or_else(
-        || run_args.module.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
+/// Says that a module with no `_start`, run without `--invoke`, did
+/// nothing, and what it could have been asked to do.
+fn warn_nothing_ran(path: &std::path::Path, module: &carat_vm::Module) {
+    let functions: Vec<&str> = module
+        .info()
+        .exports
+        .iter()
+        .filter(|e| e.kind == carat_jit::EntityKind::Func)
+        .map(|e| e.name.as_str())
+        .collect();
+    let offer = if functions.is_empty() {
+        "it exports no function".to_string()
+    } else {
+        format!(
+            "pick one of its exported functions with --invoke: {}",
+            functions.join(", ")
+        )
+    };
+    eprintln!(
+        "warning: {} has no `_start` and no --invoke was given, so nothing ran; {offer}",
+        path.display()
     );
+}
+
+fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
+    let program = run_args.argv0.clone().unwrap_or_else(|| {
+        run_args.module.file_name().map_or_else(
+            || run_args.module.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    });
     let mut args = vec![program];
     if run_args.invoke.is_none() {
         args.extend(run_args.args.iter().cloned());
     }
     let mut env = Vec::new();
     for pair in &run_args.envs {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("invalid --env `{pair}`: expected K=V");
-        };
-        env.push((key.to_string(), value.to_string()));
+        match pair.split_once('=') {
+            Some(("", _)) => return Err(usage(format!("invalid --env `{pair}`: no name"))),
+            Some((key, value)) => env.push((key.to_string(), value.to_string())),
+            None => match std::env::var(pair) {
+                Ok(value) => env.push((pair.clone(), value)),
+                Err(_) => eprintln!(
+                    "warning: --env {pair}: not set in this environment (or not UTF-8), so not passed"
+                ),
+            },
+        }
     }
-    let preopens = run_args
-        .dirs
-        .iter()
-        .map(|dir| {
-            let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
-            carat_vm::Preopen {
-                host: host.into(),
-                guest: guest.to_string(),
-            }
-        })
-        .collect();
+    let mut preopens = Vec::with_capacity(run_args.dirs.len());
+    for dir in &run_args.dirs {
+        let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+        if !std::path::Path::new(host).is_dir() {
+            bail!("--dir {dir}: {host} is not a directory this process can open");
+        }
+        preopens.push(carat_vm::Preopen {
+            host: host.into(),
+            guest: guest.to_string(),
+        });
+    }
     Ok(carat_vm::WasiConfig {
         args,
         env,
@@ -374,8 +534,8 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     print_endings(&report.endings);
-    if let Some(format) = launch_args.stats {
-        print_stats_with(
+    if let Some(format) = stats_format(launch_args.stats, &launch_args.stats_file) {
+        let text = render_stats(
             &report.vm,
             format,
             &[
@@ -389,6 +549,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
             ],
             Some(&report.processes),
         );
+        emit_stats(&text, launch_args.stats_file.as_deref())?;
     }
     Ok(if report.all_exited_zero() {
         ExitCode::SUCCESS

@@ -302,7 +302,50 @@ fn check_results(actual: &[Val], expected: &[WastRet<'_>]) -> Outcome {
     if matches {
         Ok(())
     } else {
-        Err(format!("expected {expected:?}, got {}", show(actual)))
+        let expected: Vec<String> = expected.iter().map(show_expected).collect();
+        Err(format!(
+            "expected [{}], got {}",
+            expected.join(", "),
+            show(actual)
+        ))
+    }
+}
+
+/// An expected result as `show` prints an actual one (`value:type`), so
+/// a failure's two sides read alike; NaN patterns print as the spec
+/// scripts write them.
+fn show_expected(ret: &WastRet<'_>) -> String {
+    fn nan<T>(pattern: &NanPattern<T>, exact: impl Fn(&T) -> String) -> String {
+        match pattern {
+            NanPattern::CanonicalNan => "nan:canonical".into(),
+            NanPattern::ArithmeticNan => "nan:arithmetic".into(),
+            NanPattern::Value(v) => exact(v),
+        }
+    }
+    fn core(ret: &WastRetCore<'_>) -> String {
+        match ret {
+            WastRetCore::I32(v) => format!("{}:i32", Val::I32(*v)),
+            WastRetCore::I64(v) => format!("{}:i64", Val::I64(*v)),
+            WastRetCore::F32(p) => format!("{}:f32", nan(p, |v| Val::F32(v.bits).to_string())),
+            WastRetCore::F64(p) => format!("{}:f64", nan(p, |v| Val::F64(v.bits).to_string())),
+            WastRetCore::RefNull(Some(HeapType::Abstract {
+                ty: AbstractHeapType::Extern,
+                ..
+            })) => "null:externref".into(),
+            WastRetCore::RefNull(_) => "null:funcref".into(),
+            WastRetCore::RefExtern(Some(n)) => format!("{n}:externref"),
+            WastRetCore::RefExtern(None) => "non-null:externref".into(),
+            WastRetCore::RefFunc(_) => "non-null:funcref".into(),
+            WastRetCore::Either(options) => {
+                let options: Vec<String> = options.iter().map(core).collect();
+                format!("either({})", options.join(" | "))
+            }
+            other => format!("{other:?}"),
+        }
+    }
+    match ret {
+        WastRet::Core(ret) => core(ret),
+        other => format!("{other:?}"),
     }
 }
 

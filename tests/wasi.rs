@@ -98,3 +98,116 @@ fn one_syscall_moves_a_bounded_number_of_bytes() {
         16 << 20
     );
 }
+
+/// A launch manifest gives processes what file-using programs need: a
+/// preopened directory (`dirs`), standard input from a file (`stdin`,
+/// shared by copies, each reading from its start) and standard error to a
+/// file (`stderr`, one per copy). The C programs are the corpus's own
+/// `file_io` and `wc`, whose expected outputs the corpus test checks.
+#[test]
+fn a_launch_gives_processes_directories_stdin_and_stderr() {
+    let dir = std::env::temp_dir().join(format!("carat-launch-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sandbox")).unwrap();
+    let examples = std::fs::canonicalize("examples/c").unwrap();
+    let manifest = format!(
+        r#"
+[[process]]
+name = "files"
+module = "{examples}/file_io.wasm"
+args = ["/data"]
+capabilities = ["wasi"]
+dirs = ["sandbox::/data"]
+stdout = "files.out"
+stderr = "files.err"
+
+[[process]]
+name = "counter"
+module = "{examples}/wc.wasm"
+count = 2
+capabilities = ["wasi"]
+stdin = "{examples}/inputs/wc.txt"
+stdout = "wc.out"
+stderr = "null"
+
+[[process]]
+name = "complainer"
+module = "{examples}/file_io.wasm"
+args = ["/nowhere"]
+capabilities = ["wasi"]
+stdin = "null"
+stdout = "null"
+stderr = "complainer.err"
+"#,
+        examples = examples.display()
+    );
+    std::fs::write(dir.join("files.toml"), manifest).unwrap();
+    let report = carat_vm::launch::launch(&dir.join("files.toml"), Default::default()).unwrap();
+    let endings: Vec<String> = report
+        .endings
+        .iter()
+        .map(|(name, ending)| format!("{name}: {ending}"))
+        .collect();
+    assert_eq!(
+        endings,
+        [
+            "files: exit 0",
+            "counter.0: exit 0",
+            "counter.1: exit 0",
+            "complainer: exit 1"
+        ]
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    assert_eq!(read("files.out"), read_expected("file_io.out"));
+    assert_eq!(read("files.err"), "");
+    for copy in 0..2 {
+        assert_eq!(read(&format!("wc.out.{copy}")), read_expected("wc.out"));
+    }
+    assert!(
+        read("complainer.err").starts_with("file_io: FAILED"),
+        "{}",
+        read("complainer.err")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn read_expected(name: &str) -> String {
+    std::fs::read_to_string(format!("examples/c/expected/{name}")).unwrap()
+}
+
+/// Bad `dirs` and `stdin` fields are errors naming the process and the
+/// field, before anything runs.
+#[test]
+fn bad_dirs_and_stdin_in_a_manifest_are_named() {
+    let dir = std::env::temp_dir().join(format!("carat-launch-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hello = std::fs::canonicalize("examples/c/hello.wasm").unwrap();
+    for (field, value, message) in [
+        (
+            "dirs",
+            r#"["missing::/m"]"#,
+            "process `p`: dirs: `missing::/m`:",
+        ),
+        (
+            "dirs",
+            r#"[".::"]"#,
+            "process `p`: dirs: `.::`: no guest path",
+        ),
+        (
+            "stdin",
+            r#""missing.txt""#,
+            "process `p`: stdin: cannot open",
+        ),
+    ] {
+        let manifest = format!(
+            "[[process]]\nname = \"p\"\nmodule = \"{}\"\ncapabilities = [\"wasi\"]\n{field} = {value}\n",
+            hello.display()
+        );
+        std::fs::write(dir.join("bad.toml"), manifest).unwrap();
+        let error = carat_vm::launch::launch(&dir.join("bad.toml"), Default::default())
+            .expect_err("refused");
+        let text = format!("{error:#}");
+        assert!(text.contains(message), "{field}: {text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -24,8 +24,8 @@ use serde::Deserialize;
 
 use crate::lifecycle::{ProcessInfo, ProcessState, ProcessTable};
 use crate::{
-    CallProgress, ExecError, GuestCall, InterruptHandle, Mode, Module, Output, Process, Vm,
-    VmConfig, VmError, WasiConfig, args::parse_duration, args::parse_size,
+    CallProgress, ExecError, GuestCall, Input, InterruptHandle, Mode, Module, Output, Preopen,
+    Process, Vm, VmConfig, VmError, WasiConfig, args::parse_duration, args::parse_size,
 };
 
 #[derive(Debug, Deserialize)]
@@ -78,8 +78,23 @@ pub struct ProcessSpec {
     /// (its own running time); past it the call is killed and the client's
     /// import fails. Unlimited when absent.
     pub call_timeout: Option<String>,
+    /// Where its output goes: `inherit`, `null` or a file (relative to
+    /// the manifest; copies write `FILE.0`, `FILE.1`, ...).
     #[serde(default = "inherit")]
     pub stdout: String,
+    /// As `stdout`, for its standard error.
+    #[serde(default = "inherit")]
+    pub stderr: String,
+    /// Where its standard input comes from: `inherit`, `null` (empty) or
+    /// a file (relative to the manifest), which every copy reads from
+    /// its start.
+    #[serde(default = "inherit")]
+    pub stdin: String,
+    /// Host directories the process may use (WASI), each `HOST::GUEST`
+    /// or `HOST` (seen as itself), the host path relative to the
+    /// manifest.
+    #[serde(default)]
+    pub dirs: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -318,8 +333,9 @@ impl ProcessTask {
     }
 }
 
-fn output(spec: &ProcessSpec, base: &Path, copy: Option<u32>) -> Output {
-    match spec.stdout.as_str() {
+/// Where a `stdout` or `stderr` field sends copy `copy` of a process.
+fn output(field: &str, base: &Path, copy: Option<u32>) -> Output {
+    match field {
         "inherit" => Output::Inherit,
         "null" => Output::Null,
         path => {
@@ -330,6 +346,40 @@ fn output(spec: &ProcessSpec, base: &Path, copy: Option<u32>) -> Output {
             })
         }
     }
+}
+
+/// A `stdin` field, checked: a file must be one this process can read.
+fn input(field: &str, base: &Path) -> Result<Input, String> {
+    Ok(match field {
+        "inherit" => Input::Inherit,
+        "null" => Input::Null,
+        path => {
+            let path = base.join(path);
+            std::fs::File::open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            Input::File(path)
+        }
+    })
+}
+
+/// A `dirs` field, checked: every host path must be a directory.
+fn preopens(dirs: &[String], base: &Path) -> Result<Vec<Preopen>, String> {
+    dirs.iter()
+        .map(|dir| {
+            let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+            if guest.is_empty() {
+                return Err(format!("`{dir}`: no guest path after `::`"));
+            }
+            let host = base.join(host);
+            if !host.is_dir() {
+                return Err(format!("`{dir}`: {} is not a directory", host.display()));
+            }
+            Ok(Preopen {
+                host,
+                guest: guest.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// How a process that failed to instantiate ended.
@@ -381,6 +431,8 @@ struct Launcher {
     max_memory: Vec<Option<u64>>,
     max_stack: Vec<Option<u64>>,
     call_timeouts: Vec<Option<Duration>>,
+    stdin: Vec<Input>,
+    preopens: Vec<Vec<Preopen>>,
     providers: Mutex<HashMap<String, Provider<Process>>>,
     spawner: scheduler::Spawner<ProcessTask>,
     /// Per spec: the copy number the next spawned process gets.
@@ -498,8 +550,10 @@ impl Launcher {
                         .iter()
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
-                    preopens: Vec::new(),
-                    stdout: output(spec, &self.base, output_copy),
+                    preopens: self.preopens[index].clone(),
+                    stdin: self.stdin[index].clone(),
+                    stdout: output(&spec.stdout, &self.base, output_copy),
+                    stderr: output(&spec.stderr, &self.base, output_copy),
                 })
                 .map_err(|e| Ending::Failed(e.to_string()))?;
         }
@@ -777,6 +831,8 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
     let mut max_memory = Vec::new();
     let mut max_stack = Vec::new();
     let mut call_timeouts = Vec::new();
+    let mut stdin = Vec::new();
+    let mut dirs = Vec::new();
     for spec in &manifest.process {
         let module_path = base.join(&spec.module);
         let module = match compiled.get(&module_path) {
@@ -814,6 +870,8 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         );
         call_timeouts
             .push(optional(&spec.call_timeout, parse_duration).map_err(named("call_timeout"))?);
+        stdin.push(input(&spec.stdin, base).map_err(named("stdin"))?);
+        dirs.push(preopens(&spec.dirs, base).map_err(named("dirs"))?);
     }
     let launcher = Arc::new_cyclic(|this| Launcher {
         vm: vm.clone(),
@@ -825,6 +883,8 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         max_memory,
         max_stack,
         call_timeouts,
+        stdin,
+        preopens: dirs,
         providers: Mutex::default(),
         spawner: scheduler::Spawner::default(),
         spawned: Default::default(),

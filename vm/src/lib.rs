@@ -36,7 +36,7 @@ use carat_host_os::policy::CaratPolicy;
 use carat_host_os::wasi::WasiCtx;
 use carat_host_os::{Arena, ArenaOptions, CaratBackend, PagingBackend};
 
-pub use carat_host_os::wasi::{Output, Preopen, WasiConfig};
+pub use carat_host_os::wasi::{Input, Output, Preopen, WasiConfig};
 use carat_jit::{
     CodeStats, CompileConfig, CompileError, CompileStats, Compiler, FunctionListing,
     SignatureRegistry,

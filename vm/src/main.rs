@@ -520,7 +520,7 @@ fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
         args,
         env,
         preopens,
-        stdout: carat_vm::Output::Inherit,
+        ..carat_vm::WasiConfig::default()
     })
 }
 

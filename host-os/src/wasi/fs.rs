@@ -34,7 +34,7 @@ enum Entry {
     Stdin,
     Stdout,
     Stderr,
-    /// A discarding output (`Output::Null`), as `/dev/null` but without a
+    /// `/dev/null` (`Output::Null`, `Input::Null`), but without a
     /// descriptor of its own: a million processes with their output
     /// discarded would otherwise hold a million descriptors.
     Null,
@@ -96,16 +96,30 @@ fn open_dir(path: &std::path::Path) -> std::io::Result<File> {
 }
 
 impl FdTable {
-    pub(crate) fn new(preopens: &[Preopen], stdout: &super::Output) -> std::io::Result<Self> {
-        let stdout = match stdout {
-            super::Output::Inherit => Entry::Stdout,
-            super::Output::Null => Entry::Null,
-            super::Output::File(path) => Entry::File(File::create(path).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-            })?),
+    pub(crate) fn new(config: &super::WasiConfig) -> std::io::Result<Self> {
+        let named = |what: &str, path: &std::path::Path, e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
         };
-        let mut entries = vec![Some(Entry::Stdin), Some(stdout), Some(Entry::Stderr)];
-        for preopen in preopens {
+        let output = |output: &super::Output, inherited: Entry| -> std::io::Result<Entry> {
+            Ok(match output {
+                super::Output::Inherit => inherited,
+                super::Output::Null => Entry::Null,
+                super::Output::File(path) => {
+                    Entry::File(File::create(path).map_err(|e| named("create", path, e))?)
+                }
+            })
+        };
+        let stdin = match &config.stdin {
+            super::Input::Inherit => Entry::Stdin,
+            super::Input::Null => Entry::Null,
+            super::Input::File(path) => {
+                Entry::File(File::open(path).map_err(|e| named("open", path, e))?)
+            }
+        };
+        let stdout = output(&config.stdout, Entry::Stdout)?;
+        let stderr = output(&config.stderr, Entry::Stderr)?;
+        let mut entries = vec![Some(stdin), Some(stdout), Some(stderr)];
+        for preopen in &config.preopens {
             let dir = open_dir(&preopen.host).map_err(|e| {
                 std::io::Error::new(
                     e.kind(),
@@ -383,10 +397,12 @@ fn write_to(entry: &mut Entry, bytes: &[u8], offset: Option<u64>) -> SysResult<u
 fn read_from(entry: &mut Entry, buf: &mut [u8], offset: Option<u64>) -> SysResult<usize> {
     Ok(match (entry, offset) {
         (Entry::Stdin, None) => std::io::stdin().lock().read(buf)?,
+        (Entry::Null, None) => 0,
         (Entry::File(file), None) => file.read(buf)?,
         (Entry::File(file), Some(at)) => file.read_at(buf, at)?,
         (Entry::Dir { .. }, _) => return Err(Errno(errno::ISDIR)),
-        (Entry::Stdout | Entry::Stderr | Entry::Null, _) => return Err(Errno(errno::BADF)),
+        (Entry::Stdout | Entry::Stderr, _) => return Err(Errno(errno::BADF)),
+        (Entry::Null, Some(_)) => return Err(Errno(errno::SPIPE)),
         (Entry::Stdin, Some(_)) => return Err(Errno(errno::SPIPE)),
     })
 }

@@ -135,13 +135,27 @@ pub struct WasiConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub preopens: Vec<Preopen>,
+    pub stdin: Input,
     pub stdout: Output,
+    pub stderr: Output,
 }
 
-/// Where a process's standard output goes.
+/// Where a process's standard input comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Input {
+    /// carat-vm's own stdin.
+    #[default]
+    Inherit,
+    /// Empty: every read is at its end, as from `/dev/null`.
+    Null,
+    /// A file, read from its start.
+    File(std::path::PathBuf),
+}
+
+/// Where a process's standard output (or error) goes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Output {
-    /// carat-vm's own stdout.
+    /// carat-vm's own stdout (or stderr).
     #[default]
     Inherit,
     /// Discarded.
@@ -250,6 +264,7 @@ fn wait_parked(caller: &mut Caller<'_>, wait: Wait) -> Woke {
 
 impl WasiCtx {
     pub fn new(config: WasiConfig) -> std::io::Result<Self> {
+        let fds = fs::FdTable::new(&config)?;
         Ok(WasiCtx {
             args: config.args,
             env: config
@@ -257,7 +272,7 @@ impl WasiCtx {
                 .into_iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect(),
-            fds: fs::FdTable::new(&config.preopens, &config.stdout)?,
+            fds,
             started: Instant::now(),
             wait: None,
             woke: None,

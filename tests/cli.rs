@@ -138,3 +138,47 @@ fn stats_file_keeps_the_counters_apart_from_the_guests_stderr() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--profile=perfmap` writes `/tmp/perf-PID.map`: a line per function,
+/// `START SIZE NAME` in hex, named as backtraces name them, inside one
+/// image, as `perf report` reads JIT code's names.
+#[test]
+fn profile_perfmap_names_every_function_for_perf() {
+    let child = Command::new(env!("CARGO_BIN_EXE_carat-vm"))
+        .args(["run", "--profile=perfmap", "--invoke", "main"])
+        .arg("tests/programs/backtrace.wat")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("carat-vm runs");
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(134), "it traps");
+    let text = std::fs::read_to_string(&map).expect("the perf map");
+    std::fs::remove_file(&map).unwrap();
+    let entries: Vec<(u64, u64, &str)> = text
+        .lines()
+        .map(|line| {
+            let mut parts = line.splitn(3, ' ');
+            let mut hex = || u64::from_str_radix(parts.next().unwrap(), 16).unwrap();
+            (hex(), hex(), parts.next().unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.2).collect();
+    assert_eq!(
+        names,
+        [
+            "demo!abort",
+            "demo!helper",
+            "demo!main",
+            "demo!deep",
+            "demo!wasm-function[4]",
+            "wasm-trampolines"
+        ]
+    );
+    for pair in entries.windows(2) {
+        assert!(
+            pair[0].1 > 0 && pair[0].0 + pair[0].1 <= pair[1].0,
+            "{text}"
+        );
+    }
+}

@@ -157,6 +157,7 @@ impl StoreInner {
 
     fn trap_error(info: Box<TrapInfo>) -> ExecError {
         let backtrace = crate::code::symbolize(&info.trace);
+        tracing::debug!(trap = %info.trap, frames = backtrace.frames.len(), "trap");
         match info.trap {
             Trap::HostCall => match take_pending_error().map(ExecError::from) {
                 Some(ExecError::Trap(trap, _)) => ExecError::Trap(trap, backtrace),

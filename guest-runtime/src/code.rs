@@ -283,6 +283,62 @@ pub fn symbolize(trace: &TrapTrace) -> WasmBacktrace {
 
 static REGISTRY: RwLock<Registry> = RwLock::new(BTreeMap::new());
 
+/// Where loaded code is announced to `perf` (see [`enable_perf_map`]).
+static PERF_MAP: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// From now on, writes every function of every module loaded to
+/// `/tmp/perf-PID.map`, as `perf report` reads JIT code's names: one
+/// `START SIZE NAME` line per function (hex), named as in backtraces
+/// (`module!name`, else `wasm-function[N]`), and one per module for its
+/// trampolines. Returns the file's path.
+pub fn enable_perf_map() -> std::io::Result<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    *PERF_MAP.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+    Ok(path)
+}
+
+/// Announces `info`'s code in the perf map, if one is enabled. A write
+/// that fails only costs the profile its names.
+fn announce_to_perf(info: &CodeInfo) {
+    use std::io::Write;
+    let mut map = PERF_MAP.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(file) = map.as_mut() else {
+        return;
+    };
+    let mut text = String::new();
+    let module = info.symbols.names.module.as_deref();
+    for (defined, range) in info.functions.iter().enumerate() {
+        let index = info.symbols.num_imported_functions + defined as u32;
+        let name = info.symbols.names.functions.get(&index);
+        let name = match name {
+            Some(name) => name.clone(),
+            None => format!("wasm-function[{index}]"),
+        };
+        let name = match module {
+            Some(module) => format!("{module}!{name}"),
+            None => name,
+        };
+        text.push_str(&format!(
+            "{:x} {:x} {name}\n",
+            info.start + range.start as usize,
+            range.len()
+        ));
+    }
+    let trampolines = info.functions.last().map_or(0, |r| r.end as usize);
+    if info.end > info.start + trampolines {
+        text.push_str(&format!(
+            "{:x} {:x} wasm-trampolines\n",
+            info.start + trampolines,
+            info.end - info.start - trampolines
+        ));
+    }
+    let _ = file.write_all(text.as_bytes());
+}
+
 type Registry = BTreeMap<usize, Arc<CodeInfo>>;
 
 /// The loaded image holding `pc`, if any.
@@ -380,6 +436,7 @@ impl CodeMemory {
             source_map: image.source_map.clone(),
             symbols,
         };
+        announce_to_perf(&info);
         REGISTRY
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -33,6 +33,7 @@ impl Store {
         module: &Arc<LoadedModule>,
         imports: &[Extern],
     ) -> Result<InstanceId, InstantiationError> {
+        let _span = tracing::debug_span!("instantiate", imports = imports.len()).entered();
         let store_ptr = self.inner_ptr();
         let inner = self.inner_mut();
         let info = &module.compiled.info;

@@ -386,6 +386,7 @@ impl StoreInner {
         let home = self.home.clone();
         let mut home =
             (region == RegionRef::Context).then(|| home.lock().unwrap_or_else(|e| e.into_inner()));
+        let started = std::time::Instant::now();
         let moving = self.region(region);
         let len = moving.len();
         let moved_from = match placement {
@@ -426,6 +427,17 @@ impl StoreInner {
             frames_patched: frames,
             stacks_grown: 0,
         });
+        tracing::debug!(
+            ?region,
+            bytes = len,
+            from = %format_args!("{:#x}", moved.old),
+            to = %format_args!("{:#x}", moved.new),
+            escapes,
+            frames,
+            compaction = matches!(placement, Placement::Lower { .. }),
+            pause_ns = started.elapsed().as_nanos() as u64,
+            "relocated"
+        );
         true
     }
 

@@ -266,6 +266,7 @@ fn work<T: Task>(shared: &Shared<T>, worker: usize) {
         lock(&shared.running)[worker] = Some(task.interrupt_handle());
         let step = task.step();
         lock(&shared.running)[worker] = None;
+        tracing::trace!(worker, task = id, ?step, "stepped");
         start_spawned(shared);
         match step {
             Step::Yielded => {

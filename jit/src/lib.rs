@@ -398,6 +398,7 @@ impl Compiler {
         signatures: &SignatureRegistry,
     ) -> Result<CompiledModule, CompileError> {
         let start = Instant::now();
+        let _span = tracing::debug_span!("compile", wasm_bytes = bytes.len()).entered();
         let prepared = self.prepare(bytes, signatures)?;
         let env = self.env(&prepared);
         let info = &prepared.info;
@@ -466,6 +467,14 @@ impl Compiler {
         }
         let image = link(info, outputs, trampolines)?;
         stats.compile_time = start.elapsed();
+        tracing::debug!(
+            functions = stats.functions_compiled,
+            code_bytes = image.bytes.len(),
+            guards = stats.code.guards_emitted,
+            threads,
+            ms = stats.compile_time.as_secs_f64() * 1e3,
+            "compiled"
+        );
         let Prepared {
             info,
             layout,
@@ -495,8 +504,10 @@ impl Compiler {
         let mut builder_ctx = FunctionBuilderContext::new();
         let mut out = Vec::new();
         while let Some(&job) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            let _span = tracing::trace_span!("compile_job", job).entered();
             let stats = match jobs[job] {
                 Job::Function(defined) => {
+                    tracing::trace!(defined, "function");
                     translate_function(env, bytes, defined, &mut ctx, &mut builder_ctx)?
                 }
                 Job::Trampoline(trampoline) => {

@@ -175,6 +175,7 @@ pub enum VmError {
     RelocationNeedsCarat,
 }
 
+pub use carat_guest_runtime::code::enable_perf_map;
 pub use carat_host_os::process::WASI_MODULE;
 
 impl VmError {
@@ -528,6 +529,7 @@ impl Vm {
             .counters
             .processes_live
             .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(pid, "spawn");
         Ok(Process {
             vm: self.clone(),
             store,

@@ -93,6 +93,10 @@ struct LaunchArgs {
     /// (as --stats says, else text).
     #[arg(long, value_name = "PATH")]
     stats_file: Option<PathBuf>,
+    /// Profile with perf: `perfmap` writes /tmp/perf-PID.map, naming the
+    /// JIT's functions for `perf report`.
+    #[arg(long, value_name = "KIND")]
+    profile: Option<Profile>,
     /// The system manifest.
     manifest: PathBuf,
 }
@@ -120,6 +124,42 @@ struct CompileArgs {
     stats_file: Option<PathBuf>,
     /// The module, binary (.wasm) or text (.wat).
     module: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Profile {
+    Perfmap,
+}
+
+/// Starts what `--profile` asks for, before any code is loaded.
+fn start_profiling(profile: Option<Profile>) -> anyhow::Result<()> {
+    if let Some(Profile::Perfmap) = profile {
+        carat_vm::enable_perf_map().context("cannot write the perf map")?;
+    }
+    Ok(())
+}
+
+/// Logs through `tracing` when `CARAT_LOG` (else `RUST_LOG`) holds a
+/// filter (`debug`, `carat_guest_runtime=trace,info`, ...): spans for
+/// compiles (each function at `trace`) and instantiations, events for
+/// spawns, relocations and compactions (region, bytes, pause), traps and
+/// scheduling (`trace`). Nothing is installed otherwise.
+fn start_logging() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let Some((variable, directive)) = ["CARAT_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|v| Some((v, std::env::var(v).ok()?)))
+    else {
+        return Ok(());
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directive)
+        .map_err(|e| usage(format!("{variable}=`{directive}`: {e}")))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,6 +192,10 @@ struct RunArgs {
     /// (as --stats says, else text).
     #[arg(long, value_name = "PATH")]
     stats_file: Option<PathBuf>,
+    /// Profile with perf: `perfmap` writes /tmp/perf-PID.map, naming the
+    /// JIT's functions for `perf report`.
+    #[arg(long, value_name = "KIND")]
+    profile: Option<Profile>,
     /// Call this export with ARGS (typed by its parameters) and print each
     /// result on its own line.
     #[arg(long, value_name = "NAME")]
@@ -187,7 +231,7 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(args::normalize_command_line(std::env::args_os().collect()));
-    let result = match cli.command {
+    let result = start_logging().and_then(|()| match cli.command {
         Command::Run(run_args) => run(run_args),
         Command::Wast {
             mode,
@@ -197,7 +241,7 @@ fn main() -> ExitCode {
         } => wast(mode, relocate_every, poison_moves, &files),
         Command::Launch(launch_args) => launch(launch_args),
         Command::Compile(compile_args) => compile(compile_args),
-    };
+    });
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -223,6 +267,7 @@ fn main() -> ExitCode {
 }
 
 fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
+    start_profiling(run_args.profile)?;
     let options = run_args
         .wasm_options
         .iter()
@@ -525,6 +570,7 @@ fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
 }
 
 fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
+    start_profiling(launch_args.profile)?;
     let report = carat_vm::launch::launch(
         &launch_args.manifest,
         carat_vm::launch::LaunchOptions {

@@ -590,11 +590,11 @@ pub fn read_module(path: &Path) -> Result<Vec<u8>, VmError> {
 }
 
 fn looks_like_text(bytes: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return false;
-    };
-    let text = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-    text.starts_with('(') || text.starts_with(";;") || text.starts_with("(;")
+    // By its first bytes only: a text module with a stray non-UTF-8 byte
+    // further on is still text, and its error says so (not "bad magic").
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let start = bytes.trim_ascii_start();
+    start.starts_with(b"(") || start.starts_with(b";;")
 }
 
 /// A guest process: linked instances and the names they import by.

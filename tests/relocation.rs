@@ -174,6 +174,7 @@ fn launch_with(manifest: &str, relocate_every: Option<u64>) -> LaunchReport {
             mode: Some(Mode::Carat),
             relocate_every,
             poison_moves: true,
+            ..LaunchOptions::default()
         },
     )
     .unwrap_or_else(|e| panic!("{manifest}: {e}"))

@@ -118,6 +118,10 @@ struct AllocationMap {
     /// Where the last few growable memories freed were, newest last: a
     /// new one goes there first (see `place`).
     freed_memories: Vec<usize>,
+    /// The latest moves, oldest first, for the arena map: from, to,
+    /// length, kind.
+    moves: std::collections::VecDeque<(usize, usize, usize, RegionKind)>,
+    moves_total: u64,
     stats: ArenaStats,
 }
 
@@ -211,6 +215,16 @@ impl AllocationMap {
         self.stats.live_bytes += record.len;
         self.stats.peak_bytes = self.stats.peak_bytes.max(self.stats.live_bytes);
         self.slabs.add_chunk(offset, slot_len);
+    }
+
+    /// Remembers a move for the arena map (the latest
+    /// `arena_map::MAX_ARROWS`).
+    fn record_move(&mut self, from: usize, to: usize, len: usize, kind: RegionKind) {
+        if self.moves.len() == crate::arena_map::MAX_ARROWS {
+            self.moves.pop_front();
+        }
+        self.moves.push_back((from, to, len, kind));
+        self.moves_total += 1;
     }
 
     /// Counts a slab block of `slot_len` bytes taken (or given back) as a
@@ -598,6 +612,24 @@ impl Arena {
         }
     }
 
+    /// What the arena holds now, for [`crate::arena_map::render_svg`].
+    pub fn picture(&self) -> crate::arena_map::ArenaPicture {
+        let regions = self
+            .regions()
+            .into_iter()
+            .map(|(offset, r)| (offset, r.kind, r.len))
+            .collect();
+        let state = self.state();
+        crate::arena_map::ArenaPicture {
+            capacity: state.stats.capacity,
+            regions,
+            free: state.free.iter().map(|(&o, &n)| (o, n)).collect(),
+            stale: state.stale.iter().map(|(&o, &n)| (o, n)).collect(),
+            moves: state.moves.iter().copied().collect(),
+            moves_total: state.moves_total,
+        }
+    }
+
     /// The live regions, by offset: slab blocks, not their chunks.
     pub fn regions(&self) -> Vec<(usize, RegionRecord)> {
         let state = self.state();
@@ -716,6 +748,8 @@ impl Arena {
             // SAFETY: as above; the old slot's bytes are copied away.
             unsafe { std::ptr::write_bytes(base.add(offset), POISON, slot_len) };
         }
+        self.state()
+            .record_move(offset, new_offset, len, RegionKind::ControlBlock);
         self.free_slot(offset, slot_len);
         Some(new_offset)
     }
@@ -854,6 +888,7 @@ impl Arena {
         // wrote.
         let mut state = self.state();
         state.remove_region(offset, false);
+        state.record_move(offset, new_offset, used, record_kind);
         if record_kind == RegionKind::Stack {
             state.mark_stale(offset, old_len);
         } else if !compacted {

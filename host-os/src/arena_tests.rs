@@ -649,7 +649,7 @@ fn control_blocks_are_slab_slots_that_read_zero_are_reused_and_go() {
             // SAFETY: the block is ours and `len` bytes long.
             let bytes = unsafe { std::slice::from_raw_parts_mut(block.base(), len) };
             assert!(bytes.iter().all(|b| *b == 0), "block {i} reads zero");
-            bytes.fill(i as u8 + 1);
+            bytes.fill((i as u8).wrapping_add(1));
             block
         })
         .collect();

@@ -13,6 +13,7 @@
 //! (`process`), and how processes share the CPU (`scheduler`).
 
 pub mod arena;
+pub mod arena_map;
 pub mod carat_abi;
 pub mod footprint;
 pub mod paging;

@@ -166,6 +166,9 @@ pub struct LaunchReport {
     pub end_to_end_ns: u64,
     /// Every process the launch ran, by pid (failed spawns have none).
     pub processes: Vec<ProcessInfo>,
+    /// Why the arena map could not be written, if it was asked for and
+    /// could not be.
+    pub arena_map_error: Option<String>,
 }
 
 impl LaunchReport {
@@ -650,7 +653,7 @@ impl Launcher {
 }
 
 /// What the command line adds to a manifest.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LaunchOptions {
     /// Overrides the manifest's mode.
     pub mode: Option<Mode>,
@@ -659,6 +662,10 @@ pub struct LaunchOptions {
     pub relocate_every: Option<u64>,
     /// Poison every range a move leaves (tests).
     pub poison_moves: bool,
+    /// Draw the arena into this SVG file at the end, and every
+    /// `arena_map_every` while the launch runs.
+    pub arena_map: Option<PathBuf>,
+    pub arena_map_every: Option<Duration>,
 }
 
 /// The largest manifest `launch` reads.
@@ -908,9 +915,13 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
     let table = launcher.table.clone();
     let spawner = launcher.spawner.clone();
     let timing = LaunchTiming { started, spawn_all };
+    let mapping = ArenaMapping {
+        path: options.arena_map.clone(),
+        every: options.arena_map_every,
+    };
     let run = std::thread::Builder::new()
         .name("launch".into())
-        .spawn(move || run(launcher, tasks, workers, vm, timing))
+        .spawn(move || run(launcher, tasks, workers, vm, timing, mapping))
         .map_err(LaunchError::Thread)?;
     Ok(Launch {
         table,
@@ -925,6 +936,12 @@ struct LaunchTiming {
     spawn_all: Duration,
 }
 
+/// Where and how often a launch draws its arena.
+struct ArenaMapping {
+    path: Option<PathBuf>,
+    every: Option<Duration>,
+}
+
 /// Runs a launch's tasks to the end on `workers` threads.
 fn run(
     launcher: Arc<Launcher>,
@@ -932,6 +949,7 @@ fn run(
     workers: usize,
     vm: Vm,
     timing: LaunchTiming,
+    mapping: ArenaMapping,
 ) -> LaunchReport {
     // What processes cost is sampled as they spawn and, while they run
     // (parked mid-call, holding stacks), every 100 ms while as many are
@@ -942,8 +960,22 @@ fn run(
     // The sampler stops as soon as the run ends: dropping `running` ends
     // its wait at once.
     let (running, stopped) = std::sync::mpsc::channel::<()>();
+    let (drawing, stop_drawing) = std::sync::mpsc::channel::<()>();
+    let map_error = Mutex::new(None);
     let (tasks, stats) = std::thread::scope(|scope| {
         let vm = &vm;
+        if let (Some(path), Some(every)) = (&mapping.path, mapping.every) {
+            let map_error = &map_error;
+            scope.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stop_drawing.recv_timeout(every)
+                {
+                    if let Err(e) = vm.write_arena_map(path) {
+                        *lock(map_error) = Some(e.to_string());
+                    }
+                }
+            });
+        }
         scope.spawn(move || {
             let mut wait = FOOTPRINT_PERIOD;
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
@@ -961,8 +993,14 @@ fn run(
             launcher.spawner.clone(),
         );
         drop(running);
+        drop(drawing);
         ran
     });
+    if let Some(path) = &mapping.path
+        && let Err(e) = vm.write_arena_map(path)
+    {
+        *lock(&map_error) = Some(e.to_string());
+    }
     let mut spawn_times = std::mem::take(&mut *lock(&launcher.spawn_times));
     spawn_times.sort();
     // Spawned copies are reported with the others of their spec.
@@ -988,5 +1026,9 @@ fn run(
         peak_parked: launcher.table.peak_sleeping(),
         ends_spread_ns: launcher.table.ends_spread().as_nanos() as u64,
         end_to_end_ns: timing.started.elapsed().as_nanos() as u64,
+        arena_map_error: map_error
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|e| format!("cannot write the arena map: {e}")),
     }
 }

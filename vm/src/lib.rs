@@ -342,6 +342,25 @@ impl Vm {
         self.arena().map_or(0.0, Arena::fragmentation)
     }
 
+    /// A picture of the arena as one SVG document (see
+    /// `carat_host_os::arena_map`); `None` in paging mode, which has none.
+    pub fn arena_map_svg(&self) -> Option<String> {
+        let picture = self.arena()?.picture();
+        Some(carat_host_os::arena_map::render_svg(&picture))
+    }
+
+    /// Writes [`Vm::arena_map_svg`] to `path`, through a temporary file
+    /// renamed over it, so a reader never sees half a picture.
+    pub fn write_arena_map(&self, path: &Path) -> std::io::Result<()> {
+        let svg = self.arena_map_svg().ok_or_else(|| {
+            std::io::Error::other("paging mode has no arena to draw (use --mode carat)")
+        })?;
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        std::fs::write(&partial, svg)?;
+        std::fs::rename(&partial, path)
+    }
+
     /// The arena, in CARAT mode.
     pub fn arena(&self) -> Option<&Arena> {
         match &self.inner.backend {

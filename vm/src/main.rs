@@ -97,6 +97,15 @@ struct LaunchArgs {
     /// JIT's functions for `perf report`.
     #[arg(long, value_name = "KIND")]
     profile: Option<Profile>,
+    /// Draw the arena (CARAT mode) into this SVG file: every region by
+    /// kind, free and stale ranges, the largest free range and the moves
+    /// so far. `run` draws it when the call ends, `launch` at its end.
+    #[arg(long, value_name = "FILE.svg")]
+    arena_map: Option<PathBuf>,
+    /// Also draw the arena map every DURATION while the launch runs
+    /// (the file is replaced whole each time).
+    #[arg(long, value_name = "DURATION", value_parser = args::parse_duration, requires = "arena_map")]
+    arena_map_every: Option<std::time::Duration>,
     /// The system manifest.
     manifest: PathBuf,
 }
@@ -196,6 +205,11 @@ struct RunArgs {
     /// JIT's functions for `perf report`.
     #[arg(long, value_name = "KIND")]
     profile: Option<Profile>,
+    /// Draw the arena (CARAT mode) into this SVG file: every region by
+    /// kind, free and stale ranges, the largest free range and the moves
+    /// so far. `run` draws it when the call ends, `launch` at its end.
+    #[arg(long, value_name = "FILE.svg")]
+    arena_map: Option<PathBuf>,
     /// Call this export with ARGS (typed by its parameters) and print each
     /// result on its own line.
     #[arg(long, value_name = "NAME")]
@@ -267,6 +281,11 @@ fn main() -> ExitCode {
 }
 
 fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
+    if run_args.arena_map.is_some() && run_args.mode == Mode::Paging {
+        return Err(usage(
+            "--arena-map needs --mode carat: paging mode has no arena to draw",
+        ));
+    }
     start_profiling(run_args.profile)?;
     let options = run_args
         .wasm_options
@@ -490,6 +509,7 @@ fn run_guest(
     };
     let outcome = process.call(func, &call_args);
     vm.sample_footprint();
+    draw_arena(vm, run_args.arena_map.as_deref());
     match outcome {
         Ok(results) => {
             for result in results {
@@ -499,6 +519,19 @@ fn run_guest(
         }
         Err(VmError::Exec(ExecError::Exit(code))) => Ok(exit_code(code)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Draws the arena into `path`, if asked; a failure is a warning, after
+/// the guest's own outcome.
+fn draw_arena(vm: &Vm, path: Option<&std::path::Path>) {
+    if let Some(path) = path
+        && let Err(e) = vm.write_arena_map(path)
+    {
+        eprintln!(
+            "warning: cannot write the arena map to {}: {e}",
+            path.display()
+        );
     }
 }
 
@@ -577,9 +610,14 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
             mode: launch_args.mode,
             relocate_every: launch_args.relocate_every,
             poison_moves: launch_args.poison_moves,
+            arena_map: launch_args.arena_map.clone(),
+            arena_map_every: launch_args.arena_map_every,
         },
     )?;
     print_endings(&report.endings);
+    if let Some(error) = &report.arena_map_error {
+        eprintln!("warning: {error}");
+    }
     if let Some(format) = stats_format(launch_args.stats, &launch_args.stats_file) {
         let text = render_stats(
             &report.vm,

@@ -431,6 +431,14 @@ impl StoreInner {
                     .cast::<*mut u64>()
                     .write(owner(*g).global_def(g.defined));
             }
+            // What `call_indirect` checks against: this VM's ids of the
+            // module's types (see `jit::abi`).
+            for (i, id) in module.compiled.type_ids.iter().enumerate() {
+                vmctx
+                    .add(layout.type_id(i as u32) as usize)
+                    .cast::<u32>()
+                    .write(*id);
+            }
         }
     }
 }

@@ -16,7 +16,14 @@
 //! table defs    one VMTableDefinition per defined table
 //! global imports  one pointer to the exporter's global slot each
 //! global defs   one 8-byte slot per defined global
+//! type ids      the engine's id of each of the module's types, 4 bytes
+//!               each: what `call_indirect` compares a funcref's against
 //! ```
+//!
+//! The type ids are read from the vmctx, not built into the code, so a
+//! compiled module does not depend on the order in which one VM happened
+//! to meet its types: it can be saved and loaded into another VM (AOT
+//! and the compile cache).
 //!
 //! Every absolute pointer the VM stores lives in one of these places (or in
 //! the VMStoreContext), which is what makes relocation's pointer patching
@@ -24,6 +31,9 @@
 
 /// Size of a pointer on every supported target.
 pub const POINTER_SIZE: u32 = 8;
+
+/// Size of a type id in the vmctx and in a funcref record.
+pub const TYPE_ID_SIZE: u32 = 4;
 
 /// Size of one value slot in the host <-> wasm value arrays.
 pub const VALUE_SLOT_SIZE: u32 = 8;
@@ -457,6 +467,8 @@ pub struct VmctxLayout {
     table_defs: u32,
     global_imports: u32,
     global_defs: u32,
+    num_types: u32,
+    type_ids: u32,
     size: u32,
 }
 
@@ -488,6 +500,7 @@ pub struct EntityCounts {
     pub defined_tables: u32,
     pub imported_globals: u32,
     pub defined_globals: u32,
+    pub types: u32,
 }
 
 impl VmctxLayout {
@@ -505,6 +518,8 @@ impl VmctxLayout {
         let table_defs = section(counts.defined_tables, table::SIZE);
         let global_imports = section(counts.imported_globals, POINTER_SIZE);
         let global_defs = section(counts.defined_globals, VALUE_SLOT_SIZE);
+        let type_ids = section(counts.types, TYPE_ID_SIZE);
+        at = at.next_multiple_of(POINTER_SIZE);
         VmctxLayout {
             num_functions: counts.functions,
             num_imported_memories: counts.imported_memories,
@@ -520,6 +535,8 @@ impl VmctxLayout {
             table_defs,
             global_imports,
             global_defs,
+            num_types: counts.types,
+            type_ids,
             size: at,
         }
     }
@@ -581,6 +598,12 @@ impl VmctxLayout {
         self.global_defs + defined_index * VALUE_SLOT_SIZE
     }
 
+    /// The engine's id of the module's type `index`.
+    pub fn type_id(&self, index: u32) -> u32 {
+        assert!(index < self.num_types);
+        self.type_ids + index * TYPE_ID_SIZE
+    }
+
     /// Where entity `index` (counting imports first) of `kind` is reached.
     pub fn locate(&self, kind: SharedKind, index: u32) -> Location {
         type Offset = fn(&VmctxLayout, u32) -> u32;
@@ -635,6 +658,7 @@ mod tests {
             defined_tables: 1,
             imported_globals: 1,
             defined_globals: 4,
+            types: 3,
         });
         assert_eq!(layout.funcref(0), vmctx::HEADER_SIZE);
         assert_eq!(layout.memory_import(0), layout.funcref(2) + funcref::SIZE);
@@ -643,7 +667,9 @@ mod tests {
         assert_eq!(layout.table_def(0), layout.table_import(1) + POINTER_SIZE);
         assert_eq!(layout.global_import(0), layout.table_def(0) + table::SIZE);
         assert_eq!(layout.global_def(0), layout.global_import(0) + POINTER_SIZE);
-        assert_eq!(layout.size(), layout.global_def(3) + VALUE_SLOT_SIZE);
+        assert_eq!(layout.type_id(0), layout.global_def(3) + VALUE_SLOT_SIZE);
+        // Three 4-byte ids, padded to the next 8.
+        assert_eq!(layout.size(), layout.type_id(2) + TYPE_ID_SIZE + 4);
         assert_eq!(layout.size() % 8, 0);
     }
 

@@ -387,7 +387,6 @@ impl Compiler {
             fuel: self.config.fuel,
             call_conv: self.isa.default_call_conv(),
             frontend: self.isa.frontend_config(),
-            type_ids: &prepared.type_ids,
         }
     }
 

@@ -239,6 +239,7 @@ impl ModuleInfo {
             defined_tables: self.tables.len() as u32 - self.num_imported_tables,
             imported_globals: self.num_imported_globals,
             defined_globals: self.globals.len() as u32 - self.num_imported_globals,
+            types: self.types.len() as u32,
         }
     }
 

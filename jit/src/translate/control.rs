@@ -413,11 +413,16 @@ impl FuncTranslator<'_, '_> {
             funcref,
             abi::funcref::TYPE_ID,
         );
-        let expected = self.env.type_ids[type_index as usize];
-        let mismatch = self.b.ins().icmp_imm_u(
+        // The engine's id of the expected type, from this instance's vmctx
+        // (see `abi`): code does not depend on which VM compiled it.
+        let expected = self.load_vmctx(
+            cranelift_codegen::ir::types::I32,
+            self.env.layout.type_id(type_index),
+        );
+        let mismatch = self.b.ins().icmp(
             cranelift_codegen::ir::condcodes::IntCC::NotEqual,
             type_id,
-            i64::from(expected),
+            expected,
         );
         self.b
             .ins()

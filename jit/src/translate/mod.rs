@@ -207,8 +207,6 @@ pub struct ModuleEnv<'a> {
     pub fuel: bool,
     pub call_conv: CallConv,
     pub frontend: cranelift_codegen::isa::TargetFrontendConfig,
-    /// Engine-wide signature id of each type index.
-    pub type_ids: &'a [u32],
 }
 
 /// What translation did with a function's memory accesses and polls:

@@ -451,7 +451,7 @@ impl Libcall {
 
 /// Where each per-module array of a vmctx starts, computed from the counts
 /// of the module's entities.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VmctxLayout {
     num_functions: u32,
     num_imported_memories: u32,

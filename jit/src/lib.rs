@@ -13,6 +13,7 @@
 //! whole compile is linear in module size.
 
 pub mod abi;
+pub mod artifact;
 mod listing;
 pub mod module_info;
 mod trampolines;
@@ -120,7 +121,7 @@ impl SignatureRegistry {
 
 /// A Cranelift runtime helper that code may call through an absolute
 /// address (only used when the CPU lacks the instruction).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FloatLibcall {
     CeilF32,
     CeilF64,
@@ -134,7 +135,7 @@ pub enum FloatLibcall {
 
 /// A place in the code image that must hold the absolute address of a
 /// runtime helper (plus `addend`) once the code is placed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AbsoluteReloc {
     pub offset: u32,
     pub target: FloatLibcall,
@@ -142,7 +143,7 @@ pub struct AbsoluteReloc {
 }
 
 /// A trapping instruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrapSite {
     pub offset: u32,
     pub trap: Trap,
@@ -150,7 +151,7 @@ pub struct TrapSite {
 
 /// The stack map of one safepoint: where in the frame the live arena
 /// pointers are kept while the call at `return_address` is in progress.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StackMap {
     /// Offset in the image of the instruction after the call.
     pub return_address: u32,
@@ -163,14 +164,14 @@ pub struct StackMap {
 
 /// The code from `code_offset` up to the next span's start was made for
 /// the wasm operator at `module_offset` in the module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceSpan {
     pub code_offset: u32,
     pub module_offset: u32,
 }
 
 /// Machine code for a whole module, laid out in one image.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CodeImage {
     pub bytes: Vec<u8>,
     pub absolute_relocs: Vec<AbsoluteReloc>,
@@ -196,7 +197,7 @@ pub struct CodeImage {
 }
 
 /// Figures about one compilation.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CompileStats {
     pub wasm_bytes: usize,
     pub functions_compiled: u64,

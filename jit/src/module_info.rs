@@ -16,7 +16,7 @@ use wasmparser::{
 };
 
 /// A value type of WebAssembly 2.0 without SIMD.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ValType {
     I32,
     I64,
@@ -46,7 +46,7 @@ impl std::fmt::Display for ValType {
 }
 
 /// A function signature.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct FuncType {
     pub params: Vec<ValType>,
     pub results: Vec<ValType>,
@@ -79,7 +79,7 @@ impl std::fmt::Display for FuncType {
 }
 
 /// Limits of a table, in elements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableType {
     pub element: ValType,
     pub minimum: u32,
@@ -87,20 +87,20 @@ pub struct TableType {
 }
 
 /// Limits of a linear memory, in 64 KiB pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryType {
     pub minimum: u64,
     pub maximum: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GlobalType {
     pub content: ValType,
     pub mutable: bool,
 }
 
 /// A constant expression of WebAssembly 2.0: exactly one instruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConstExpr {
     I32(i32),
     I64(i64),
@@ -112,7 +112,7 @@ pub enum ConstExpr {
     GlobalGet(u32),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ImportKind {
     Func(u32),
     Table(TableType),
@@ -120,14 +120,14 @@ pub enum ImportKind {
     Global(GlobalType),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Import {
     pub module: String,
     pub name: String,
     pub kind: ImportKind,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EntityKind {
     Func,
     Table,
@@ -135,35 +135,35 @@ pub enum EntityKind {
     Global,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Export {
     pub name: String,
     pub kind: EntityKind,
     pub index: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SegmentMode {
     Passive,
     Active { index: u32, offset: ConstExpr },
     Declared,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ElementSegment {
     pub mode: SegmentMode,
     pub element: ValType,
     pub items: Vec<ConstExpr>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataSegment {
     pub mode: SegmentMode,
     pub bytes: Arc<[u8]>,
 }
 
 /// Everything about a module except its code, owned.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ModuleInfo {
     pub types: Vec<FuncType>,
     pub imports: Vec<Import>,
@@ -192,7 +192,7 @@ pub struct ModuleInfo {
 }
 
 /// The names a module's name section gives.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Names {
     pub module: Option<String>,
     /// By function index.

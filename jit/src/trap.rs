@@ -9,7 +9,7 @@ use cranelift_codegen::ir::TrapCode;
 
 /// Why a guest stopped. The `Display` text is the spec's wording, which
 /// `.wast` scripts match against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum Trap {
     /// `unreachable` executed.

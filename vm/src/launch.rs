@@ -666,6 +666,8 @@ pub struct LaunchOptions {
     /// `arena_map_every` while the launch runs.
     pub arena_map: Option<PathBuf>,
     pub arena_map_every: Option<Duration>,
+    /// The compile cache's directory (see `VmConfig::cache_dir`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The largest manifest `launch` reads.
@@ -812,6 +814,7 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         mode: options.mode.or(manifest.vm.mode).unwrap_or_default(),
         relocate_every: options.relocate_every,
         poison_moves: options.poison_moves,
+        cache_dir: options.cache_dir.clone(),
         fuel: manifest
             .process
             .iter()

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod args;
+mod cache;
 mod footprint;
 pub mod launch;
 pub mod lifecycle;
@@ -25,7 +26,7 @@ pub mod spectest;
 pub mod wast;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use carat_guest_runtime::regions::RegionProvider;
@@ -120,6 +121,10 @@ pub struct VmConfig {
     /// (memories, tables, control blocks), or no limit. A spawn or growth
     /// past it fails that one process or `memory.grow`.
     pub memory_budget: Option<u64>,
+    /// Keep compiled modules in this directory, by content, and load them
+    /// from it instead of compiling again (see `cache`); `None` compiles
+    /// every time. The CLI uses [`default_cache_dir`] unless told not to.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for VmConfig {
@@ -137,6 +142,7 @@ impl Default for VmConfig {
             poison_moves: false,
             max_process_memory: None,
             memory_budget: None,
+            cache_dir: None,
         }
     }
 }
@@ -171,12 +177,16 @@ pub enum VmError {
     NotAFunction(String),
     #[error("cannot set up WASI: {0}")]
     Wasi(std::io::Error),
+    #[error(transparent)]
+    Artifact(#[from] carat_jit::artifact::ArtifactError),
     #[error("relocation needs --mode carat: paging-mode memories never move")]
     RelocationNeedsCarat,
 }
 
+pub use cache::default_dir as default_cache_dir;
 pub use carat_guest_runtime::code::enable_perf_map;
 pub use carat_host_os::process::WASI_MODULE;
+pub use carat_jit::artifact;
 
 impl VmError {
     /// The trap that stopped a guest, if this error is one.
@@ -215,6 +225,8 @@ struct VmInner {
     shared_host: shared_host::SharedHostFuncs,
     /// `config.memory_budget`, shared by every process's store.
     memory_budget: Option<Arc<SharedBudget>>,
+    /// `config.cache_dir`'s cache.
+    cache: Option<cache::CompileCache>,
 }
 
 /// Counters behind [`VmStats`].
@@ -228,6 +240,7 @@ struct Counters {
     /// The footprint sampled with the most processes alive.
     peak_footprint: std::sync::Mutex<Option<Footprint>>,
     traps: AtomicU64,
+    modules_from_cache: AtomicU64,
 }
 
 /// What a VM has done, as `--stats` reports it.
@@ -249,6 +262,10 @@ pub struct VmStats {
     /// accessible linear-memory bytes in paging mode.
     pub arena_peak_bytes: u64,
     pub traps: u64,
+    /// Modules loaded from the compile cache instead of compiled. Their
+    /// functions and guards still count above: those say what the code
+    /// that runs holds.
+    pub modules_from_cache: u64,
     /// What each process cost, at the sample with the most processes
     /// alive (see `footprint`).
     #[serde(flatten)]
@@ -285,6 +302,7 @@ impl Module {
 impl Vm {
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
         let memory_budget = config.memory_budget.map(SharedBudget::new);
+        let config_cache = config.cache_dir.clone().map(cache::CompileCache::new);
         if config.relocate_every.is_some() && config.mode != Mode::Carat {
             return Err(VmError::RelocationNeedsCarat);
         }
@@ -324,6 +342,7 @@ impl Vm {
                 counters: Counters::default(),
                 shared_host: Default::default(),
                 memory_budget,
+                cache: config_cache,
             }),
         })
     }
@@ -398,6 +417,7 @@ impl Vm {
             code: *c.code.lock().unwrap_or_else(|e| e.into_inner()),
             processes_spawned: load(&c.processes_spawned),
             traps: load(&c.traps),
+            modules_from_cache: load(&c.modules_from_cache),
             arena_peak_bytes: match &self.inner.backend {
                 Backend::Carat(arena) => arena.stats().peak_bytes as u64,
                 Backend::Paging(paging) => paging.peak_bytes(),
@@ -468,8 +488,53 @@ impl Vm {
     }
 
     /// Compiles a binary module.
+    /// Compiles a binary module, or loads a saved one (`.cwasm`, see
+    /// [`Vm::save`]); with a cache, loads it from there when it can and
+    /// keeps what it compiles.
     pub fn compile(&self, wasm: &[u8]) -> Result<Module, VmError> {
-        let compiled = self.inner.compiler.compile(wasm, &self.inner.signatures)?;
+        let inner = &*self.inner;
+        if artifact::is_artifact(wasm) {
+            let compiled = artifact::deserialize(&inner.compiler, wasm, &inner.signatures)?;
+            return self.load(compiled);
+        }
+        let key = inner
+            .cache
+            .as_ref()
+            .map(|_| cache::CompileCache::key(&artifact::fingerprint(&inner.compiler), wasm));
+        if let (Some(cache), Some(key)) = (&inner.cache, &key)
+            && let Some(saved) = cache.load(key)
+        {
+            match artifact::deserialize(&inner.compiler, &saved, &inner.signatures) {
+                Ok(compiled) => {
+                    inner
+                        .counters
+                        .modules_from_cache
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(key = %key, "loaded from the compile cache");
+                    return self.load(compiled);
+                }
+                // Compiled again below, and replaced.
+                Err(e) => tracing::warn!(key = %key, "compile cache entry refused: {e}"),
+            }
+        }
+        let compiled = inner.compiler.compile(wasm, &inner.signatures)?;
+        if let (Some(cache), Some(key)) = (&inner.cache, &key)
+            && let Err(e) = cache.store(key, &artifact::serialize(&inner.compiler, &compiled))
+        {
+            tracing::warn!(key = %key, "cannot write to the compile cache: {e}");
+        }
+        self.load(compiled)
+    }
+
+    /// A module saved as a `.cwasm` file's bytes, which [`Vm::compile`]
+    /// of a VM with the same configuration (and build) loads again
+    /// without compiling.
+    pub fn save(&self, module: &Module) -> Vec<u8> {
+        artifact::serialize(&self.inner.compiler, &module.loaded.compiled)
+    }
+
+    /// Places compiled code and counts what it holds.
+    fn load(&self, compiled: carat_jit::CompiledModule) -> Result<Module, VmError> {
         let c = &self.inner.counters;
         let stats = &compiled.stats;
         c.functions_compiled

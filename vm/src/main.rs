@@ -97,6 +97,10 @@ struct LaunchArgs {
     /// JIT's functions for `perf report`.
     #[arg(long, value_name = "KIND")]
     profile: Option<Profile>,
+    /// Compile every module, neither loading from nor adding to the
+    /// compile cache (CARAT_CACHE_DIR, else ~/.cache/carat-vm).
+    #[arg(long)]
+    no_cache: bool,
     /// Draw the arena (CARAT mode) into this SVG file: every region by
     /// kind, free and stale ranges, the largest free range and the moves
     /// so far. `run` draws it when the call ends, `launch` at its end.
@@ -131,6 +135,10 @@ struct CompileArgs {
     /// (as --stats says, else text).
     #[arg(long, value_name = "PATH")]
     stats_file: Option<PathBuf>,
+    /// Write the compiled module to PATH (a `.cwasm`, which `run` and
+    /// `launch` take in place of the module, for the same mode).
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    output: Option<PathBuf>,
     /// The module, binary (.wasm) or text (.wat).
     module: PathBuf,
 }
@@ -205,6 +213,10 @@ struct RunArgs {
     /// JIT's functions for `perf report`.
     #[arg(long, value_name = "KIND")]
     profile: Option<Profile>,
+    /// Compile every module, neither loading from nor adding to the
+    /// compile cache (CARAT_CACHE_DIR, else ~/.cache/carat-vm).
+    #[arg(long)]
+    no_cache: bool,
     /// Draw the arena (CARAT mode) into this SVG file: every region by
     /// kind, free and stale ranges, the largest free range and the moves
     /// so far. `run` draws it when the call ends, `launch` at its end.
@@ -301,6 +313,7 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
         fuel: options.fuel.or(run_args.fuel),
         relocate_every: run_args.relocate_every,
         poison_moves: run_args.poison_moves,
+        cache_dir: cache_dir(run_args.no_cache),
         ..VmConfig::default()
     })?;
     let result = run_guest(&vm, &run_args, wasi, options.timeout);
@@ -309,6 +322,15 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
         emit_stats(&text, run_args.stats_file.as_deref())?;
     }
     result
+}
+
+/// The compile cache's directory, unless `--no-cache`.
+fn cache_dir(no_cache: bool) -> Option<PathBuf> {
+    if no_cache {
+        None
+    } else {
+        carat_vm::default_cache_dir()
+    }
 }
 
 /// The stats format asked for: `--stats`'s, or text when only a stats
@@ -352,6 +374,10 @@ fn compile(compile_args: CompileArgs) -> anyhow::Result<ExitCode> {
     })?;
     let wasm = carat_vm::read_module(&compile_args.module)?;
     let module = vm.compile(&wasm)?;
+    if let Some(output) = &compile_args.output {
+        std::fs::write(output, vm.save(&module))
+            .with_context(|| format!("cannot write {}", output.display()))?;
+    }
     let listings = if compile_args.emit_clif.is_some() || compile_args.emit_asm.is_some() {
         vm.listing(&wasm)?
     } else {
@@ -612,6 +638,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
             poison_moves: launch_args.poison_moves,
             arena_map: launch_args.arena_map.clone(),
             arena_map_every: launch_args.arena_map_every,
+            cache_dir: cache_dir(launch_args.no_cache),
         },
     )?;
     print_endings(&report.endings);

@@ -211,7 +211,7 @@ pub struct ModuleEnv<'a> {
 
 /// What translation did with a function's memory accesses and polls:
 /// summed per module and per VM, and printed by `--stats`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodeStats {
     /// Inline bounds checks emitted (every guarded access in CARAT mode;
     /// in paging mode, offsets past the guard region and bulk operations).

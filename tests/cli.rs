@@ -182,3 +182,23 @@ fn profile_perfmap_names_every_function_for_perf() {
         );
     }
 }
+
+/// Progress bars are for terminals: piped, `launch` and `wast` print
+/// only their results.
+#[test]
+fn no_progress_bar_when_piped() {
+    for args in [
+        &["launch", "tests/launch/sleepers.toml"][..],
+        &["wast", "tests/programs/cli.wast"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_carat-vm"))
+            .args(args)
+            .output()
+            .expect("carat-vm runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("processes ended") && !stderr.contains("scripts"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -785,6 +785,16 @@ impl Launch {
     }
 
     /// Waits for every process to end; what the launch did.
+    /// How many processes have ended so far, of how many spawned.
+    pub fn progress(&self) -> (u64, u64) {
+        self.table.progress()
+    }
+
+    /// Whether every process has ended and the report is ready.
+    pub fn is_finished(&self) -> bool {
+        self.run.is_finished()
+    }
+
     pub fn finish(self) -> LaunchReport {
         self.run
             .join()

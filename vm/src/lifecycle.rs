@@ -67,6 +67,9 @@ pub(crate) struct ProcessTable {
     /// so far (changed under the entries' lock).
     sleeping: AtomicU64,
     peak_sleeping: AtomicU64,
+    /// Processes listed, and those of them ended: a launch's progress.
+    listed: AtomicU64,
+    ended_count: AtomicU64,
 }
 
 impl ProcessTable {
@@ -76,6 +79,7 @@ impl ProcessTable {
 
     /// Lists a spawned process, runnable.
     pub(crate) fn add(&self, pid: u32, name: &str, interrupt: InterruptHandle, memory_bytes: u64) {
+        self.listed.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(
             pid,
             Entry {
@@ -154,12 +158,23 @@ impl ProcessTable {
 
     fn record_ending(&self, pid: u32, ending: &Ending, ran: Duration) {
         if let Some(entry) = self.lock().get_mut(&pid) {
+            if entry.ending.is_none() {
+                self.ended_count.fetch_add(1, Ordering::Relaxed);
+            }
             self.set_state(&mut entry.info, ProcessState::Ended);
             entry.info.ending = Some(ending.to_string());
             entry.info.cpu_ns += ran.as_nanos() as u64;
             entry.ending = Some(ending.clone());
         }
         self.ended.notify_all();
+    }
+
+    /// Processes ended so far, and processes listed (spawned).
+    pub(crate) fn progress(&self) -> (u64, u64) {
+        (
+            self.ended_count.load(Ordering::Relaxed),
+            self.listed.load(Ordering::Relaxed),
+        )
     }
 
     /// From the first process's end to the last's, so far.

@@ -628,9 +628,23 @@ fn wasi_config(run_args: &RunArgs) -> anyhow::Result<carat_vm::WasiConfig> {
     })
 }
 
+/// A progress bar on stderr when it is a terminal, and nothing otherwise
+/// (piped output stays clean).
+fn progress_bar(template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
     start_profiling(launch_args.profile)?;
-    let report = carat_vm::launch::launch(
+    let running = carat_vm::launch::Launch::start(
         &launch_args.manifest,
         carat_vm::launch::LaunchOptions {
             mode: launch_args.mode,
@@ -641,6 +655,15 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
             cache_dir: cache_dir(launch_args.no_cache),
         },
     )?;
+    let bar = progress_bar("{elapsed_precise} [{bar:40}] {pos}/{len} processes ended");
+    while !running.is_finished() {
+        let (ended, spawned) = running.progress();
+        bar.set_length(spawned);
+        bar.set_position(ended);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+    let report = running.finish();
     print_endings(&report.endings);
     if let Some(error) = &report.arena_map_error {
         eprintln!("warning: {error}");
@@ -721,15 +744,20 @@ fn wast(
         ..VmConfig::default()
     })?;
     let mut total = carat_vm::wast::WastReport::default();
+    let bar = progress_bar("{elapsed_precise} [{bar:40}] {pos}/{len} scripts {msg}");
+    bar.set_length(files.len() as u64);
     for file in files {
+        bar.set_message(file.display().to_string());
         let source = carat_vm::read_text_file(file, carat_vm::MAX_MODULE_BYTES)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let report = carat_vm::wast::run_script(&vm, &file.display().to_string(), &source)?;
         for failure in &report.failures {
-            println!("FAIL {failure}");
+            bar.suspend(|| println!("FAIL {failure}"));
         }
         total.merge(report);
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     println!("{} passed, {} failed", total.passed, total.failed);
     Ok(if total.failed == 0 {
         ExitCode::SUCCESS

@@ -73,11 +73,9 @@ enum Command {
     },
 }
 
+/// What `run` and `launch` take alike.
 #[derive(clap::Args)]
-struct LaunchArgs {
-    /// Overrides the manifest's [vm] mode.
-    #[arg(long)]
-    mode: Option<Mode>,
+struct GuestArgs {
     /// Relocation stress (CARAT mode): move every region of a process,
     /// patching every pointer into it, at every Nth poll.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -106,6 +104,15 @@ struct LaunchArgs {
     /// so far. `run` draws it when the call ends, `launch` at its end.
     #[arg(long, value_name = "FILE.svg")]
     arena_map: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct LaunchArgs {
+    /// Overrides the manifest's [vm] mode.
+    #[arg(long)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    common: GuestArgs,
     /// Also draw the arena map every DURATION while the launch runs
     /// (the file is replaced whole each time).
     #[arg(long, value_name = "DURATION", value_parser = args::parse_duration, requires = "arena_map")]
@@ -194,34 +201,8 @@ struct RunArgs {
     /// Trap with `all fuel consumed` after this many instructions.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
-    /// Relocation stress (CARAT mode): move every region of a process,
-    /// patching every pointer into it, at every Nth poll.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    relocate_every: Option<u64>,
-    /// Fill every range a move leaves with poison at once, so a pointer
-    /// relocation failed to patch shows (for tests).
-    #[arg(long, hide = true)]
-    poison_moves: bool,
-    /// Print counters on stderr at exit, as text or one JSON object.
-    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "text")]
-    stats: Option<StatsFormat>,
-    /// Write the counters to PATH instead, apart from the guest's stderr
-    /// (as --stats says, else text).
-    #[arg(long, value_name = "PATH")]
-    stats_file: Option<PathBuf>,
-    /// Profile with perf: `perfmap` writes /tmp/perf-PID.map, naming the
-    /// JIT's functions for `perf report`.
-    #[arg(long, value_name = "KIND")]
-    profile: Option<Profile>,
-    /// Compile every module, neither loading from nor adding to the
-    /// compile cache (CARAT_CACHE_DIR, else ~/.cache/carat-vm).
-    #[arg(long)]
-    no_cache: bool,
-    /// Draw the arena (CARAT mode) into this SVG file: every region by
-    /// kind, free and stale ranges, the largest free range and the moves
-    /// so far. `run` draws it when the call ends, `launch` at its end.
-    #[arg(long, value_name = "FILE.svg")]
-    arena_map: Option<PathBuf>,
+    #[command(flatten)]
+    common: GuestArgs,
     /// Call this export with ARGS (typed by its parameters) and print each
     /// result on its own line.
     #[arg(long, value_name = "NAME")]
@@ -293,12 +274,12 @@ fn main() -> ExitCode {
 }
 
 fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
-    if run_args.arena_map.is_some() && run_args.mode == Mode::Paging {
+    if run_args.common.arena_map.is_some() && run_args.mode == Mode::Paging {
         return Err(usage(
             "--arena-map needs --mode carat: paging mode has no arena to draw",
         ));
     }
-    start_profiling(run_args.profile)?;
+    start_profiling(run_args.common.profile)?;
     let options = run_args
         .wasm_options
         .iter()
@@ -311,15 +292,15 @@ fn run(run_args: RunArgs) -> anyhow::Result<ExitCode> {
         mode: run_args.mode,
         max_memory: options.max_memory_size.or(run_args.max_memory),
         fuel: options.fuel.or(run_args.fuel),
-        relocate_every: run_args.relocate_every,
-        poison_moves: run_args.poison_moves,
-        cache_dir: cache_dir(run_args.no_cache),
+        relocate_every: run_args.common.relocate_every,
+        poison_moves: run_args.common.poison_moves,
+        cache_dir: cache_dir(run_args.common.no_cache),
         ..VmConfig::default()
     })?;
     let result = run_guest(&vm, &run_args, wasi, options.timeout);
-    if let Some(format) = stats_format(run_args.stats, &run_args.stats_file) {
+    if let Some(format) = stats_format(run_args.common.stats, &run_args.common.stats_file) {
         let text = render_stats(&vm.stats(), format, &[], None);
-        emit_stats(&text, run_args.stats_file.as_deref())?;
+        emit_stats(&text, run_args.common.stats_file.as_deref())?;
     }
     result
 }
@@ -535,7 +516,7 @@ fn run_guest(
     };
     let outcome = process.call(func, &call_args);
     vm.sample_footprint();
-    draw_arena(vm, run_args.arena_map.as_deref());
+    draw_arena(vm, run_args.common.arena_map.as_deref());
     match outcome {
         Ok(results) => {
             for result in results {
@@ -643,16 +624,16 @@ fn progress_bar(template: &str) -> indicatif::ProgressBar {
 }
 
 fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
-    start_profiling(launch_args.profile)?;
+    start_profiling(launch_args.common.profile)?;
     let running = carat_vm::launch::Launch::start(
         &launch_args.manifest,
         carat_vm::launch::LaunchOptions {
             mode: launch_args.mode,
-            relocate_every: launch_args.relocate_every,
-            poison_moves: launch_args.poison_moves,
-            arena_map: launch_args.arena_map.clone(),
+            relocate_every: launch_args.common.relocate_every,
+            poison_moves: launch_args.common.poison_moves,
+            arena_map: launch_args.common.arena_map.clone(),
             arena_map_every: launch_args.arena_map_every,
-            cache_dir: cache_dir(launch_args.no_cache),
+            cache_dir: cache_dir(launch_args.common.no_cache),
         },
     )?;
     let bar = progress_bar("{elapsed_precise} [{bar:40}] {pos}/{len} processes ended");
@@ -668,7 +649,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
     if let Some(error) = &report.arena_map_error {
         eprintln!("warning: {error}");
     }
-    if let Some(format) = stats_format(launch_args.stats, &launch_args.stats_file) {
+    if let Some(format) = stats_format(launch_args.common.stats, &launch_args.common.stats_file) {
         let text = render_stats(
             &report.vm,
             format,
@@ -683,7 +664,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
             ],
             Some(&report.processes),
         );
-        emit_stats(&text, launch_args.stats_file.as_deref())?;
+        emit_stats(&text, launch_args.common.stats_file.as_deref())?;
     }
     Ok(if report.all_exited_zero() {
         ExitCode::SUCCESS

@@ -23,6 +23,7 @@ pub mod launch;
 pub mod lifecycle;
 mod shared_host;
 pub mod spectest;
+mod typed;
 pub mod wast;
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ use carat_jit::{
     SignatureRegistry,
 };
 pub use footprint::Footprint;
+pub use typed::{TypedFunc, WasmTy, WasmTypes};
 
 pub use carat_guest_runtime::{
     CallProgress, Caller, Entity, ExecError, Extern, Frame, Func, GuestAddr, GuestCall, HostError,
@@ -175,6 +177,8 @@ pub enum VmError {
     UnknownExport(String),
     #[error("export `{0}` is not a function")]
     NotAFunction(String),
+    #[error("the function's type is {found}, not {expected}")]
+    FuncTypeMismatch { expected: String, found: String },
     #[error("cannot set up WASI: {0}")]
     Wasi(std::io::Error),
     #[error(transparent)]

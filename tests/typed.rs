@@ -56,3 +56,62 @@ fn a_wrong_type_is_refused_naming_both() {
     assert!(p.typed_func::<(), i32>(i, "pair").is_err());
     assert!(p.typed_func::<(), ()>(i, "missing").is_err());
 }
+
+/// Host functions from typed closures: the wasm type comes from the
+/// closure's, arguments arrive as Rust values, results and errors go
+/// back as the guest expects.
+#[test]
+fn host_functions_from_typed_closures() {
+    use carat_vm::{Caller, HostError};
+    let wat = r#"(module
+        (import "host" "mix" (func $mix (param i32 i64 f64) (result f64)))
+        (import "host" "pair" (func $pair (result i32 i32)))
+        (import "host" "fail" (func $fail (param i32) (result i32)))
+        (import "host" "tick" (func $tick))
+        (func (export "mix") (result f64)
+          (call $tick)
+          (call $mix (i32.const 2) (i64.const 3) (f64.const 0.5)))
+        (func (export "pair") (result i32) (i32.sub (call $pair)))
+        (func (export "fail") (param i32) (result i32) (call $fail (local.get 0))))"#;
+    let vm = Vm::new(VmConfig::default()).unwrap();
+    let module = vm.compile_any(wat.as_bytes()).unwrap();
+    let mut p = vm.new_process().unwrap();
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = ticks.clone();
+    p.func_wrap("host", "mix", |_: &mut Caller, a: i32, b: i64, c: f64| {
+        f64::from(a) * b as f64 + c
+    });
+    p.func_wrap("host", "pair", |_: &mut Caller| (10, 3));
+    p.func_wrap("host", "fail", |_: &mut Caller, code: i32| {
+        if code == 0 {
+            Err(HostError::Trap(Trap::Unreachable))
+        } else {
+            Ok(code * 2)
+        }
+    });
+    p.func_wrap("host", "tick", move |_: &mut Caller| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let i = p.instantiate(&module).unwrap();
+    assert_eq!(
+        p.typed_func::<(), f64>(i, "mix")
+            .unwrap()
+            .call(&mut p, ())
+            .unwrap(),
+        6.5
+    );
+    assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        p.typed_func::<(), i32>(i, "pair")
+            .unwrap()
+            .call(&mut p, ())
+            .unwrap(),
+        7
+    );
+    let fail = p.typed_func::<i32, i32>(i, "fail").unwrap();
+    assert_eq!(fail.call(&mut p, 21).unwrap(), 42);
+    assert_eq!(
+        fail.call(&mut p, 0).unwrap_err().trap(),
+        Some(Trap::Unreachable)
+    );
+}

@@ -44,7 +44,7 @@ use carat_jit::{
     SignatureRegistry,
 };
 pub use footprint::Footprint;
-pub use typed::{TypedFunc, WasmTy, WasmTypes};
+pub use typed::{HostResults, IntoHostFunc, TypedFunc, WasmTy, WasmTypes};
 
 pub use carat_guest_runtime::{
     CallProgress, Caller, Entity, ExecError, Extern, Frame, Func, GuestAddr, GuestCall, HostError,

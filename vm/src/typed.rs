@@ -6,10 +6,16 @@
 //! `call` then takes and returns plain Rust values, with no `&[Val]` to
 //! build and no `Val` to destructure. Parameters and results are `()`, one
 //! of `i32`, `i64`, `f32`, `f64`, or a tuple of up to eight of them.
+//!
+//! The other way round, `process.func_wrap(module, name, closure)`
+//! defines a host function from a closure of typed arguments
+//! (`|caller: &mut Caller, a: i32, b: i64| -> f64`, or returning a
+//! `Result<_, HostError>`), its wasm type taken from the closure's.
 
 use std::marker::PhantomData;
 
-use crate::{Func, FuncType, InstanceId, Process, Val, ValType, VmError};
+use crate::{Caller, Func, FuncType, HostError, InstanceId, Process, Val, ValType, VmError};
+use carat_guest_runtime::HostFnBox;
 
 /// A Rust type a wasm value converts to and from.
 pub trait WasmTy: Copy + Send + 'static {
@@ -167,5 +173,82 @@ impl Process {
         name: &str,
     ) -> Result<TypedFunc<Params, Results>, VmError> {
         self.typed(self.func(instance, name)?)
+    }
+}
+
+/// What a typed host function may return: its results, or them or an
+/// error (an exit, a trap, a failure).
+pub trait HostResults {
+    type Results: WasmTypes;
+    fn into_results(self) -> Result<Self::Results, HostError>;
+}
+
+impl<R: WasmTypes> HostResults for R {
+    type Results = R;
+    fn into_results(self) -> Result<R, HostError> {
+        Ok(self)
+    }
+}
+
+impl<R: WasmTypes> HostResults for Result<R, HostError> {
+    type Results = R;
+    fn into_results(self) -> Result<R, HostError> {
+        self
+    }
+}
+
+/// A Rust closure that can be a host function: `Fn(&mut Caller, A, B,
+/// ...) -> R`, each argument a [`WasmTy`], `R` results or a `Result` of
+/// them. `Params` is the arguments as a tuple (inferred).
+pub trait IntoHostFunc<Params>: Send + Sync + 'static {
+    /// The function's wasm type.
+    fn ty(&self) -> FuncType;
+    /// The function as the runtime calls it.
+    fn into_host_fn(self) -> HostFnBox;
+}
+
+macro_rules! host_func {
+    ($($arg:ident),*) => {
+        impl<Func, Out, $($arg: WasmTy),*> IntoHostFunc<($($arg,)*)> for Func
+        where
+            Func: Fn(&mut Caller<'_>, $($arg),*) -> Out + Send + Sync + 'static,
+            Out: HostResults,
+        {
+            fn ty(&self) -> FuncType {
+                FuncType::new(vec![$($arg::TYPE),*], Out::Results::types())
+            }
+
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn into_host_fn(self) -> HostFnBox {
+                Box::new(move |caller, args, results| {
+                    // The runtime checked the arguments against `ty`.
+                    let mut args = args.iter();
+                    $(let $arg = $arg::from_val(args.next().expect("typed")).expect("typed");)*
+                    let out = self(caller, $($arg),*).into_results()?;
+                    for (slot, value) in results.iter_mut().zip(out.into_vals()) {
+                        *slot = value;
+                    }
+                    Ok(())
+                })
+            }
+        }
+    };
+}
+
+host_func!();
+host_func!(A);
+host_func!(A, B);
+host_func!(A, B, C);
+host_func!(A, B, C, D);
+host_func!(A, B, C, D, E);
+host_func!(A, B, C, D, E, F);
+
+impl Process {
+    /// Defines `module::name` as a Rust closure whose arguments and
+    /// results are Rust values: its wasm type comes from the closure's.
+    /// `process.func_wrap("env", "add", |_: &mut Caller, a: i32, b: i32| a + b)`.
+    pub fn func_wrap<Params>(&mut self, module: &str, name: &str, func: impl IntoHostFunc<Params>) {
+        let ty = func.ty();
+        self.define_boxed(module, name, ty, func.into_host_fn());
     }
 }

@@ -127,6 +127,11 @@ struct CompileArgs {
     /// guarded reservation (paging).
     #[arg(long, default_value = "carat")]
     mode: Mode,
+    /// Compile fuel counting in: the code a run with --fuel or -W fuel=
+    /// needs (a `.cwasm` without it is refused there, and one with it
+    /// by runs without fuel).
+    #[arg(long)]
+    fuel: bool,
     /// Write each function's CLIF into DIR: as translated, with carat's
     /// guards (NAME.clif), and after Cranelift's optimiser (NAME.opt.clif).
     #[arg(long, value_name = "DIR")]
@@ -349,6 +354,7 @@ const COMPILE_ONLY_ARENA_BYTES: usize = 64 << 20;
 fn compile(compile_args: CompileArgs) -> anyhow::Result<ExitCode> {
     let vm = Vm::new(VmConfig {
         mode: compile_args.mode,
+        fuel: compile_args.fuel.then_some(u64::MAX),
         // Nothing runs: no guest memory is ever placed in the arena.
         arena_size: COMPILE_ONLY_ARENA_BYTES,
         ..VmConfig::default()

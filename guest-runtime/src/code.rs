@@ -194,14 +194,16 @@ impl std::fmt::Display for WasmBacktrace {
         let mut i = 0;
         while i < self.frames.len() {
             let frame = &self.frames[i];
-            write!(f, "{i:>5}: {:#x} - ", frame.module_offset)?;
-            if let Some(module) = &frame.module_name {
-                write!(f, "{module}!")?;
-            }
-            match &frame.func_name {
-                Some(name) => writeln!(f, "{name}")?,
-                None => writeln!(f, "wasm-function[{}]", frame.func_index)?,
-            }
+            writeln!(
+                f,
+                "{i:>5}: {:#x} - {}",
+                frame.module_offset,
+                function_label(
+                    frame.module_name.as_deref(),
+                    frame.func_name.as_deref(),
+                    frame.func_index
+                )
+            )?;
             let same = self.frames[i + 1..]
                 .iter()
                 .take_while(|next| *next == frame)
@@ -221,6 +223,16 @@ impl std::fmt::Display for WasmBacktrace {
             writeln!(f, "       ... {} more frames", self.frames_omitted)?;
         }
         Ok(())
+    }
+}
+
+/// How backtraces and the perf map name a function: `module!name` from
+/// the name section, `wasm-function[N]` without one.
+fn function_label(module: Option<&str>, name: Option<&str>, index: u32) -> String {
+    let name = name.map_or_else(|| format!("wasm-function[{index}]"), str::to_string);
+    match module {
+        Some(module) => format!("{module}!{name}"),
+        None => name,
     }
 }
 
@@ -314,14 +326,7 @@ fn announce_to_perf(info: &CodeInfo) {
     for (defined, range) in info.functions.iter().enumerate() {
         let index = info.symbols.num_imported_functions + defined as u32;
         let name = info.symbols.names.functions.get(&index);
-        let name = match name {
-            Some(name) => name.clone(),
-            None => format!("wasm-function[{index}]"),
-        };
-        let name = match module {
-            Some(module) => format!("{module}!{name}"),
-            None => name,
-        };
+        let name = function_label(module, name.map(String::as_str), index);
         text.push_str(&format!(
             "{:x} {:x} {name}\n",
             info.start + range.start as usize,

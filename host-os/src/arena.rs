@@ -217,6 +217,25 @@ impl AllocationMap {
         self.slabs.add_chunk(offset, slot_len);
     }
 
+    /// The live regions, by offset: slab blocks, not their chunks.
+    fn live_regions(&self) -> Vec<(usize, RegionRecord)> {
+        let mut regions: Vec<(usize, RegionRecord)> = self
+            .regions
+            .iter()
+            .filter(|(offset, _)| !self.slabs.is_chunk(**offset))
+            .map(|(o, r)| (*o, *r))
+            .collect();
+        let kind = RegionKind::ControlBlock;
+        regions.extend(
+            self.slabs
+                .live_slots()
+                .into_iter()
+                .map(|(offset, len)| (offset, RegionRecord { kind, len })),
+        );
+        regions.sort_by_key(|(offset, _)| *offset);
+        regions
+    }
+
     /// Remembers a move for the arena map (the latest
     /// `arena_map::MAX_ARROWS`).
     fn record_move(&mut self, from: usize, to: usize, len: usize, kind: RegionKind) {
@@ -614,12 +633,12 @@ impl Arena {
 
     /// What the arena holds now, for [`crate::arena_map::render_svg`].
     pub fn picture(&self) -> crate::arena_map::ArenaPicture {
-        let regions = self
-            .regions()
+        let state = self.state();
+        let regions = state
+            .live_regions()
             .into_iter()
             .map(|(offset, r)| (offset, r.kind, r.len))
             .collect();
-        let state = self.state();
         crate::arena_map::ArenaPicture {
             capacity: state.stats.capacity,
             regions,
@@ -632,23 +651,7 @@ impl Arena {
 
     /// The live regions, by offset: slab blocks, not their chunks.
     pub fn regions(&self) -> Vec<(usize, RegionRecord)> {
-        let state = self.state();
-        let mut regions: Vec<(usize, RegionRecord)> = state
-            .regions
-            .iter()
-            .filter(|(offset, _)| !state.slabs.is_chunk(**offset))
-            .map(|(o, r)| (*o, *r))
-            .collect();
-        let kind = RegionKind::ControlBlock;
-        regions.extend(
-            state
-                .slabs
-                .live_slots()
-                .into_iter()
-                .map(|(offset, len)| (offset, RegionRecord { kind, len })),
-        );
-        regions.sort_by_key(|(offset, _)| *offset);
-        regions
+        self.state().live_regions()
     }
 
     /// Allocates a zeroed region of `len` bytes that may later grow to
@@ -945,11 +948,16 @@ impl Arena {
         if len < SPARSE_COPY_THRESHOLD {
             return vec![(from, len)];
         }
+        self.known_data_runs(from, len)
+            .unwrap_or_else(|| vec![(from, len)])
+    }
+
+    /// The runs of `from..from + len` (offsets) that may hold non-zero
+    /// bytes, as the page map tells them; `None` when it cannot.
+    fn known_data_runs(&self, from: usize, len: usize) -> Option<Vec<(usize, usize)>> {
         let base = self.base() as usize;
-        residency::data_runs(&*self.inner.residency, base + from, len)
-            .into_iter()
-            .map(|(at, n)| (at - base, n))
-            .collect()
+        let runs = residency::known_data_runs(&*self.inner.residency, base + from, len)?;
+        Some(runs.into_iter().map(|(at, n)| (at - base, n)).collect())
     }
 
     /// Copies `runs` (see `resident_runs`) of `from..from + len` to `to`,
@@ -1025,9 +1033,8 @@ impl Arena {
             self.zero(offset, record.len);
             Vec::new()
         } else {
-            let base = self.base() as usize;
-            match residency::known_data_runs(&*self.inner.residency, base + offset, record.len) {
-                Some(runs) => runs.into_iter().map(|(at, n)| (at - base, n)).collect(),
+            match self.known_data_runs(offset, record.len) {
+                Some(runs) => runs,
                 None => {
                     self.zero(offset, record.len);
                     Vec::new()

@@ -747,3 +747,36 @@ fn a_moved_slot_stays_poisoned_and_a_freed_chunk_reads_zero() {
     let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
     assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
 }
+
+/// Without a page map, a move copies a memory whole and a free hands it
+/// back whole: every byte still arrives, nothing is listed stale.
+#[test]
+fn without_a_page_map_moves_copy_everything_and_frees_hand_back() {
+    let arena = Arena::with_options(
+        1 << 28,
+        ArenaOptions {
+            residency: Arc::new(crate::residency::tests::Unknown),
+            ..ArenaOptions::default()
+        },
+    )
+    .unwrap();
+    let len = 1 << 20;
+    let mut memory = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
+    for (i, page) in [0usize, 100, 255].into_iter().enumerate() {
+        // SAFETY: inside the region.
+        unsafe { *memory.base().add(page * PAGE + 7) = i as u8 + 1 };
+    }
+    memory.relocate(len, 0).expect("room to move");
+    for (i, page) in [0usize, 100, 255].into_iter().enumerate() {
+        // SAFETY: inside the region.
+        assert_eq!(unsafe { *memory.base().add(page * PAGE + 7) }, i as u8 + 1);
+    }
+    let stale_after_move = arena.stats().stale_bytes;
+    assert_eq!(stale_after_move, len, "the whole old range is stale");
+    drop(memory);
+    assert_eq!(
+        arena.stats().stale_bytes,
+        stale_after_move,
+        "a free adds none"
+    );
+}

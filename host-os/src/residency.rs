@@ -86,15 +86,10 @@ impl Residency for Pagemap {
     }
 }
 
-/// The runs of `from..from + len` (addresses) a move must copy: all of it
-/// when `residency` cannot tell, else the unaligned edges and the runs of
-/// pages that may hold data.
-pub fn data_runs(residency: &dyn Residency, from: usize, len: usize) -> Vec<(usize, usize)> {
-    known_data_runs(residency, from, len).unwrap_or_else(|| vec![(from, len)])
-}
-
-/// [`data_runs`], or `None` when `residency` cannot tell (for a caller
-/// that has something better to do then than touch every page).
+/// The runs of `from..from + len` (addresses) that may hold data: the
+/// unaligned edges and the runs of pages that may; `None` when
+/// `residency` cannot tell (a move then copies all of it, a free hands
+/// all of it back).
 pub fn known_data_runs(
     residency: &dyn Residency,
     from: usize,
@@ -123,7 +118,7 @@ pub fn known_data_runs(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -138,7 +133,7 @@ mod tests {
             assert_eq!(state.holds_data(), written, "page {i}: {state:?}");
         }
         assert_eq!(
-            data_runs(&Pagemap::open(), base + 100, 16 * PAGE - 200),
+            known_data_runs(&Pagemap::open(), base + 100, 16 * PAGE - 200).unwrap(),
             [
                 (base + 100, PAGE - 100),
                 (base + 3 * PAGE, 2 * PAGE),
@@ -147,8 +142,9 @@ mod tests {
         );
     }
 
+    /// A page map that never answers.
     #[derive(Debug)]
-    struct Unknown;
+    pub(crate) struct Unknown;
 
     impl Residency for Unknown {
         fn pages(&self, _: usize, _: usize) -> Option<Vec<PageState>> {
@@ -157,7 +153,9 @@ mod tests {
     }
 
     #[test]
-    fn without_an_answer_everything_is_copied() {
-        assert_eq!(data_runs(&Unknown, 4096, 1 << 20), [(4096, 1 << 20)]);
+    fn without_an_answer_there_are_no_runs() {
+        assert_eq!(known_data_runs(&Unknown, 4096, 1 << 20), None);
+        // A range within one page needs no answer.
+        assert_eq!(known_data_runs(&Unknown, 4100, 10), Some(vec![(4100, 10)]));
     }
 }

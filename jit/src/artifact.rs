@@ -78,19 +78,22 @@ struct Saved {
 }
 
 /// What shaped `compiler`'s code: a saved module must name the same.
-pub fn fingerprint(compiler: &Compiler) -> String {
-    let config = &compiler.config;
-    let flags: Vec<String> = compiler
-        .isa
-        .isa_flags()
-        .iter()
-        .map(|f| f.to_string())
-        .collect();
+pub fn fingerprint(compiler: &Compiler) -> &str {
+    &compiler.fingerprint
+}
+
+/// The fingerprint of code `isa` makes under `config`, worked out once,
+/// when a compiler is made.
+pub(crate) fn fingerprint_of(
+    isa: &dyn cranelift_codegen::isa::TargetIsa,
+    config: &crate::CompileConfig,
+) -> String {
+    let flags: Vec<String> = isa.isa_flags().iter().map(|f| f.to_string()).collect();
     format!(
         "carat-jit {}; build {}; target {}; isa [{}]; strategy {:?}; fuel {}; opt {:?}",
         env!("CARGO_PKG_VERSION"),
         env!("CARAT_CODE_ID"),
-        compiler.isa.triple(),
+        isa.triple(),
         flags.join(","),
         config.strategy,
         config.fuel,
@@ -156,6 +159,7 @@ pub fn deserialize(
     let found = String::from_utf8_lossy(take(&mut rest, len, "fingerprint")?).into_owned();
     let expected = fingerprint(compiler);
     if found != expected {
+        let expected = expected.to_string();
         return Err(ArtifactError::Mismatch { found, expected });
     }
     let digest = take(&mut rest, 32, "checksum")?;

@@ -325,6 +325,8 @@ fn translate_function(
 pub struct Compiler {
     isa: OwnedTargetIsa,
     config: CompileConfig,
+    /// What shaped its code (see `artifact::fingerprint`).
+    fingerprint: String,
 }
 
 impl Compiler {
@@ -356,7 +358,12 @@ impl Compiler {
         if isa.pointer_bytes() != 8 {
             return Err(CompileError::Host("only 64-bit hosts are supported".into()));
         }
-        Ok(Compiler { isa, config })
+        let fingerprint = artifact::fingerprint_of(&*isa, &config);
+        Ok(Compiler {
+            isa,
+            config,
+            fingerprint,
+        })
     }
 
     pub fn config(&self) -> &CompileConfig {

@@ -504,7 +504,7 @@ impl Vm {
         let key = inner
             .cache
             .as_ref()
-            .map(|_| cache::CompileCache::key(&artifact::fingerprint(&inner.compiler), wasm));
+            .map(|_| cache::CompileCache::key(artifact::fingerprint(&inner.compiler), wasm));
         if let (Some(cache), Some(key)) = (&inner.cache, &key)
             && let Some(saved) = cache.load(key)
         {

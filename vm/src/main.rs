@@ -486,24 +486,22 @@ fn run_guest(
     }
     let _watchdog = timeout.map(|t| Watchdog::start(process.interrupt_handle(), t));
     for (name, preloaded) in &preloads {
-        let instance = match process.instantiate(preloaded) {
-            Err(VmError::Instantiate(carat_vm::InstantiationError::Start(ExecError::Exit(
-                code,
-            )))) => return Ok(exit_code(code)),
-            other => other.with_context(|| format!("--preload {name}"))?,
-        };
+        let instance = process.instantiate(preloaded);
+        if let Some(code) = exit_at_start(&instance) {
+            return Ok(code);
+        }
+        let instance = instance.with_context(|| format!("--preload {name}"))?;
         for export in &preloaded.info().exports {
             if let Some(item) = process.export(instance, &export.name) {
                 process.define(name, &export.name, item);
             }
         }
     }
-    let instance = match process.instantiate(&module) {
-        Err(VmError::Instantiate(carat_vm::InstantiationError::Start(ExecError::Exit(code)))) => {
-            return Ok(exit_code(code));
-        }
-        other => other?,
-    };
+    let instance = process.instantiate(&module);
+    if let Some(code) = exit_at_start(&instance) {
+        return Ok(code);
+    }
+    let instance = instance?;
     // While the process is alive, for `--stats`; again after its call.
     vm.sample_footprint();
     let (name, texts) = match &run_args.invoke {
@@ -532,6 +530,17 @@ fn run_guest(
         }
         Err(VmError::Exec(ExecError::Exit(code))) => Ok(exit_code(code)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The exit status a start function asked for (WASI `proc_exit`), if
+/// that is how an instantiation ended: the guest's, not an error.
+fn exit_at_start<T>(result: &Result<T, VmError>) -> Option<ExitCode> {
+    match result {
+        Err(VmError::Instantiate(carat_vm::InstantiationError::Start(ExecError::Exit(code)))) => {
+            Some(exit_code(*code))
+        }
+        _ => None,
     }
 }
 

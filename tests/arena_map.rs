@@ -116,3 +116,62 @@ fn the_command_line_draws_the_arena() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--arena-map needs --mode carat"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Whether process `pid` catches `signal` (its `SigCgt` mask says so).
+fn catches(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// `launch --arena-map` draws the map when carat-vm gets SIGUSR1, while
+/// its processes run, each owner's regions named in the legend; the
+/// signal no longer ends carat-vm.
+#[test]
+fn sigusr1_draws_the_launch_arena_with_its_processes_named() {
+    let dir = std::env::temp_dir().join(format!("carat-arena-signal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let map = dir.join("launch.svg");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carat-vm"))
+        .args(["launch", "--no-cache", "--arena-map"])
+        .arg(&map)
+        .arg("tests/launch/map_sleepers.toml")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !catches(child.id(), libc::SIGUSR1) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before handling SIGUSR1"
+        );
+        assert!(started.elapsed().as_secs() < 20, "SIGUSR1 never handled");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Every process spawns before any runs and each sleeps 3 s: wait for
+    // them to be parked, then ask.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child; it only sends a signal.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) }, 0);
+    while !map.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "no map before the end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let svg = std::fs::read_to_string(&map).unwrap();
+    resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default()).unwrap();
+    assert_eq!(legend_count(&svg, "linear memory"), 5, "all five are alive");
+    for name in ["alpha.0", "alpha.2", "beta.1"] {
+        assert!(
+            svg.contains(&format!(">{name} (pid ")),
+            "{name} in the legend"
+        );
+    }
+    assert!(svg.contains(r#"<g id="owners">"#) && coloured_pixels(&svg) > 0);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

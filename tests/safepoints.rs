@@ -26,9 +26,10 @@ fn run(depth: i32, rewrite: bool) -> (i32, usize) {
         "test",
         "park",
         FuncType::new([], []),
-        move |caller, _, _| {
-            let own = caller.vmctx().expect("called from wasm") as u64;
-            let frames = caller.wasm_frames();
+        move |mut caller, _, _| {
+            let (own, frames) =
+                caller.with_runtime(|caller| (caller.vmctx(), caller.wasm_frames()));
+            let own = own.expect("called from wasm") as u64;
             seen2.store(frames.len(), Ordering::SeqCst);
             for frame in &frames {
                 assert!(

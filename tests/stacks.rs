@@ -43,7 +43,7 @@ fn process(vm: &Vm) -> (Process, carat_vm::InstanceId) {
         "host",
         "park_inside",
         FuncType::new([], [i32]),
-        |caller, _, results| {
+        |mut caller, _, results| {
             assert!(caller.yield_now(), "a resumable call parks");
             results[0] = Val::I32(1);
             Ok(())
@@ -53,7 +53,7 @@ fn process(vm: &Vm) -> (Process, carat_vm::InstanceId) {
         "host",
         "park_after",
         FuncType::new([], [i32]),
-        |caller, _, results| {
+        |mut caller, _, results| {
             results[0] = Val::I32(2);
             assert!(caller.park_on_return(None), "a resumable call parks");
             Ok(())

@@ -176,8 +176,10 @@ impl Store {
         let ty = inner.check_args(func, args)?;
         let (instance, index) = match func {
             Func::Host(index) => {
-                let host = &inner.host_funcs[index as usize].func;
-                return Ok(call_from_host(host, args)?);
+                let host = inner.host_funcs[index as usize].clone();
+                let store = std::ptr::NonNull::new(self.inner_ptr()).expect("a live store");
+                // SAFETY: the store is live and borrowed by this call.
+                return Ok(unsafe { call_from_host(&host.func, args, store) }?);
             }
             Func::Wasm { instance, index } => (instance, index),
         };

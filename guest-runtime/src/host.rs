@@ -112,6 +112,10 @@ impl SharedHostFunc {
 pub struct Caller<'a> {
     /// `None` when the host itself calls the function.
     store: Option<NonNull<StoreInner>>,
+    /// The store whose host state the function reaches: the caller's, or
+    /// when the host calls, the store it called through (which is not
+    /// inside a host call, so only its state is lent).
+    states: Option<NonNull<StoreInner>>,
     instance: InstanceId,
     /// Set by [`Caller::park_on_return`]: park once the function returns,
     /// until the time given, if any.
@@ -135,8 +139,10 @@ impl Caller<'_> {
         if header.magic != abi::vmctx::MAGIC_VALUE {
             return none;
         }
+        let store = NonNull::new(header.store.cast::<StoreInner>());
         Caller {
-            store: NonNull::new(header.store.cast::<StoreInner>()),
+            store,
+            states: store,
             instance: InstanceId(header.instance_id),
             park: None,
             _call: PhantomData,
@@ -147,6 +153,7 @@ impl Caller<'_> {
     pub fn none() -> Caller<'static> {
         Caller {
             store: None,
+            states: None,
             instance: InstanceId(0),
             park: None,
             _call: PhantomData,
@@ -173,7 +180,20 @@ impl Caller<'_> {
     /// ([`crate::Store::set_host_state`]); `None` when the host itself
     /// calls or no such state was set.
     pub fn host_state<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
-        self.store()?.host_state_mut()
+        // SAFETY: as in `store`; when the host calls, the store it called
+        // through is borrowed mutably by that call, which lends it here.
+        let states = unsafe { self.states?.as_mut() };
+        states.host_state_mut()
+    }
+
+    /// [`Caller::host_state`], shared.
+    pub fn host_state_ref<T: std::any::Any + Send>(&self) -> Option<&T> {
+        // SAFETY: as in `host_state`.
+        let states = unsafe { &*self.states?.as_ptr() };
+        states
+            .host_state
+            .iter()
+            .find_map(|state| state.downcast_ref::<T>())
     }
 
     pub fn instance_id(&self) -> Option<InstanceId> {
@@ -428,11 +448,23 @@ unsafe extern "C" fn host_call_shim(
     abi::host_status::TRAP
 }
 
-/// Runs host function `func` for the host itself (no wasm caller).
-pub(crate) fn call_from_host(func: &HostFunc, args: &[Val]) -> Result<Vec<Val>, HostError> {
+/// Runs host function `func` for the host itself (no wasm caller),
+/// lending it the host state of `store`, the store it was called through.
+///
+/// # Safety
+/// `store` must be live and borrowed by the caller for this call.
+pub(crate) unsafe fn call_from_host(
+    func: &HostFunc,
+    args: &[Val],
+    store: NonNull<StoreInner>,
+) -> Result<Vec<Val>, HostError> {
     let mut results = func.default_results();
+    let mut caller = Caller {
+        states: Some(store),
+        ..Caller::none()
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        (func.func)(&mut Caller::none(), args, &mut results)
+        (func.func)(&mut caller, args, &mut results)
     }));
     match outcome {
         Ok(Ok(())) => Ok(results),

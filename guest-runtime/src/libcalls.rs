@@ -368,6 +368,7 @@ impl StoreInner {
                 RegionKind::Table,
                 new_bytes,
                 maximum as usize * element as usize,
+                self.owner,
             ) else {
                 self.refund(u64::from(delta) * element);
                 return -1;

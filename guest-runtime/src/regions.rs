@@ -191,15 +191,22 @@ pub trait RegionProvider: Send + Sync {
         None
     }
 
-    /// Allocates a zeroed region of `len` bytes. `max_len` is how far it
+    /// Allocates a zeroed region of `len` bytes for `owner` (the store's
+    /// owner tag, a process id; [`NO_OWNER`] for none), which the provider may
+    /// record to show whose regions are where. `max_len` is how far it
     /// may ever grow: a placement hint, not a promise.
     fn allocate(
         &self,
         kind: RegionKind,
         len: usize,
         max_len: usize,
+        owner: u32,
     ) -> Result<Box<dyn Region>, AllocError>;
 }
+
+/// The owner tag of regions nobody in particular holds (see
+/// [`RegionProvider::allocate`]).
+pub const NO_OWNER: u32 = u32::MAX;
 
 /// A provider on the host heap, for control blocks and tables in paging
 /// mode and for tests. Regions never grow in place.

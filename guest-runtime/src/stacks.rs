@@ -216,6 +216,9 @@ pub struct Stacks {
     /// The store's memory backend, when its regions move (the arena):
     /// stacks are then its regions; otherwise mappings.
     arena: Option<Arc<dyn RegionProvider>>,
+    /// The store's owner tag, for the stacks it takes (see
+    /// `RegionProvider::allocate`).
+    owner: u32,
     /// The VM's memory budget, which every arena stack's bytes count
     /// against like every other region's: a call whose first stack it
     /// cannot hold fails to start, and a growth past it is `call stack
@@ -246,26 +249,30 @@ impl Stacks {
     pub(crate) fn new(
         provider: &Arc<dyn RegionProvider>,
         budget: Option<Arc<SharedBudget>>,
+        owner: u32,
     ) -> Arc<Stacks> {
         Stacks::with_arena(
             provider.relocation().is_some().then(|| provider.clone()),
             budget,
+            owner,
         )
     }
 
     /// Stacks from mappings only, for fibers outside a store (tests).
     #[cfg(test)]
     pub(crate) fn mapped() -> Arc<Stacks> {
-        Stacks::with_arena(None, None)
+        Stacks::with_arena(None, None, crate::regions::NO_OWNER)
     }
 
     fn with_arena(
         arena: Option<Arc<dyn RegionProvider>>,
         budget: Option<Arc<SharedBudget>>,
+        owner: u32,
     ) -> Arc<Stacks> {
         Arc::new(Stacks {
             arena,
             budget,
+            owner,
             live: Mutex::default(),
         })
     }
@@ -328,7 +335,7 @@ impl Stacks {
         let stack = match &self.arena {
             None => take_mapped(max).map(|stack| StackMemory::Mapped(stack, max)),
             Some(arena) => arena
-                .allocate(RegionKind::Stack, size, max)
+                .allocate(RegionKind::Stack, size, max, self.owner)
                 .map(StackMemory::Arena)
                 .map_err(std::io::Error::other),
         };

@@ -54,6 +54,9 @@ pub(crate) struct StoreInner {
     /// Unique among the stores of this host process: names the store in
     /// the [`FuncRef`]s and calls it hands out.
     pub(crate) id: u64,
+    /// Whose regions these are, told the provider at each allocation
+    /// (see `RegionProvider::allocate`).
+    pub(crate) owner: u32,
     pub(crate) provider: Arc<dyn RegionProvider>,
     pub(crate) limits: StoreLimits,
     /// Bytes of every region the store holds now, against
@@ -191,15 +194,17 @@ impl InterruptHandle {
 
 impl Store {
     pub fn new(provider: Arc<dyn RegionProvider>, limits: StoreLimits) -> Result<Self, AllocError> {
-        Store::new_sharing(provider, limits, None)
+        Store::new_sharing(provider, limits, None, crate::regions::NO_OWNER)
     }
 
     /// A store whose regions also count against `shared`, a budget it
-    /// shares with other stores (a VM's).
+    /// shares with other stores (a VM's), and are allocated for `owner`
+    /// (see `RegionProvider::allocate`).
     pub fn new_sharing(
         provider: Arc<dyn RegionProvider>,
         limits: StoreLimits,
         shared: Option<Arc<SharedBudget>>,
+        owner: u32,
     ) -> Result<Self, AllocError> {
         let size = abi::store_context::SIZE as usize;
         if (size as u64) > limits.max_store_bytes {
@@ -219,7 +224,7 @@ impl Store {
             shared.take(RegionKind::ControlBlock, size as u64)?;
         }
         let context = provider
-            .allocate(RegionKind::ControlBlock, size, size)
+            .allocate(RegionKind::ControlBlock, size, size, owner)
             .inspect_err(|_| {
                 if let Some(shared) = &shared {
                     shared.give_back(size as u64);
@@ -246,11 +251,12 @@ impl Store {
         }
         const { assert!(abi::store_context::INTERRUPT == 0) };
         let home = Arc::new(Mutex::new(Some(context.base() as usize)));
-        let stacks = crate::stacks::Stacks::new(&provider, shared.clone());
+        let stacks = crate::stacks::Stacks::new(&provider, shared.clone(), owner);
         let relocation = provider.relocation();
         let stress_every = relocation.as_ref().map_or(0, |r| r.policy.stress_every());
         let inner = Box::new(StoreInner {
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+            owner,
             relocation,
             provider,
             limits,
@@ -365,6 +371,14 @@ impl Store {
     /// The value of type `T` kept by [`Store::set_host_state`].
     pub fn host_state<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
         self.inner_mut().host_state_mut()
+    }
+
+    /// [`Store::host_state`], shared.
+    pub fn host_state_ref<T: std::any::Any + Send>(&self) -> Option<&T> {
+        self.inner()
+            .host_state
+            .iter()
+            .find_map(|state| state.downcast_ref::<T>())
     }
 
     /// Instance `id`; panics if the store has no such instance (ids come
@@ -622,9 +636,11 @@ impl StoreInner {
         max_len: usize,
     ) -> Result<Box<dyn Region>, AllocError> {
         self.charge(kind, len as u64)?;
-        self.provider.allocate(kind, len, max_len).inspect_err(|_| {
-            self.refund(len as u64);
-        })
+        self.provider
+            .allocate(kind, len, max_len, self.owner)
+            .inspect_err(|_| {
+                self.refund(len as u64);
+            })
     }
 
     /// The slot encoding of a value the host hands in: a funcref becomes

@@ -6,11 +6,15 @@
 //! no memory and allocating a region is pure bookkeeping: no system call.
 //!
 //! Placement keeps growth cheap without reserving address space per
-//! memory the way paging does:
-//! - a growable linear memory goes where one of the last memories freed
-//!   was, if it has room to double there (its pages are still resident:
-//!   see below), else to the middle of the largest free gap, so it and
-//!   the region before it each get half the gap to grow into;
+//! memory the way paging does (the bookkeeping is `allocation_map`'s):
+//! - a linear memory that may grow gets room to double after it,
+//!   reserved with it: neither live nor free, nothing else goes there.
+//!   It takes a *vacancy*, the range of one of the last memories freed
+//!   with the same length and room, if there is one (its pages are still
+//!   resident: see below), else the smallest free gap that holds it and
+//!   its room, at the gap's end. So memories pack side by side, sixteen
+//!   one-page memories to a page table's 2 MiB, and a memory that
+//!   outgrows its room moves (with room again);
 //! - a small control block is a slot of a slab chunk (see `slab`), and
 //!   chunks are placed like the small regions below;
 //! - anything else (control blocks, tables, fixed-size memories) goes to
@@ -50,21 +54,15 @@
 //! least likely move destinations (moves take the lowest gap that fits),
 //! go back to the kernel in a batch, down to half the limit.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carat_guest_runtime::regions::NO_OWNER;
 use carat_guest_runtime::{AllocError, Region, RegionKind};
 
+use crate::allocation_map::{AllocationMap, LARGE_ALIGN, granularity, slot_len};
 use crate::residency::{self, Pagemap, Residency};
-use crate::slab::{self, Slabs};
+use crate::slab;
 
-/// Granularity of control blocks and tables.
-const SMALL_ALIGN: usize = 64;
-/// Granularity of linear memories: a wasm page.
-const LARGE_ALIGN: usize = 64 * 1024;
-/// Granularity of stacks: small, since most stay small (they grow by
-/// moving, see `carat_guest_runtime::stacks`).
-const STACK_ALIGN: usize = 16 * 1024;
 /// Spans at least this large are zeroed by the kernel rather than memset.
 const MADVISE_THRESHOLD: usize = 16 * 1024;
 const PAGE: usize = 4096;
@@ -75,6 +73,12 @@ pub struct RegionRecord {
     pub kind: RegionKind,
     /// Bytes in use, rounded up to the region's granularity.
     pub len: usize,
+    /// Bytes after them reserved for the region's growth: a growable
+    /// memory's room to double (see `AllocationMap::place`). Neither live
+    /// nor free; nothing else is placed there.
+    pub room: usize,
+    /// Who holds it (a process id, or `NO_OWNER`), for the arena map.
+    pub owner: u32,
 }
 
 /// Figures about the arena.
@@ -99,324 +103,6 @@ impl ArenaStats {
     /// Live bytes of regions of `kind`.
     pub fn live_bytes_of(&self, kind: RegionKind) -> usize {
         self.live_by_kind[kind as usize]
-    }
-}
-
-#[derive(Debug, Default)]
-struct AllocationMap {
-    /// Live regions by offset.
-    regions: BTreeMap<usize, RegionRecord>,
-    /// Free ranges by offset, never adjacent to each other.
-    free: BTreeMap<usize, usize>,
-    /// The same free ranges by (length, offset).
-    free_by_size: BTreeSet<(usize, usize)>,
-    /// Free ranges that may hold non-zero bytes, by offset: disjoint, each
-    /// inside a free range.
-    stale: BTreeMap<usize, usize>,
-    /// Small control blocks, in chunks that are regions of this map.
-    slabs: Slabs,
-    /// Where the last few growable memories freed were, newest last: a
-    /// new one goes there first (see `place`).
-    freed_memories: Vec<usize>,
-    /// The latest moves, oldest first, for the arena map: from, to,
-    /// length, kind.
-    moves: std::collections::VecDeque<(usize, usize, usize, RegionKind)>,
-    moves_total: u64,
-    stats: ArenaStats,
-}
-
-impl AllocationMap {
-    fn insert_free(&mut self, offset: usize, len: usize) {
-        self.free.insert(offset, len);
-        self.free_by_size.insert((len, offset));
-    }
-
-    fn remove_free(&mut self, offset: usize) -> usize {
-        let len = self.free.remove(&offset).expect("free range exists");
-        self.free_by_size.remove(&(len, offset));
-        len
-    }
-
-    /// Takes `offset..offset + len` out of the free range starting at
-    /// `gap`, returning the pieces on either side to the free map. This is
-    /// the one way bytes leave the free map; the stale pieces of the range
-    /// come with them, for the caller to zero or overwrite.
-    #[must_use = "stale pieces must be zeroed before the range is used"]
-    fn carve(&mut self, gap: usize, offset: usize, len: usize) -> Vec<(usize, usize)> {
-        let gap_len = self.remove_free(gap);
-        debug_assert!(gap <= offset && offset + len <= gap + gap_len);
-        if offset > gap {
-            self.insert_free(gap, offset - gap);
-        }
-        let end = offset + len;
-        if end < gap + gap_len {
-            self.insert_free(end, gap + gap_len - end);
-        }
-        self.take_stale(offset, len)
-    }
-
-    fn stale_limit(&self) -> usize {
-        STALE_FLOOR.max(2 * self.stats.live_bytes)
-    }
-
-    /// Lists a just-freed range as holding stale bytes.
-    fn mark_stale(&mut self, offset: usize, len: usize) {
-        if len == 0 {
-            return;
-        }
-        debug_assert!(
-            self.free
-                .range(..=offset)
-                .next_back()
-                .is_some_and(|(&gap, &gap_len)| offset + len <= gap + gap_len),
-            "stale bytes are free bytes"
-        );
-        self.stale.insert(offset, len);
-        self.stats.stale_bytes += len;
-    }
-
-    /// Removes the stale pieces that overlap `offset..offset + len` from
-    /// the list and returns the overlaps; what lies outside stays listed.
-    fn take_stale(&mut self, offset: usize, len: usize) -> Vec<(usize, usize)> {
-        let end = offset + len;
-        let first = match self.stale.range(..offset).next_back() {
-            Some((&start, &n)) if start + n > offset => start,
-            _ => offset,
-        };
-        let overlapping: Vec<(usize, usize)> = self
-            .stale
-            .range(first..end)
-            .map(|(&start, &n)| (start, n))
-            .collect();
-        let mut taken = Vec::with_capacity(overlapping.len());
-        for (start, n) in overlapping {
-            self.stale.remove(&start);
-            self.stats.stale_bytes -= n;
-            let (lo, hi) = (start.max(offset), (start + n).min(end));
-            taken.push((lo, hi - lo));
-            for (keep, keep_len) in [(start, lo - start), (hi, start + n - hi)] {
-                if keep_len > 0 {
-                    self.stale.insert(keep, keep_len);
-                    self.stats.stale_bytes += keep_len;
-                }
-            }
-        }
-        taken
-    }
-
-    /// Records a placed slab chunk: its bytes are taken from the map, but
-    /// it is not a region anyone holds (see [`AllocationMap::count_slot`]).
-    fn add_chunk(&mut self, offset: usize, slot_len: usize) {
-        let record = RegionRecord {
-            kind: RegionKind::ControlBlock,
-            len: slab::CHUNK,
-        };
-        self.regions.insert(offset, record);
-        self.stats.live_bytes += record.len;
-        self.stats.peak_bytes = self.stats.peak_bytes.max(self.stats.live_bytes);
-        self.slabs.add_chunk(offset, slot_len);
-    }
-
-    /// The live regions, by offset: slab blocks, not their chunks.
-    fn live_regions(&self) -> Vec<(usize, RegionRecord)> {
-        let mut regions: Vec<(usize, RegionRecord)> = self
-            .regions
-            .iter()
-            .filter(|(offset, _)| !self.slabs.is_chunk(**offset))
-            .map(|(o, r)| (*o, *r))
-            .collect();
-        let kind = RegionKind::ControlBlock;
-        regions.extend(
-            self.slabs
-                .live_slots()
-                .into_iter()
-                .map(|(offset, len)| (offset, RegionRecord { kind, len })),
-        );
-        regions.sort_by_key(|(offset, _)| *offset);
-        regions
-    }
-
-    /// Remembers a move for the arena map (the latest
-    /// `arena_map::MAX_ARROWS`).
-    fn record_move(&mut self, from: usize, to: usize, len: usize, kind: RegionKind) {
-        if self.moves.len() == crate::arena_map::MAX_ARROWS {
-            self.moves.pop_front();
-        }
-        self.moves.push_back((from, to, len, kind));
-        self.moves_total += 1;
-    }
-
-    /// Counts a slab block of `slot_len` bytes taken (or given back) as a
-    /// live region.
-    fn count_slot(&mut self, slot_len: usize, taken: bool) {
-        let kind = RegionKind::ControlBlock as usize;
-        if taken {
-            self.stats.live_regions += 1;
-            self.stats.live_by_kind[kind] += slot_len;
-        } else {
-            self.stats.live_regions -= 1;
-            self.stats.live_by_kind[kind] -= slot_len;
-        }
-    }
-
-    /// Records a placed region as live and counts its bytes.
-    fn add_region(&mut self, offset: usize, record: RegionRecord) {
-        self.regions.insert(offset, record);
-        self.count_live(record.kind, record.len);
-        self.stats.live_regions += 1;
-    }
-
-    /// Counts `len` more live bytes of `kind` (a region placed or grown).
-    fn count_live(&mut self, kind: RegionKind, len: usize) {
-        let stats = &mut self.stats;
-        stats.live_bytes += len;
-        stats.live_by_kind[kind as usize] += len;
-        stats.peak_bytes = stats.peak_bytes.max(stats.live_bytes);
-    }
-
-    /// Returns a live region's range (or an empty chunk's, which
-    /// `Slabs::give_back` has let go) to the free map and uncounts it.
-    fn remove_region(&mut self, offset: usize, chunk: bool) {
-        let record = self.regions.remove(&offset).expect("live region");
-        self.release(offset, record.len);
-        self.stats.live_bytes -= record.len;
-        if !chunk {
-            self.stats.live_by_kind[record.kind as usize] -= record.len;
-            self.stats.live_regions -= 1;
-        }
-    }
-
-    /// Returns a range to the free map, merging it with its neighbours.
-    fn release(&mut self, mut offset: usize, mut len: usize) {
-        if let Some((&prev, &prev_len)) = self.free.range(..offset).next_back()
-            && prev + prev_len == offset
-        {
-            self.remove_free(prev);
-            offset = prev;
-            len += prev_len;
-        }
-        if let Some(&next_len) = self.free.get(&(offset + len)) {
-            self.remove_free(offset + len);
-            len += next_len;
-        }
-        self.insert_free(offset, len);
-    }
-
-    fn place(
-        &mut self,
-        kind: RegionKind,
-        len: usize,
-        growable: bool,
-    ) -> Option<(usize, Vec<(usize, usize)>)> {
-        let align = granularity(kind);
-        if growable {
-            // Where a memory just ended, if it has room to double there:
-            // its written pages are resident and listed stale, so a new
-            // process writes its data segments without a page fault. A
-            // process that ends and one that starts so cost the kernel
-            // nothing.
-            let fits = |at: usize| {
-                let (&gap, &gap_len) = self.free.range(..=at).next_back()?;
-                let end = at.checked_add(len.checked_mul(2)?)?;
-                (end <= gap + gap_len).then_some(gap)
-            };
-            // The newest that fits; the others stay for later spawns.
-            let found = self
-                .freed_memories
-                .iter()
-                .rposition(|&at| fits(at).is_some());
-            if let Some(i) = found {
-                let at = self.freed_memories.remove(i);
-                let gap = fits(at).expect("checked just now");
-                return Some((at, self.carve(gap, at, len)));
-            }
-            let &(gap_len, gap) = self.free_by_size.last()?;
-            let first = gap.next_multiple_of(align);
-            let last = (gap + gap_len).checked_sub(len)? / align * align;
-            if last < first {
-                return None;
-            }
-            let middle = (first + (last - first) / 2) / align * align;
-            let offset = middle.max(first);
-            Some((offset, self.carve(gap, offset, len)))
-        } else if kind == RegionKind::Stack {
-            // Best fit by size, at the gap's end: a stack is large next to
-            // the small regions at the top, and a walk down every small gap
-            // there made each of 100,000 spawns' stacks cost a scan of the
-            // whole map; the size index answers in a logarithm, and a freed
-            // stack's hole is the first a new stack takes.
-            let (gap, offset) =
-                self.free_by_size
-                    .range((len, 0)..)
-                    .find_map(|&(gap_len, gap)| {
-                        let offset = (gap + gap_len).checked_sub(len)? / align * align;
-                        (offset >= gap).then_some((gap, offset))
-                    })?;
-            Some((offset, self.carve(gap, offset, len)))
-        } else {
-            // First fit from the top of the arena: small regions pack at
-            // the top, clear of the room memories keep to grow (and move)
-            // into below, and freed ranges there are reused first.
-            let (gap, offset) = self.free.iter().rev().find_map(|(&gap, &gap_len)| {
-                let offset = (gap + gap_len).checked_sub(len)? / align * align;
-                (offset >= gap).then_some((gap, offset))
-            })?;
-            Some((offset, self.carve(gap, offset, len)))
-        }
-    }
-}
-
-impl AllocationMap {
-    /// First fit from the bottom for `len` bytes followed by `room` free
-    /// ones: the lowest gap that holds both, from its start; else the
-    /// start of the largest gap, if `len` fits there.
-    ///
-    /// With `below`, only a place under that offset will do (compaction),
-    /// and there is no fallback.
-    fn place_with_room(
-        &mut self,
-        kind: RegionKind,
-        len: usize,
-        room: usize,
-        below: Option<usize>,
-    ) -> Option<(usize, Vec<(usize, usize)>)> {
-        let align = granularity(kind);
-        let wanted = len.checked_add(room)?;
-        let limit = below.unwrap_or(usize::MAX);
-        let chosen = self.free.range(..limit).find_map(|(&gap, &gap_len)| {
-            let offset = gap.next_multiple_of(align);
-            (offset < limit && offset + wanted <= gap + gap_len).then_some((gap, offset))
-        });
-        if chosen.is_none() && below.is_some() {
-            return None;
-        }
-        // Without a gap that large, the start of the largest gap gives the
-        // most room there is.
-        let (gap, offset) = match chosen {
-            Some(found) => found,
-            None => {
-                let &(gap_len, gap) = self.free_by_size.last()?;
-                let offset = gap.next_multiple_of(align);
-                if offset + len > gap + gap_len {
-                    return None;
-                }
-                (gap, offset)
-            }
-        };
-        Some((offset, self.carve(gap, offset, len)))
-    }
-}
-
-/// The slot a slab block of `len` bytes takes.
-fn slot_len(len: usize) -> usize {
-    len.max(1).next_multiple_of(SMALL_ALIGN)
-}
-
-fn granularity(kind: RegionKind) -> usize {
-    match kind {
-        RegionKind::LinearMemory => LARGE_ALIGN,
-        RegionKind::Stack => STACK_ALIGN,
-        RegionKind::ControlBlock | RegionKind::Table => SMALL_ALIGN,
     }
 }
 
@@ -478,13 +164,6 @@ const SPARSE_COPY_THRESHOLD: usize = 32 << 10;
 /// a fault. A spawn on a freed process's range so makes no system call.
 const KEEP_STALE_UP_TO: usize = 1 << 20;
 
-/// How many freed memories' places `AllocationMap::place` remembers.
-const FREED_MEMORIES_KEPT: usize = 64;
-
-/// Stale bytes are always allowed up to this much (beyond the arena's
-/// live bytes).
-const STALE_FLOOR: usize = 64 << 20;
-
 /// Stale pieces of a range just taken from the free map (see
 /// [`AllocationMap::carve`]). Dropping it zeroes every piece still listed,
 /// so a taken range cannot be handed out with another region's bytes by
@@ -525,6 +204,18 @@ impl StaleBytes<'_> {
             .filter(|&(_, n)| n > 0)
             .collect();
     }
+}
+
+/// Two lists of ranges as one, by offset: the arena map draws vacancies
+/// (see `allocation_map::Vacancy`) and memories' rooms as the free ranges
+/// they are.
+fn sorted(
+    a: impl Iterator<Item = (usize, usize)>,
+    b: impl Iterator<Item = (usize, usize)>,
+) -> Vec<(usize, usize)> {
+    let mut all: Vec<(usize, usize)> = a.chain(b).collect();
+    all.sort_unstable();
+    all
 }
 
 /// The whole pages of `offset..offset + len`: where they start and end.
@@ -637,13 +328,25 @@ impl Arena {
         let regions = state
             .live_regions()
             .into_iter()
-            .map(|(offset, r)| (offset, r.kind, r.len))
+            .map(|(offset, r)| (offset, r.kind, r.len, r.owner))
             .collect();
         crate::arena_map::ArenaPicture {
             capacity: state.stats.capacity,
             regions,
-            free: state.free.iter().map(|(&o, &n)| (o, n)).collect(),
-            stale: state.stale.iter().map(|(&o, &n)| (o, n)).collect(),
+            free: sorted(
+                state.free.iter().map(|(&o, &n)| (o, n)),
+                state.vacancies.iter().map(|v| (v.offset, v.len)).chain(
+                    state
+                        .regions
+                        .iter()
+                        .filter(|(_, r)| r.room > 0)
+                        .map(|(&o, r)| (o + r.len, r.room)),
+                ),
+            ),
+            stale: sorted(
+                state.stale.iter().map(|(&o, &n)| (o, n)),
+                state.vacancies.iter().flat_map(|v| v.stale.iter().copied()),
+            ),
             moves: state.moves.iter().copied().collect(),
             moves_total: state.moves_total,
         }
@@ -655,27 +358,54 @@ impl Arena {
     }
 
     /// Allocates a zeroed region of `len` bytes that may later grow to
-    /// `max_len`.
+    /// `max_len`, held by nobody in particular.
     pub fn allocate(
         &self,
         kind: RegionKind,
         len: usize,
         max_len: usize,
     ) -> Result<ArenaRegion, AllocError> {
+        self.allocate_for(NO_OWNER, kind, len, max_len)
+    }
+
+    /// [`Arena::allocate`] for `owner` (a process id), as the arena map
+    /// shows it.
+    pub fn allocate_for(
+        &self,
+        owner: u32,
+        kind: RegionKind,
+        len: usize,
+        max_len: usize,
+    ) -> Result<ArenaRegion, AllocError> {
         let rounded = len.max(1).next_multiple_of(granularity(kind));
         if kind == RegionKind::ControlBlock && max_len <= len && rounded <= slab::MAX_SLOT {
-            return self.allocate_slot(rounded, len);
+            return self.allocate_slot(rounded, len, owner);
         }
-        let growable = max_len > len && kind == RegionKind::LinearMemory;
+        // A memory that may grow gets room to double, as much as
+        // `RelocationPolicy::growth_headroom` gives one that moves.
+        let room = match kind {
+            RegionKind::LinearMemory => {
+                rounded.min(max_len.saturating_sub(rounded) / LARGE_ALIGN * LARGE_ALIGN)
+            }
+            _ => 0,
+        };
         let mut state = self.state();
-        let (offset, stale) =
-            state
-                .place(kind, rounded, growable)
-                .ok_or(AllocError::ArenaExhausted {
-                    kind,
-                    requested: len as u64,
-                })?;
-        state.add_region(offset, RegionRecord { kind, len: rounded });
+        let placed = state
+            .place(kind, rounded, room)
+            .ok_or(AllocError::ArenaExhausted {
+                kind,
+                requested: len as u64,
+            })?;
+        let (offset, stale) = (placed.offset, placed.stale);
+        state.add_region(
+            offset,
+            RegionRecord {
+                kind,
+                len: rounded,
+                room: placed.room,
+                owner,
+            },
+        );
         state.stats.regions_allocated += 1;
         drop(state);
         drop(self.stale_bytes(kind, stale));
@@ -690,11 +420,18 @@ impl Arena {
     /// Allocates a fixed-size control block as a slab slot of `slot_len`
     /// bytes (see `slab`), placing a chunk first when no chunk of that
     /// size has room.
-    fn allocate_slot(&self, slot_len: usize, len: usize) -> Result<ArenaRegion, AllocError> {
-        let offset = self.take_slot(slot_len).ok_or(AllocError::ArenaExhausted {
-            kind: RegionKind::ControlBlock,
-            requested: len as u64,
-        })?;
+    fn allocate_slot(
+        &self,
+        slot_len: usize,
+        len: usize,
+        owner: u32,
+    ) -> Result<ArenaRegion, AllocError> {
+        let offset = self
+            .take_slot(slot_len, owner)
+            .ok_or(AllocError::ArenaExhausted {
+                kind: RegionKind::ControlBlock,
+                requested: len as u64,
+            })?;
         self.state().stats.regions_allocated += 1;
         Ok(ArenaRegion {
             arena: self.clone(),
@@ -707,15 +444,21 @@ impl Arena {
     /// Takes a slot of `slot_len` bytes and zeroes it: slots are zeroed
     /// when taken, so a chunk's stale bytes and a given-back slot's
     /// contents (or poison) need no other cleaning.
-    fn take_slot(&self, slot_len: usize) -> Option<usize> {
+    fn take_slot(&self, slot_len: usize, owner: u32) -> Option<usize> {
         let mut state = self.state();
-        let offset = match state.slabs.take(slot_len) {
+        let offset = match state.slabs.take(slot_len, owner) {
             Some(offset) => offset,
             None => {
-                let (chunk, _zeroed_when_taken) =
-                    state.place(RegionKind::ControlBlock, slab::CHUNK, false)?;
+                // The chunk's stale bytes need no zeroing here: its slots
+                // are zeroed when taken.
+                let chunk = state
+                    .place(RegionKind::ControlBlock, slab::CHUNK, 0)?
+                    .offset;
                 state.add_chunk(chunk, slot_len);
-                state.slabs.take(slot_len).expect("a new chunk has room")
+                state
+                    .slabs
+                    .take(slot_len, owner)
+                    .expect("a new chunk has room")
             }
         };
         state.count_slot(slot_len, true);
@@ -742,7 +485,8 @@ impl Arena {
     /// slot is given back, poisoned first when moves poison.
     fn move_slot(&self, offset: usize, len: usize) -> Option<usize> {
         let slot_len = slot_len(len);
-        let new_offset = self.take_slot(slot_len)?;
+        let owner = self.state().slabs.owner_of(offset);
+        let new_offset = self.take_slot(slot_len, owner)?;
         let base = self.base();
         // SAFETY: both slots are held (the old one by the caller, who has
         // the only handle), and distinct.
@@ -757,35 +501,37 @@ impl Arena {
         Some(new_offset)
     }
 
-    /// Extends the region at `offset` to `new_len` bytes if the bytes after
-    /// it are free.
+    /// Extends the region at `offset` to `new_len` bytes if its room, and
+    /// the bytes after it that are free, hold them.
     fn grow(&self, offset: usize, new_len: usize) -> bool {
-        let stale;
         let mut state = self.state();
         let record = *state.regions.get(&offset).expect("live region");
         let wanted = new_len.next_multiple_of(granularity(record.kind));
         if wanted <= record.len {
             return true;
         }
-        let end = offset + record.len;
         let extra = wanted - record.len;
-        match state.free.get(&end) {
-            Some(&free_len) if free_len >= extra => {
-                stale = state.carve(end, end, extra);
-                state.regions.insert(
-                    offset,
-                    RegionRecord {
-                        kind: record.kind,
-                        len: wanted,
-                    },
-                );
-                state.count_live(record.kind, extra);
-                drop(state);
-                drop(self.stale_bytes(record.kind, stale));
-                true
-            }
-            _ => false,
-        }
+        // The room was zeroed when it was taken; past it, free bytes are
+        // taken from the map with their stale pieces.
+        let beyond_room = extra.saturating_sub(record.room);
+        let end = offset + record.len + record.room;
+        let stale = match state.free.get(&end) {
+            _ if beyond_room == 0 => Vec::new(),
+            Some(&free_len) if free_len >= beyond_room => state.carve(end, end, beyond_room),
+            _ => return false,
+        };
+        state.regions.insert(
+            offset,
+            RegionRecord {
+                len: wanted,
+                room: record.room.saturating_sub(extra),
+                ..record
+            },
+        );
+        state.count_live(record.kind, extra);
+        drop(state);
+        drop(self.stale_bytes(record.kind, stale));
+        true
     }
 
     /// The stale pieces of a range just taken for a region of `kind`, to
@@ -829,16 +575,20 @@ impl Arena {
             // regions at the top, not into the low ranges memories move
             // through: its stale leavings would otherwise land inside
             // moving memories, be zeroed there and copied on every move.
-            let (new_offset, stale) = if record.kind == RegionKind::Stack {
-                state.place(record.kind, rounded, false)?
+            let placed = if record.kind == RegionKind::Stack {
+                state.place(record.kind, rounded, 0)?
             } else {
-                state.place_with_room(record.kind, rounded, room, below)?
+                state.or_without_vacancies(|map| {
+                    map.place_with_room(record.kind, rounded, room, below)
+                })?
             };
+            let (new_offset, stale) = (placed.offset, placed.stale);
             state.add_region(
                 new_offset,
                 RegionRecord {
-                    kind: record.kind,
                     len: rounded,
+                    room: placed.room,
+                    ..record
                 },
             );
             (new_offset, stale, record.kind, record.len)
@@ -913,6 +663,7 @@ impl Arena {
         if state.stats.stale_bytes <= state.stale_limit() {
             return;
         }
+        state.release_vacancies();
         let target = state.stale_limit() / 2;
         let mut trimmed = Vec::new();
         while state.stats.stale_bytes > target {
@@ -1042,15 +793,16 @@ impl Arena {
             }
         };
         let mut state = self.state();
-        state.remove_region(offset, chunk);
         if record.kind == RegionKind::LinearMemory {
-            if state.freed_memories.len() == FREED_MEMORIES_KEPT {
-                state.freed_memories.remove(0);
+            // Its room reads zero: taken zeroed, never reached by the
+            // guest (bounds are the length's).
+            state.uncount_region(offset);
+            state.vacate(offset, record.len + record.room, stale);
+        } else {
+            state.remove_region(offset, chunk);
+            for (at, n) in stale {
+                state.mark_stale(at, n);
             }
-            state.freed_memories.push(offset);
-        }
-        for (at, n) in stale {
-            state.mark_stale(at, n);
         }
         // Fewer live bytes allow fewer stale ones.
         self.trim_stale(state);

@@ -14,10 +14,16 @@
 //! region was to where it went. A legend gives each kind's regions and
 //! bytes, and the figures: capacity, live, stale and free bytes,
 //! fragmentation, the largest free range and the moves.
+//!
+//! Owners (the processes regions belong to) are drawn too: the bottom
+//! third of a cell takes the colour of the owner holding most of its
+//! bytes, if that owner is one of the [`OWNERS_SHOWN`] holding the most
+//! in the whole arena (each named in the legend), grey for any other.
 
 use std::fmt::Write;
 
 use carat_guest_runtime::RegionKind;
+use carat_guest_runtime::regions::NO_OWNER;
 
 /// Rows of the grid.
 pub const ROWS: usize = 64;
@@ -26,7 +32,15 @@ pub const COLUMNS: usize = 512;
 const CELL_WIDTH: f64 = 2.0;
 const CELL_HEIGHT: f64 = 9.0;
 const MARGIN: f64 = 20.0;
-const LEGEND_HEIGHT: f64 = 150.0;
+const LEGEND_HEIGHT: f64 = 150.0 + OWNERS_SHOWN as f64 / 2.0 * 18.0;
+/// Of a cell's height, what the owner strip at its bottom takes.
+const OWNER_STRIP: f64 = 3.0;
+/// Owners given colours of their own: those holding the most bytes.
+pub const OWNERS_SHOWN: usize = 8;
+const OWNER_COLOURS: [&str; OWNERS_SHOWN] = [
+    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#17becf",
+];
+const OTHER_OWNERS_COLOUR: &str = "#c8c8c8";
 /// Most moves drawn as arrows (the latest).
 pub const MAX_ARROWS: usize = 64;
 
@@ -34,8 +48,9 @@ pub const MAX_ARROWS: usize = 64;
 #[derive(Clone, Debug, Default)]
 pub struct ArenaPicture {
     pub capacity: usize,
-    /// Live regions: offset, kind, length (slab blocks each on their own).
-    pub regions: Vec<(usize, RegionKind, usize)>,
+    /// Live regions: offset, kind, length, owner (a process id, or
+    /// [`NO_OWNER`]); slab blocks each on their own.
+    pub regions: Vec<(usize, RegionKind, usize, u32)>,
     /// Free ranges: offset, length.
     pub free: Vec<(usize, usize)>,
     /// Stale ranges (free, not yet zeroed): offset, length.
@@ -46,11 +61,13 @@ pub struct ArenaPicture {
     pub moves_total: u64,
 }
 
-/// A cell's share of each kind, of stale bytes, and of all used bytes.
+/// A cell's share of each kind, of stale bytes, and of the owners shown
+/// (the last entry: every other owner).
 #[derive(Clone, Copy, Default)]
 struct Cell {
     by_kind: [usize; RegionKind::COUNT],
     stale: usize,
+    by_owner: [usize; OWNERS_SHOWN + 1],
 }
 
 const KIND_COLOURS: [(RegionKind, &str); RegionKind::COUNT] = [
@@ -110,16 +127,27 @@ fn centre(offset: usize, cell_bytes: usize) -> (f64, f64) {
     )
 }
 
-/// Draws `picture` as one SVG document.
+/// Draws `picture` as one SVG document, owners shown as `pid N`.
 pub fn render_svg(picture: &ArenaPicture) -> String {
+    render_svg_named(picture, &|_| None)
+}
+
+/// [`render_svg`], owners that `name_of` names (a launch's processes)
+/// shown by their names.
+pub fn render_svg_named(picture: &ArenaPicture, name_of: &dyn Fn(u32) -> Option<String>) -> String {
     let cell_bytes = picture.capacity.div_ceil(ROWS * COLUMNS).max(1);
     let mut cells = vec![Cell::default(); ROWS * COLUMNS];
     let mut counts = [(0usize, 0usize); RegionKind::COUNT];
-    for &(offset, kind, len) in &picture.regions {
+    let owners = top_owners(&picture.regions);
+    for &(offset, kind, len, owner) in &picture.regions {
         counts[kind as usize].0 += 1;
         counts[kind as usize].1 += len;
+        let shown = owners.iter().position(|o| o.0 == owner);
         spread(&mut cells, cell_bytes, offset, len, |c, n| {
-            c.by_kind[kind as usize] += n
+            c.by_kind[kind as usize] += n;
+            if owner != NO_OWNER {
+                c.by_owner[shown.unwrap_or(OWNERS_SHOWN)] += n;
+            }
         });
     }
     for &(offset, len) in &picture.stale {
@@ -170,6 +198,28 @@ pub fn render_svg(picture: &ArenaPicture) -> String {
                 run as f64 * CELL_WIDTH,
                 look.0,
                 f64::from(look.1) / 10.0,
+            );
+            column += run;
+        }
+    }
+    svg.push_str("</g>\n<g id=\"owners\">\n");
+    for row in 0..ROWS {
+        let mut column = 0;
+        while column < COLUMNS {
+            let Some(colour) = owner_colour(&cells[row * COLUMNS + column]) else {
+                column += 1;
+                continue;
+            };
+            let run = cells[row * COLUMNS + column..(row + 1) * COLUMNS]
+                .iter()
+                .take_while(|c| owner_colour(c) == Some(colour))
+                .count();
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{OWNER_STRIP}" fill="{colour}"/>"#,
+                MARGIN + column as f64 * CELL_WIDTH,
+                MARGIN + (row + 1) as f64 * CELL_HEIGHT - OWNER_STRIP,
+                run as f64 * CELL_WIDTH,
             );
             column += run;
         }
@@ -225,6 +275,24 @@ pub fn render_svg(picture: &ArenaPicture) -> String {
         MARGIN + 16.0,
         bytes(stale),
     );
+    for (i, &(owner, regions, held)) in owners.iter().enumerate() {
+        if i % 2 == 0 {
+            y += 18.0;
+        }
+        let x = MARGIN + (i % 2) as f64 * 380.0;
+        let name = name_of(owner).map_or(format!("pid {owner}"), |name| {
+            format!("{name} (pid {owner})")
+        });
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{x}" y="{:.1}" width="12" height="4" fill="{}"/><text x="{:.1}" y="{y:.1}" class="owner">{}: {regions} regions, {}</text>"#,
+            y - 5.0,
+            OWNER_COLOURS[i],
+            x + 16.0,
+            escape(&name),
+            bytes(held),
+        );
+    }
     let lines = [
         format!(
             "capacity {}, one cell {}; live {} in {} regions; free {}",
@@ -241,7 +309,7 @@ pub fn render_svg(picture: &ArenaPicture) -> String {
             largest.map_or(0, |l| l.0),
         ),
         format!(
-            "moves so far {} (the last {} drawn as arrows); a cell's colour is its main kind, its opacity the share in use",
+            "moves so far {} (the last {} drawn as arrows); a cell's colour is its main kind, its opacity the share in use, its strip its main owner (grey: others)",
             picture.moves_total,
             picture.moves.len() - first_arrow,
         ),
@@ -252,6 +320,46 @@ pub fn render_svg(picture: &ArenaPicture) -> String {
     }
     svg.push_str("</g>\n</svg>\n");
     svg
+}
+
+/// The owners holding the most bytes, most first, at most
+/// [`OWNERS_SHOWN`]: owner, regions, bytes. [`NO_OWNER`] is not one.
+fn top_owners(regions: &[(usize, RegionKind, usize, u32)]) -> Vec<(u32, usize, usize)> {
+    let mut by_owner: std::collections::HashMap<u32, (usize, usize)> = Default::default();
+    for &(_, _, len, owner) in regions.iter().filter(|r| r.3 != NO_OWNER) {
+        let entry = by_owner.entry(owner).or_default();
+        entry.0 += 1;
+        entry.1 += len;
+    }
+    let mut owners: Vec<(u32, usize, usize)> = by_owner
+        .into_iter()
+        .map(|(o, (n, held))| (o, n, held))
+        .collect();
+    owners.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    owners.truncate(OWNERS_SHOWN);
+    owners
+}
+
+/// The colour of a cell's owner strip: its main owner's, grey for an
+/// owner not shown; `None` when nobody owns any of it.
+fn owner_colour(cell: &Cell) -> Option<&'static str> {
+    let (main, held) = cell
+        .by_owner
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))?;
+    match (*held, OWNER_COLOURS.get(main)) {
+        (0, _) => None,
+        (_, Some(colour)) => Some(colour),
+        (_, None) => Some(OTHER_OWNERS_COLOUR),
+    }
+}
+
+/// Text made safe inside an SVG element.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// How a cell is drawn: its colour and its opacity in tenths; `None` for
@@ -286,16 +394,18 @@ mod tests {
         let capacity = ROWS * COLUMNS * 4096;
         let picture = ArenaPicture {
             capacity,
+            // 10,000 control blocks of ten owners, then one owner's
+            // memory.
             regions: (0..10_000)
-                .map(|i| (i * 64, RegionKind::ControlBlock, 64))
-                .chain([(capacity / 2, RegionKind::LinearMemory, capacity / 4)])
+                .map(|i| (i * 64, RegionKind::ControlBlock, 64, 1 + i as u32 % 10))
+                .chain([(capacity / 2, RegionKind::LinearMemory, capacity / 4, 42)])
                 .collect(),
             free: vec![(10_000 * 64, capacity / 2 - 10_000 * 64)],
             stale: vec![],
             moves: vec![(0, capacity / 2, 64, RegionKind::ControlBlock)],
             moves_total: 1,
         };
-        let svg = render_svg(&picture);
+        let svg = render_svg_named(&picture, &|o| (o == 42).then(|| "big <one>".to_string()));
         // 10,000 control blocks fill 157 cells; the memory a quarter of
         // the grid: a handful of rectangles, not thousands.
         let rects = svg.matches("<rect").count();
@@ -304,6 +414,15 @@ mod tests {
         assert!(svg.contains("linear memory: 1 regions"));
         assert!(svg.contains("moves so far 1"));
         assert!(svg.contains("moved from 0x0 to"));
+        // The largest owner first, named and escaped; eight owners shown.
+        assert!(svg.contains("big &lt;one&gt; (pid 42): 1 regions, 32.0 MiB"));
+        assert_eq!(svg.matches(r#"class="owner""#).count(), OWNERS_SHOWN);
+        // The memory's strip is its owner's colour; the blocks' cells,
+        // shared by ten owners of whom seven are shown, take a shown
+        // owner's colour or grey.
+        let strips = &svg[svg.find(r#"<g id="owners">"#).unwrap()..];
+        assert!(strips.contains(OWNER_COLOURS[0]));
+        assert!(strips.contains("<rect"));
         assert_eq!(bytes(1536), "1.5 KiB");
     }
 }

@@ -2,6 +2,7 @@
 //! copies, poisoning, and exhaustion.
 
 use super::*;
+use crate::allocation_map::STALE_FLOOR;
 use crate::residency::PageState;
 
 fn arena(size: usize) -> Arena {
@@ -179,13 +180,21 @@ fn stale_memories_past_the_limit_are_handed_back_in_a_batch() {
     }
     assert!(trims >= 1 && trims <= 3, "{trims} trims");
     let state = arena.state();
+    // Stale in the map or in a vacancy (a freed memory's range held for
+    // the next memory of its length).
     let still_stale = |at: usize| {
         let offset = at - arena.base() as usize;
-        state
+        let listed = state
             .stale
             .range(..=offset)
             .next_back()
-            .is_some_and(|(&piece, &n)| offset < piece + n)
+            .is_some_and(|(&piece, &n)| offset < piece + n);
+        let vacant = state
+            .vacancies
+            .iter()
+            .flat_map(|v| &v.stale)
+            .any(|&(piece, n)| (piece..piece + n).contains(&offset));
+        listed || vacant
     };
     let pagemap = Pagemap::open();
     for at in first_pages {
@@ -202,16 +211,123 @@ fn growable_memories_get_room_and_small_regions_stay_out_of_it() {
         .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
         .unwrap();
     let control = arena.allocate(RegionKind::ControlBlock, 200, 200).unwrap();
-    let room = memory.offset()..memory.offset() + (256 << 20);
-    assert!(!room.contains(&control.offset()));
-    assert!(memory.grow_in_place(256 << 20));
+    let stack = arena
+        .allocate(RegionKind::Stack, 16 << 10, 16 << 10)
+        .unwrap();
+    let chunk = arena.allocate(RegionKind::Table, 65536, 65536).unwrap();
     let second = arena
         .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
         .unwrap();
-    let grown = memory.offset()..memory.offset() + (256 << 20);
-    assert!(!grown.contains(&second.offset()) && !grown.contains(&(second.offset() + 65535)));
-    drop((control, second));
+    // Room to double: nothing else lies there, and the memory grows into
+    // it in place.
+    let room = memory.offset()..memory.offset() + (128 << 10);
+    for other in [&control, &stack, &chunk, &second] {
+        let (start, end) = (other.offset(), other.offset() + other.len() - 1);
+        assert!(!room.contains(&start) && !room.contains(&end));
+    }
+    assert_eq!(arena.state().regions[&memory.offset()].room, 65536);
+    assert!(memory.grow_in_place(128 << 10));
+    assert_eq!(arena.state().regions[&memory.offset()].room, 0);
+    // SAFETY: the memory's bytes are ours; the room it grew into reads
+    // zero.
+    let grown = unsafe { std::slice::from_raw_parts(memory.base(), 128 << 10) };
+    assert!(grown.iter().all(|&b| b == 0));
+    // Memories pack: the second lies near the first (past the small
+    // regions placed between them), not half an arena away.
+    let distance = memory.offset().abs_diff(second.offset());
+    assert!(distance < 1 << 20, "{distance:#x} apart");
+    // A memory that may not grow gets no room.
+    let fixed = arena
+        .allocate(RegionKind::LinearMemory, 65536, 65536)
+        .unwrap();
+    assert_eq!(arena.state().regions[&fixed.offset()].room, 0);
+    drop((control, stack, chunk, second, fixed));
     assert_eq!(arena.stats().live_regions, 1);
+}
+
+/// A freed memory's range is a vacancy: the next memory of its length
+/// and room takes it whole, stale pages zeroed, without touching the free
+/// map; one of another length does not; and an allocation that finds no
+/// room without the vacancies gets them back.
+#[test]
+fn vacancies_go_to_memories_of_their_length_and_back_when_space_runs_out() {
+    let arena = arena(1 << 22);
+    let memory = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 22)
+        .unwrap();
+    let at = memory.offset();
+    // SAFETY: the memory's bytes are ours.
+    unsafe { std::ptr::write_bytes(memory.base(), 7, 4096) };
+    drop(memory);
+    assert_eq!(arena.state().vacancies.len(), 1);
+    let larger = arena
+        .allocate(RegionKind::LinearMemory, 2 * 65536, 1 << 22)
+        .unwrap();
+    assert_ne!(larger.offset(), at, "another length leaves the vacancy");
+    drop(larger);
+    let free_before_same = arena.state().free.clone();
+    let same = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 22)
+        .unwrap();
+    assert_eq!(same.offset(), at, "the same length takes the vacancy");
+    assert_eq!(
+        arena.state().free,
+        free_before_same,
+        "the free map is untouched"
+    );
+    // SAFETY: the memory's bytes are ours.
+    let bytes = unsafe { std::slice::from_raw_parts(same.base(), 65536) };
+    assert!(
+        bytes.iter().all(|&b| b == 0),
+        "the old process's bytes are gone"
+    );
+    drop(same);
+    // A smaller memory takes the head of a larger vacancy; the rest goes
+    // to the free map, its written page listed stale.
+    let eight = arena
+        .allocate(RegionKind::LinearMemory, 8 * 65536, 8 * 65536)
+        .unwrap();
+    let at = eight.offset();
+    // SAFETY: the memory's bytes are ours.
+    unsafe { std::ptr::write_bytes(eight.base().add(7 * 65536), 9, 4096) };
+    drop(eight);
+    // Three pages and room for three: of the vacancies (two pages, four,
+    // eight), only the eight-page one holds them.
+    let small = arena
+        .allocate(RegionKind::LinearMemory, 3 * 65536, 1 << 22)
+        .unwrap();
+    assert_eq!(small.offset(), at, "the smallest vacancy that holds it");
+    {
+        let state = arena.state();
+        let tail = at + 6 * 65536;
+        assert_eq!(
+            state.free.get(&tail),
+            Some(&(2 * 65536)),
+            "the rest is free"
+        );
+        let written = at + 7 * 65536;
+        assert!(
+            state
+                .stale
+                .range(..=written)
+                .next_back()
+                .is_some_and(|(&p, &n)| written < p + n)
+        );
+    }
+    drop(small);
+    // Fill the arena with one-page memories (no room: they may not
+    // grow), free them all, then ask for one region as large as half the
+    // arena: only the vacancies given back make room for it.
+    let mut held = Vec::new();
+    while let Ok(m) = arena.allocate(RegionKind::LinearMemory, 65536, 65536) {
+        held.push(m);
+    }
+    assert!(held.len() > 32);
+    drop(held);
+    assert!(!arena.state().vacancies.is_empty());
+    let big = arena.allocate(RegionKind::Table, 1 << 21, 1 << 21);
+    assert!(big.is_ok(), "vacancies give way: {:?}", big.err());
+    assert!(arena.state().vacancies.is_empty());
 }
 
 #[test]
@@ -618,7 +734,10 @@ fn free_ranges_coalesce_back_to_one() {
         })
         .collect();
     drop(regions);
-    let state = arena.state();
+    let mut state = arena.state();
+    // The memories' ranges are vacancies until given up.
+    assert_eq!(state.vacancies.len(), 7);
+    assert!(state.release_vacancies());
     assert_eq!(state.free.len(), 1);
     assert_eq!(state.free_by_size.len(), 1);
     assert_eq!(state.stats.live_bytes, 0);

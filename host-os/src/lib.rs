@@ -12,6 +12,7 @@
 //! grant and how a call into another process's entry point runs
 //! (`process`), and how processes share the CPU (`scheduler`).
 
+mod allocation_map;
 pub mod arena;
 pub mod arena_map;
 pub mod carat_abi;
@@ -99,8 +100,11 @@ impl RegionProvider for CaratBackend {
         kind: RegionKind,
         len: usize,
         max_len: usize,
+        owner: u32,
     ) -> Result<Box<dyn Region>, AllocError> {
-        Ok(Box::new(self.arena.allocate(kind, len, max_len)?))
+        Ok(Box::new(
+            self.arena.allocate_for(owner, kind, len, max_len)?,
+        ))
     }
 
     fn relocation(&self) -> Option<Relocation> {

@@ -74,6 +74,7 @@ impl RegionProvider for PagingBackend {
         kind: RegionKind,
         len: usize,
         _max_len: usize,
+        _owner: u32,
     ) -> Result<Box<dyn Region>, AllocError> {
         if kind != RegionKind::LinearMemory {
             return Ok(Box::new(HeapRegion::new(kind, len)?));

@@ -22,6 +22,7 @@
 //! chunks of its size gain room later: at most one chunk per size, 64
 //! sizes.)
 
+use carat_guest_runtime::regions::NO_OWNER;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Bytes in a chunk.
@@ -44,6 +45,9 @@ struct Chunk {
     /// Slots given back, to hand out again first.
     free: Vec<u32>,
     live: u32,
+    /// Who holds each slot handed out (a process id), for the arena map:
+    /// four bytes a slot, a few per process.
+    owners: Vec<u32>,
 }
 
 /// The slab bookkeeping of one arena.
@@ -70,7 +74,7 @@ impl Slabs {
     /// granularity, at most [`MAX_SLOT`]), or `None` when no chunk of
     /// that size has one: the caller then places a chunk and calls
     /// [`Slabs::add_chunk`].
-    pub(crate) fn take(&mut self, slot_len: usize) -> Option<usize> {
+    pub(crate) fn take(&mut self, slot_len: usize, owner: u32) -> Option<usize> {
         let partial = self.partial.get_mut(&slot_len)?;
         // The highest chunk first: slabs pack at the top of the arena,
         // like the small regions they replace.
@@ -81,6 +85,10 @@ impl Slabs {
             chunk.unused_from - 1
         });
         chunk.live += 1;
+        if chunk.owners.len() <= index as usize {
+            chunk.owners.resize(index as usize + 1, NO_OWNER);
+        }
+        chunk.owners[index as usize] = owner;
         if chunk.live == chunk.capacity {
             partial.remove(&at);
         }
@@ -97,6 +105,7 @@ impl Slabs {
             unused_from: 0,
             free: Vec::new(),
             live: 0,
+            owners: Vec::new(),
         };
         self.chunks.insert(at, chunk);
         self.partial.entry(slot_len).or_default().insert(at);
@@ -143,8 +152,18 @@ impl Slabs {
         self.chunks.contains_key(&offset)
     }
 
-    /// The slots handed out, as (offset, slot length), by offset.
-    pub(crate) fn live_slots(&self) -> Vec<(usize, usize)> {
+    /// Who holds the slot at `offset`.
+    pub(crate) fn owner_of(&self, offset: usize) -> u32 {
+        let (&at, chunk) = self
+            .chunks
+            .range(..=offset)
+            .next_back()
+            .expect("a slot lies in a chunk");
+        chunk.owners[(offset - at) / chunk.slot_len]
+    }
+
+    /// The slots handed out, as (offset, slot length, owner), by offset.
+    pub(crate) fn live_slots(&self) -> Vec<(usize, usize, u32)> {
         let mut slots = Vec::new();
         let quarantined = self.quarantined.iter().flatten();
         for (&at, chunk) in &self.chunks {
@@ -163,7 +182,10 @@ impl Slabs {
                     .iter()
                     .enumerate()
                     .filter(|(_, free)| !**free)
-                    .map(|(index, _)| (at + index * chunk.slot_len, chunk.slot_len)),
+                    .map(|(index, _)| {
+                        let offset = at + index * chunk.slot_len;
+                        (offset, chunk.slot_len, chunk.owners[index])
+                    }),
             );
         }
         slots
@@ -177,11 +199,13 @@ mod tests {
     #[test]
     fn slots_are_distinct_reused_and_chunks_come_and_go() {
         let mut slabs = Slabs::default();
-        assert_eq!(slabs.take(128), None, "no chunk yet");
+        assert_eq!(slabs.take(128, 0), None, "no chunk yet");
         slabs.add_chunk(CHUNK * 10, 128);
         let per_chunk = CHUNK / 128;
-        let mut slots: Vec<usize> = (0..per_chunk).map(|_| slabs.take(128).unwrap()).collect();
-        assert_eq!(slabs.take(128), None, "the chunk is full");
+        let mut slots: Vec<usize> = (0..per_chunk)
+            .map(|_| slabs.take(128, 0).unwrap())
+            .collect();
+        assert_eq!(slabs.take(128, 0), None, "the chunk is full");
         let mut sorted = slots.clone();
         sorted.sort();
         sorted.dedup();
@@ -192,14 +216,14 @@ mod tests {
                 .all(|&s| (CHUNK * 10..CHUNK * 11).contains(&s))
         );
         slabs.add_chunk(CHUNK * 20, 128);
-        let in_second = slabs.take(128).unwrap();
+        let in_second = slabs.take(128, 0).unwrap();
         assert!(in_second >= CHUNK * 20);
         // A slot given back in the first chunk is handed out again.
         let back = slots.pop().unwrap();
         assert_eq!(slabs.give_back(back), None);
         assert_eq!(slabs.live_slots().len(), per_chunk);
         // The highest chunk with room goes first.
-        assert!(slabs.take(128).unwrap() >= CHUNK * 20);
+        assert!(slabs.take(128, 0).unwrap() >= CHUNK * 20);
         // Emptying the first chunk while the second has room releases it.
         let mut released = Vec::new();
         for slot in slots {
@@ -208,7 +232,7 @@ mod tests {
         assert_eq!(released, vec![CHUNK * 10]);
         assert!(!slabs.is_chunk(CHUNK * 10));
         // The last chunk with room is kept even when empty.
-        let live: Vec<usize> = slabs.live_slots().iter().map(|&(at, _)| at).collect();
+        let live: Vec<usize> = slabs.live_slots().iter().map(|&(at, ..)| at).collect();
         for slot in live {
             assert_eq!(slabs.give_back(slot), None);
         }
@@ -221,8 +245,8 @@ mod tests {
         let mut slabs = Slabs::default();
         slabs.add_chunk(0, 64);
         slabs.add_chunk(CHUNK, MAX_SLOT);
-        assert!(slabs.take(64).unwrap() < CHUNK);
-        assert!(slabs.take(MAX_SLOT).unwrap() >= CHUNK);
-        assert_eq!(slabs.take(192), None);
+        assert!(slabs.take(64, 0).unwrap() < CHUNK);
+        assert!(slabs.take(MAX_SLOT, 0).unwrap() >= CHUNK);
+        assert_eq!(slabs.take(192, 0), None);
     }
 }

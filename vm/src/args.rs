@@ -12,11 +12,15 @@ use carat_guest_runtime::Val;
 use carat_jit::ValType;
 use wast::parser::{self, Parse, ParseBuffer};
 
+/// An argument of `--invoke` that does not parse as its parameter's type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {ty} argument `{text}`: {reason}")]
 pub struct ArgError {
+    /// The parameter's type.
     pub ty: ValType,
+    /// The argument as given.
     pub text: String,
+    /// Why it does not parse.
     pub reason: String,
 }
 
@@ -184,8 +188,11 @@ fn names_a_run(first: &std::ffi::OsStr) -> bool {
 /// (`-W fuel=1000,max-memory-size=64MiB,timeout=2s`; several `-W` add up).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WasmOptions {
+    /// `fuel=N`: the fuel a run may burn.
     pub fuel: Option<u64>,
+    /// `max-memory-size=BYTES`: the most bytes a memory may grow to.
     pub max_memory_size: Option<u64>,
+    /// `timeout=DURATION`: the longest a run may take.
     pub timeout: Option<std::time::Duration>,
 }
 

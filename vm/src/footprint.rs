@@ -23,8 +23,11 @@ pub struct Footprint {
     /// linear memories live in reservations of their own and count only
     /// in resident memory).
     pub arena_linear_memory_bytes: u64,
+    /// Control blocks (store contexts, vmctxs) in the arena.
     pub arena_control_block_bytes: u64,
+    /// Tables in the arena.
     pub arena_table_bytes: u64,
+    /// Wasm stacks in the arena.
     pub arena_stack_bytes: u64,
     /// Host heap in use (the allocator's count).
     pub host_heap_bytes: u64,

@@ -22,26 +22,35 @@ use carat_host_os::process::{self as policy, Provider, ProviderSpec};
 use carat_host_os::scheduler::{self, SchedulerConfig, Step, Task};
 use serde::Deserialize;
 
+use crate::launch_map::ArenaMapping;
 use crate::lifecycle::{ProcessInfo, ProcessState, ProcessTable};
 use crate::{
     CallProgress, ExecError, GuestCall, Input, InterruptHandle, Mode, Module, Output, Preopen,
-    Process, Vm, VmConfig, VmError, WasiConfig, args::parse_duration, args::parse_size,
+    Process, Vm, VmConfig, VmError, WasiConfig, WasmBacktrace, args::parse_duration,
+    args::parse_size,
 };
 
+/// A launch manifest (TOML): the VM's settings and the processes to run.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The `[vm]` table.
     #[serde(default)]
     pub vm: VmSection,
+    /// The `[[process]]` tables, in order.
     #[serde(default)]
     pub process: Vec<ProcessSpec>,
 }
 
+/// A manifest's `[vm]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmSection {
+    /// `carat` or `paging` (`carat` when absent).
     pub mode: Option<Mode>,
+    /// The arena's size ("64GiB"; the VM's default when absent).
     pub arena: Option<String>,
+    /// Worker threads that run processes (the host's cores when absent).
     pub workers: Option<usize>,
     /// The most processes the launch runs, spawned ones included.
     pub max_processes: Option<u64>,
@@ -50,19 +59,25 @@ pub struct VmSection {
     pub memory_budget: Option<String>,
 }
 
+/// A manifest's `[[process]]` table: one process (or `count` copies).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessSpec {
+    /// Its name, unique in the manifest; copies get `name.i`.
     pub name: String,
+    /// The module to run (`.wat`, `.wasm` or `.cwasm`), relative to the manifest.
     pub module: PathBuf,
+    /// WASI arguments after the program name.
     #[serde(default)]
     pub args: Vec<String>,
+    /// WASI environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Copies started with the launch; 0 declares a process only guests
     /// start, with `carat.spawn`.
     #[serde(default = "one")]
     pub count: u32,
+    /// The most bytes of guest state it may hold ("16MiB").
     pub max_memory: Option<String>,
     /// Stack bytes its wasm frames may use ("64KiB"); past it a call traps
     /// with `call stack exhausted`. The VM's default (1 MiB) when absent.
@@ -70,8 +85,11 @@ pub struct ProcessSpec {
     /// 0 means unlimited.
     #[serde(default)]
     pub fuel: u64,
+    /// Host modules it may import: `wasi`, `carat` (whose `spawn` it may
+    /// call).
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Exports other processes may call (`carat.call`).
     #[serde(default)]
     pub entry_points: Vec<String>,
     /// The longest one call into an entry point of this process may run
@@ -105,24 +123,39 @@ fn inherit() -> String {
     "inherit".into()
 }
 
+/// Why a launch could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    /// The manifest could not be read.
     #[error("cannot read {path}")]
     Read {
+        /// The manifest.
         path: String,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The manifest is not valid.
     #[error("invalid manifest {path}: {message}")]
-    Manifest { path: String, message: String },
+    Manifest {
+        /// The manifest.
+        path: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A process could not be set up (its module, its WASI).
     #[error("process `{process}`: {source}")]
     Process {
+        /// The process's name in the manifest.
         process: String,
+        /// Why.
         #[source]
         source: VmError,
     },
+    /// The VM could not be made.
     #[error(transparent)]
     Vm(#[from] VmError),
+    /// The launch's thread could not be started.
     #[error("cannot start the launch's thread")]
     Thread(#[source] std::io::Error),
 }
@@ -130,8 +163,11 @@ pub enum LaunchError {
 /// How one process ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ending {
+    /// It exited (returned from `_start`: 0, or `proc_exit`).
     Exited(i32),
-    Trapped(String),
+    /// It trapped: the trap, and the wasm frames it trapped in.
+    Trapped(String, WasmBacktrace),
+    /// It failed otherwise (a host function's error, a kill, a limit).
     Failed(String),
 }
 
@@ -139,7 +175,7 @@ impl std::fmt::Display for Ending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Ending::Exited(code) => write!(f, "exit {code}"),
-            Ending::Trapped(message) => write!(f, "trap: {message}"),
+            Ending::Trapped(message, _) => write!(f, "trap: {message}"),
             Ending::Failed(message) => write!(f, "error: {message}"),
         }
     }
@@ -151,8 +187,11 @@ pub struct LaunchReport {
     /// Each process's name and ending, in manifest order; processes
     /// spawned by guests follow the other copies of their spec.
     pub endings: Vec<(String, Ending)>,
+    /// The VM's figures at the end.
     pub vm: crate::VmStats,
+    /// Times a worker switched from one process to another.
     pub context_switches: u64,
+    /// The median time to spawn one process, in nanoseconds.
     pub spawn_ns_median: u64,
     /// Phases of the launch: spawning the manifest's processes (before
     /// any runs), from the first process's end to the last's (for
@@ -162,7 +201,9 @@ pub struct LaunchReport {
     /// The most processes parked in a blocking host call (asleep in
     /// WASI, say) at the same moment.
     pub peak_parked: u64,
+    /// From the first process's end to the last's, in nanoseconds.
     pub ends_spread_ns: u64,
+    /// The whole launch, manifest read to last end, in nanoseconds.
     pub end_to_end_ns: u64,
     /// Every process the launch ran, by pid (failed spawns have none).
     pub processes: Vec<ProcessInfo>,
@@ -172,10 +213,12 @@ pub struct LaunchReport {
 }
 
 impl LaunchReport {
+    /// Whether every process exited with status 0.
     pub fn all_exited_zero(&self) -> bool {
         self.endings.iter().all(|(_, e)| *e == Ending::Exited(0))
     }
 
+    /// How many processes did not exit with status 0.
     pub fn failed(&self) -> usize {
         self.endings
             .iter()
@@ -326,7 +369,9 @@ impl ProcessTask {
                 self.ending = Some(match result {
                     Ok(_) => Ending::Exited(0),
                     Err(ExecError::Exit(code)) => Ending::Exited(code),
-                    Err(ExecError::Trap(trap, _)) => Ending::Trapped(trap.to_string()),
+                    Err(ExecError::Trap(trap, backtrace)) => {
+                        Ending::Trapped(trap.to_string(), backtrace)
+                    }
                     Err(other) => Ending::Failed(other.to_string()),
                 });
                 Step::Finished
@@ -388,7 +433,10 @@ fn preopens(dirs: &[String], base: &Path) -> Result<Vec<Preopen>, String> {
 /// How a process that failed to instantiate ended.
 fn ending_of(e: VmError) -> Ending {
     match (e.trap(), &e) {
-        (Some(trap), _) => Ending::Trapped(trap.to_string()),
+        (Some(trap), _) => {
+            let backtrace = e.backtrace().cloned().unwrap_or_default();
+            Ending::Trapped(trap.to_string(), backtrace)
+        }
         (None, VmError::Instantiate(crate::InstantiationError::Start(ExecError::Exit(c)))) => {
             Ending::Exited(*c)
         }
@@ -665,6 +713,10 @@ pub struct LaunchOptions {
     /// Draw the arena into this SVG file at the end, and every
     /// `arena_map_every` while the launch runs.
     pub arena_map: Option<PathBuf>,
+    /// Draw it too whenever the host process gets `SIGUSR1` (which then
+    /// no longer ends it).
+    pub arena_map_on_signal: bool,
+    /// How often to redraw the arena map while the launch runs.
     pub arena_map_every: Option<Duration>,
     /// The compile cache's directory (see `VmConfig::cache_dir`).
     pub cache_dir: Option<PathBuf>,
@@ -795,6 +847,7 @@ impl Launch {
         self.run.is_finished()
     }
 
+    /// Waits for every process to end and returns the report.
     pub fn finish(self) -> LaunchReport {
         self.run
             .join()
@@ -913,6 +966,11 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
         table: Arc::default(),
         this: this.clone(),
     });
+    let mapping = ArenaMapping::new(
+        options.arena_map.clone(),
+        options.arena_map_every,
+        options.arena_map_on_signal,
+    );
     let spawning = Instant::now();
     let mut tasks = Vec::new();
     for (index, spec) in launcher.specs.iter().enumerate() {
@@ -928,10 +986,6 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
     let table = launcher.table.clone();
     let spawner = launcher.spawner.clone();
     let timing = LaunchTiming { started, spawn_all };
-    let mapping = ArenaMapping {
-        path: options.arena_map.clone(),
-        every: options.arena_map_every,
-    };
     let run = std::thread::Builder::new()
         .name("launch".into())
         .spawn(move || run(launcher, tasks, workers, vm, timing, mapping))
@@ -947,12 +1001,6 @@ fn start(path: &Path, options: LaunchOptions) -> Result<Launch, LaunchError> {
 struct LaunchTiming {
     started: Instant,
     spawn_all: Duration,
-}
-
-/// Where and how often a launch draws its arena.
-struct ArenaMapping {
-    path: Option<PathBuf>,
-    every: Option<Duration>,
 }
 
 /// Runs a launch's tasks to the end on `workers` threads.
@@ -975,19 +1023,13 @@ fn run(
     let (running, stopped) = std::sync::mpsc::channel::<()>();
     let (drawing, stop_drawing) = std::sync::mpsc::channel::<()>();
     let map_error = Mutex::new(None);
+    let table = launcher.table.clone();
+    let name_of = &move |pid| table.name_of(pid);
     let (tasks, stats) = std::thread::scope(|scope| {
         let vm = &vm;
-        if let (Some(path), Some(every)) = (&mapping.path, mapping.every) {
-            let map_error = &map_error;
-            scope.spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stop_drawing.recv_timeout(every)
-                {
-                    if let Err(e) = vm.write_arena_map(path) {
-                        *lock(map_error) = Some(e.to_string());
-                    }
-                }
-            });
+        if mapping.draws_while_running() {
+            let (mapping, map_error) = (&mapping, &map_error);
+            scope.spawn(move || mapping.draw_until(vm, name_of, &stop_drawing, map_error));
         }
         scope.spawn(move || {
             let mut wait = FOOTPRINT_PERIOD;
@@ -1009,11 +1051,7 @@ fn run(
         drop(drawing);
         ran
     });
-    if let Some(path) = &mapping.path
-        && let Err(e) = vm.write_arena_map(path)
-    {
-        *lock(&map_error) = Some(e.to_string());
-    }
+    mapping.draw_final(&vm, name_of, &map_error);
     let mut spawn_times = std::mem::take(&mut *lock(&launcher.spawn_times));
     spawn_times.sort();
     // Spawned copies are reported with the others of their spec.

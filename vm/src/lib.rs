@@ -16,42 +16,51 @@
 //! # Ok::<(), carat_vm::VmError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod args;
 mod cache;
+mod caller;
 mod footprint;
 pub mod launch;
+mod launch_map;
 pub mod lifecycle;
+mod linker;
+mod process;
 mod shared_host;
 pub mod spectest;
 mod typed;
 pub mod wast;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use carat_guest_runtime::regions::RegionProvider;
-use carat_guest_runtime::{HostFnBox, LoadedModule, SharedBudget, Store, StoreLimits};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use carat_guest_runtime::regions::RegionProvider;
+use carat_guest_runtime::{LoadedModule, SharedBudget, StoreLimits};
 use carat_host_os::policy::CaratPolicy;
-use carat_host_os::wasi::WasiCtx;
-use carat_host_os::{Arena, ArenaOptions, CaratBackend, PagingBackend};
+use carat_host_os::{ArenaOptions, CaratBackend, PagingBackend};
+use carat_jit::{CompileConfig, Compiler, SignatureRegistry};
 
+// Every type the public API names, from this crate or below it.
+pub use caller::Caller;
+pub use carat_guest_runtime::Caller as RuntimeCaller;
+pub use carat_guest_runtime::code::CodeError;
+pub use carat_guest_runtime::{
+    AllocError, CallProgress, Entity, ExecError, Extern, Frame, Func, GuestAddr, GuestCall,
+    HostError, HostFnBox, InstanceId, InstantiationError, InterruptHandle, MemoryView, RegionRef,
+    RelocationStats, Store, Val, WasmBacktrace,
+};
 pub use carat_host_os::wasi::{Input, Output, Preopen, WasiConfig};
-use carat_jit::{
-    CodeStats, CompileConfig, CompileError, CompileStats, Compiler, FunctionListing,
-    SignatureRegistry,
+pub use carat_host_os::{Arena, ArenaStats};
+pub use carat_jit::{
+    CodeStats, CompileError, CompileStats, FuncType, FunctionListing, ModuleInfo, Trap, ValType,
 };
 pub use footprint::Footprint;
+pub use linker::Linker;
+pub use process::Process;
 pub use typed::{HostResults, IntoHostFunc, TypedFunc, WasmTy, WasmTypes};
-
-pub use carat_guest_runtime::{
-    CallProgress, Caller, Entity, ExecError, Extern, Frame, Func, GuestAddr, GuestCall, HostError,
-    InstanceId, InstantiationError, InterruptHandle, MemoryView, RegionRef, RelocationStats, Val,
-    WasmBacktrace,
-};
-pub use carat_jit::{FuncType, Trap, ValType};
 
 /// How guest memory is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -66,6 +75,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Both modes, CARAT first.
     pub const ALL: [Mode; 2] = [Mode::Carat, Mode::Paging];
 }
 
@@ -90,8 +100,10 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// How a [`Vm`] is set up. `VmConfig::default()` is CARAT mode with a 64 GiB arena.
 #[derive(Clone, Debug)]
 pub struct VmConfig {
+    /// How guest memory is protected.
     pub mode: Mode,
     /// Size of the CARAT arena (virtual; untouched bytes cost nothing).
     pub arena_size: usize,
@@ -149,42 +161,88 @@ impl Default for VmConfig {
     }
 }
 
+/// Why the VM, a process or a call could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
+    /// The module is not valid wasm, or uses what carat-vm does not
+    /// support.
     #[error(transparent)]
     Compile(#[from] CompileError),
+    /// The text module does not parse.
     #[error("cannot parse text module: {0}")]
     Text(String),
+    /// A file could not be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: String,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The arena's address space could not be reserved.
     #[error("cannot reserve the arena: {0}")]
     Arena(std::io::Error),
+    /// Compiled code could not be made executable.
     #[error(transparent)]
-    Code(#[from] carat_guest_runtime::code::CodeError),
+    Code(#[from] CodeError),
+    /// Guest memory ran out: the arena, the process's limit or the VM's
+    /// budget.
     #[error(transparent)]
-    Alloc(#[from] carat_guest_runtime::AllocError),
+    Alloc(#[from] AllocError),
+    /// Nothing defines an import.
     #[error("unknown import `{module}::{name}`")]
-    UnknownImport { module: String, name: String },
+    UnknownImport {
+        /// Its module name.
+        module: String,
+        /// Its field name.
+        name: String,
+    },
+    /// Instantiation failed: a mismatched import, a segment out of
+    /// bounds, a trapping start function.
     #[error(transparent)]
     Instantiate(#[from] InstantiationError),
+    /// A call trapped, exited or failed.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// The instance exports nothing by that name.
     #[error("unknown export `{0}`")]
     UnknownExport(String),
+    /// The export by that name is not a function.
     #[error("export `{0}` is not a function")]
     NotAFunction(String),
+    /// The export by that name is not a memory.
+    #[error("export `{0}` is not a memory")]
+    NotAMemory(String),
+    /// A function is not of the type a [`TypedFunc`] asked for.
     #[error("the function's type is {found}, not {expected}")]
-    FuncTypeMismatch { expected: String, found: String },
+    FuncTypeMismatch {
+        /// The type asked for.
+        expected: String,
+        /// The function's type.
+        found: String,
+    },
+    /// WASI could not be set up (a preopened directory, say).
     #[error("cannot set up WASI: {0}")]
     Wasi(std::io::Error),
+    /// A compiled module file (`.cwasm`) is corrupt or from another
+    /// version or configuration.
     #[error(transparent)]
     Artifact(#[from] carat_jit::artifact::ArtifactError),
+    /// Relocation was asked of a paging-mode VM.
     #[error("relocation needs --mode carat: paging-mode memories never move")]
     RelocationNeedsCarat,
+    /// A [`Linker`] already defines that name.
+    #[error("`{module}::{name}` is defined already")]
+    DuplicateDefinition {
+        /// Its module name.
+        module: String,
+        /// Its field name.
+        name: String,
+    },
+    /// A [`Linker`] was used with a process of another VM.
+    #[error("the linker and the process belong to different VMs")]
+    ForeignLinker,
 }
 
 pub use cache::default_dir as default_cache_dir;
@@ -239,6 +297,9 @@ struct Counters {
     functions_compiled: AtomicU64,
     code: std::sync::Mutex<CodeStats>,
     processes_spawned: AtomicU64,
+    /// The next process id: taken before its store is made (the store's
+    /// regions are allocated for it), so a failed spawn skips one.
+    next_pid: std::sync::atomic::AtomicU32,
     /// Processes made and not yet dropped.
     processes_live: AtomicU64,
     /// The footprint sampled with the most processes alive.
@@ -250,21 +311,29 @@ struct Counters {
 /// What a VM has done, as `--stats` reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct VmStats {
+    /// The VM's mode.
     pub mode: Mode,
+    /// Functions compiled (or loaded from the cache).
     pub functions_compiled: u64,
     /// Guards emitted and removed, by reason, and polls.
     #[serde(flatten)]
     pub code: CodeStats,
+    /// Processes made.
     pub processes_spawned: u64,
+    /// Regions moved.
     pub relocations: u64,
+    /// Bytes copied by those moves.
     pub bytes_moved: u64,
+    /// Pointers into moved regions patched in guest state (tables, globals, exit records).
     pub escapes_patched: u64,
+    /// Frames of parked calls whose vmctx slots were patched.
     pub frames_patched: u64,
     /// Stacks grown by moving at a function entry that found them short.
     pub stacks_grown: u64,
     /// Peak bytes of guest state: arena bytes in use in CARAT mode,
     /// accessible linear-memory bytes in paging mode.
     pub arena_peak_bytes: u64,
+    /// Calls that trapped.
     pub traps: u64,
     /// Modules loaded from the compile cache instead of compiled. Their
     /// functions and guards still count above: those say what the code
@@ -289,11 +358,13 @@ pub struct Module {
 }
 
 impl Module {
+    /// What compiling it found and did: functions, guards, time.
     pub fn stats(&self) -> &CompileStats {
         &self.loaded.compiled.stats
     }
 
-    pub fn info(&self) -> &carat_jit::ModuleInfo {
+    /// Its imports, exports, types and names.
+    pub fn info(&self) -> &ModuleInfo {
         &self.loaded.compiled.info
     }
 
@@ -304,6 +375,7 @@ impl Module {
 }
 
 impl Vm {
+    /// A VM as `config` says: its arena (CARAT mode) and compiler.
     pub fn new(config: VmConfig) -> Result<Vm, VmError> {
         let memory_budget = config.memory_budget.map(SharedBudget::new);
         let config_cache = config.cache_dir.clone().map(cache::CompileCache::new);
@@ -351,10 +423,12 @@ impl Vm {
         })
     }
 
+    /// How it was set up.
     pub fn config(&self) -> &VmConfig {
         &self.inner.config
     }
 
+    /// Its mode.
     pub fn mode(&self) -> Mode {
         self.inner.config.mode
     }
@@ -368,14 +442,32 @@ impl Vm {
     /// A picture of the arena as one SVG document (see
     /// `carat_host_os::arena_map`); `None` in paging mode, which has none.
     pub fn arena_map_svg(&self) -> Option<String> {
+        self.arena_map_svg_named(&|_| None)
+    }
+
+    /// [`Vm::arena_map_svg`], the processes `name_of` names (by pid)
+    /// shown by their names.
+    pub fn arena_map_svg_named(&self, name_of: &dyn Fn(u32) -> Option<String>) -> Option<String> {
         let picture = self.arena()?.picture();
-        Some(carat_host_os::arena_map::render_svg(&picture))
+        Some(carat_host_os::arena_map::render_svg_named(
+            &picture, name_of,
+        ))
     }
 
     /// Writes [`Vm::arena_map_svg`] to `path`, through a temporary file
     /// renamed over it, so a reader never sees half a picture.
     pub fn write_arena_map(&self, path: &Path) -> std::io::Result<()> {
-        let svg = self.arena_map_svg().ok_or_else(|| {
+        self.write_arena_map_named(path, &|_| None)
+    }
+
+    /// [`Vm::write_arena_map`] with processes named (see
+    /// [`Vm::arena_map_svg_named`]).
+    pub fn write_arena_map_named(
+        &self,
+        path: &Path,
+        name_of: &dyn Fn(u32) -> Option<String>,
+    ) -> std::io::Result<()> {
+        let svg = self.arena_map_svg_named(name_of).ok_or_else(|| {
             std::io::Error::other("paging mode has no arena to draw (use --mode carat)")
         })?;
         let mut partial = path.as_os_str().to_owned();
@@ -406,6 +498,7 @@ impl Vm {
         }
     }
 
+    /// Its figures now.
     pub fn stats(&self) -> VmStats {
         let c = &self.inner.counters;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -561,6 +654,7 @@ impl Vm {
         self.compile(&wasm)
     }
 
+    /// Compiles a `.wat`, `.wasm` or `.cwasm` file.
     pub fn compile_file(&self, path: &Path) -> Result<Module, VmError> {
         self.compile(&read_module(path)?)
     }
@@ -573,18 +667,27 @@ impl Vm {
         Ok(self.inner.compiler.listing(wasm, &self.inner.signatures)?)
     }
 
+    /// A new process with no data (see [`Process::new`]).
     pub fn new_process(&self) -> Result<Process, VmError> {
-        let config = &self.inner.config;
-        self.new_process_with(config.max_memory, config.fuel)
+        Process::new(self, ())
     }
 
-    /// A process with its own memory limit and fuel (fuel only counts if
-    /// the VM compiles fuel counting, i.e. its config has `fuel`).
+    /// A process with no data and its own memory limit and fuel (see
+    /// [`Process::with_limits`]).
     pub fn new_process_with(
         &self,
         max_memory: Option<u64>,
         fuel: Option<u64>,
     ) -> Result<Process, VmError> {
+        Process::with_limits(self, (), max_memory, fuel)
+    }
+
+    /// A store for a new process, and the process's id.
+    fn new_store(
+        &self,
+        max_memory: Option<u64>,
+        fuel: Option<u64>,
+    ) -> Result<(Store, u32), VmError> {
         let config = &self.inner.config;
         let defaults = StoreLimits::default();
         let max_memory = max_memory
@@ -599,33 +702,25 @@ impl Vm {
             max_store_bytes: config.max_process_memory.unwrap_or(limits.max_store_bytes),
             ..limits
         };
+        let counters = &self.inner.counters;
+        let pid = counters.next_pid.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new_sharing(
             self.inner.provider.clone(),
             limits,
             self.inner.memory_budget.clone(),
+            pid,
         )?;
         if config.fuel.is_some() {
             let fuel = fuel.unwrap_or(u64::MAX);
             store.set_fuel(i64::try_from(fuel).unwrap_or(i64::MAX));
         }
-        let pid = self
-            .inner
-            .counters
-            .processes_spawned
-            .fetch_add(1, Ordering::Relaxed) as u32;
+        counters.processes_spawned.fetch_add(1, Ordering::Relaxed);
         self.inner
             .counters
             .processes_live
             .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(pid, "spawn");
-        Ok(Process {
-            vm: self.clone(),
-            store,
-            names: HashMap::new(),
-            shared: SharedImports::default(),
-            pid,
-            mailbox: Arc::default(),
-        })
+        Ok((store, pid))
     }
 
     /// The engine-wide id of a signature.
@@ -685,287 +780,4 @@ fn looks_like_text(bytes: &[u8]) -> bool {
     start.starts_with(b"(") || start.starts_with(b";;")
 }
 
-/// A guest process: linked instances and the names they import by.
-pub struct Process {
-    vm: Vm,
-    store: Store,
-    /// What this process defined itself; looked up before the VM's shared
-    /// modules.
-    names: HashMap<(String, String), Extern>,
-    /// Which of the VM's shared modules this process imports from.
-    shared: SharedImports,
-    pid: u32,
-    mailbox: Arc<Mutex<Mailbox>>,
-}
-
-/// The VM-wide host modules a process was given (see `shared_host`).
-#[derive(Clone, Copy, Default)]
-struct SharedImports {
-    wasi: bool,
-    carat: bool,
-    /// Whether its carat ABI offers `spawn`.
-    carat_spawn: bool,
-}
-
 pub use carat_host_os::carat_abi::{MAX_MESSAGE, Mailbox, Supervisor};
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.vm
-            .inner
-            .counters
-            .processes_live
-            .fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Process {
-    pub fn vm(&self) -> &Vm {
-        &self.vm
-    }
-
-    pub fn store(&mut self) -> &mut Store {
-        &mut self.store
-    }
-
-    /// Makes `func` importable as `module::name`.
-    pub fn define_func(
-        &mut self,
-        module: &str,
-        name: &str,
-        ty: FuncType,
-        func: impl Fn(&mut Caller<'_>, &[Val], &mut [Val]) -> Result<(), HostError>
-        + Send
-        + Sync
-        + 'static,
-    ) {
-        self.define_boxed(module, name, ty, Box::new(func));
-    }
-
-    /// This process's id: unique within its VM.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// Bytes of guest state it holds: memories, tables, control blocks.
-    pub fn bytes_in_use(&self) -> u64 {
-        self.store.bytes_in_use()
-    }
-
-    /// Sets the stack bytes its wasm frames may use, for the calls it
-    /// starts from now on (the VM's `max_wasm_stack` by default).
-    pub fn set_max_stack(&mut self, bytes: usize) {
-        self.store.set_max_wasm_stack(bytes);
-    }
-
-    /// The buffers this process exchanges with others.
-    pub fn mailbox(&self) -> Arc<Mutex<Mailbox>> {
-        self.mailbox.clone()
-    }
-
-    /// Makes the carat ABI importable as `carat` (see
-    /// `carat_host_os::carat_abi`), with this VM's counters and no
-    /// `spawn`.
-    pub fn add_carat_abi(&mut self) {
-        let supervisor = Arc::new(VmSupervisor {
-            vm: self.vm.clone(),
-        });
-        self.add_carat_abi_with(supervisor);
-    }
-
-    /// Makes the carat ABI importable as `carat`, answered by
-    /// `supervisor` (which may offer `spawn`).
-    pub fn add_carat_abi_with(&mut self, supervisor: Arc<dyn Supervisor>) {
-        self.shared.carat = true;
-        self.shared.carat_spawn = supervisor.can_spawn();
-        self.store
-            .set_host_state(carat_host_os::carat_abi::CaratProcess {
-                pid: self.pid,
-                mailbox: self.mailbox.clone(),
-                supervisor,
-            });
-    }
-
-    /// Makes `func` importable as `module::name`.
-    pub fn define_boxed(&mut self, module: &str, name: &str, ty: FuncType, func: HostFnBox) {
-        let type_id = self.vm.signature_id(&ty);
-        let func = self.store.host_func(ty, type_id, func);
-        self.define(module, name, Extern::Func(func));
-    }
-
-    /// Makes WASI preview1 importable as `wasi_snapshot_preview1`.
-    pub fn add_wasi(&mut self, config: WasiConfig) -> Result<(), VmError> {
-        let ctx = WasiCtx::new(config).map_err(VmError::Wasi)?;
-        self.store
-            .set_host_state(carat_host_os::wasi::WasiState::new(ctx));
-        self.shared.wasi = true;
-        Ok(())
-    }
-
-    /// Links `module::name` from the VM's shared modules, if this process
-    /// was given that module and it has such a function.
-    fn link_shared(&mut self, module: &str, name: &str) -> Option<Extern> {
-        let inner = &self.vm.inner;
-        let shared = match module {
-            WASI_MODULE if self.shared.wasi => inner.shared_host.wasi(&inner.signatures),
-            "carat" if self.shared.carat && (name != "spawn" || self.shared.carat_spawn) => {
-                inner.shared_host.carat(&inner.signatures)
-            }
-            _ => return None,
-        };
-        let func = shared.get(name)?;
-        Some(Extern::Func(self.store.link_host_func(func)))
-    }
-
-    pub fn define(&mut self, module: &str, name: &str, item: Extern) {
-        self.names
-            .insert((module.to_string(), name.to_string()), item);
-    }
-
-    /// Makes every export of `instance` importable from module `name`.
-    pub fn register(&mut self, name: &str, instance: InstanceId) {
-        let exports: Vec<String> = self
-            .store
-            .instance(instance)
-            .module_info()
-            .exports
-            .iter()
-            .map(|e| e.name.clone())
-            .collect();
-        for export in exports {
-            if let Some(item) = self.store.export(instance, &export) {
-                self.define(name, &export, item);
-            }
-        }
-    }
-
-    /// Instantiates `module`, resolving its imports by name.
-    pub fn instantiate(&mut self, module: &Module) -> Result<InstanceId, VmError> {
-        let mut imports = Vec::new();
-        for import in &module.info().imports {
-            let key = (import.module.clone(), import.name.clone());
-            let item = match self.names.get(&key) {
-                Some(item) => *item,
-                None => self
-                    .link_shared(&import.module, &import.name)
-                    .ok_or_else(|| VmError::UnknownImport {
-                        module: import.module.clone(),
-                        name: import.name.clone(),
-                    })?,
-            };
-            imports.push(item);
-        }
-        let result = self.store.instantiate(&module.loaded, &imports);
-        if let Err(InstantiationError::Start(ExecError::Trap(..))) = &result {
-            self.count_trap();
-        }
-        Ok(result?)
-    }
-
-    fn count_trap(&self) {
-        self.vm.inner.counters.traps.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Fuel left (negative once used up), when the VM counts fuel.
-    pub fn fuel(&self) -> Option<i64> {
-        self.vm.config().fuel.map(|_| self.store.fuel())
-    }
-
-    pub fn export(&self, instance: InstanceId, name: &str) -> Option<Extern> {
-        self.store.export(instance, name)
-    }
-
-    pub fn func(&self, instance: InstanceId, name: &str) -> Result<Func, VmError> {
-        match self.store.export(instance, name) {
-            Some(Extern::Func(f)) => Ok(f),
-            Some(_) => Err(VmError::NotAFunction(name.to_string())),
-            None => Err(VmError::UnknownExport(name.to_string())),
-        }
-    }
-
-    pub fn func_type(&self, func: Func) -> &FuncType {
-        self.store.func_type(func)
-    }
-
-    pub fn call(&mut self, func: Func, args: &[Val]) -> Result<Vec<Val>, VmError> {
-        let result = self.store.call(func, args);
-        if let Err(ExecError::Trap(..)) = &result {
-            self.count_trap();
-        }
-        Ok(result?)
-    }
-
-    /// Starts a call that can be suspended at its polls (see
-    /// [`Process::interrupt_handle`]) and resumed with [`Process::resume`].
-    pub fn start_call(&mut self, func: Func, args: &[Val]) -> Result<GuestCall, VmError> {
-        Ok(self.store.start_call(func, args)?)
-    }
-
-    /// Runs a started call until it returns, traps or parks. A call
-    /// another process started is refused.
-    pub fn resume(&mut self, call: &mut GuestCall) -> Result<CallProgress, VmError> {
-        let progress = self.store.resume_call(call)?;
-        if let CallProgress::Done(Err(ExecError::Trap(..))) = &progress {
-            self.count_trap();
-        }
-        Ok(progress)
-    }
-
-    /// Compaction of this process: its memories move to the lowest free
-    /// ranges below them that hold them. Only while none of its calls
-    /// runs. Returns the bytes moved (0 in paging mode).
-    pub fn compact(&mut self) -> u64 {
-        self.store.compact()
-    }
-
-    /// A handle that other threads may use to make this process yield or
-    /// stop at its next poll.
-    pub fn interrupt_handle(&self) -> InterruptHandle {
-        self.store.interrupt_handle()
-    }
-
-    /// Calls the exported function `name`.
-    pub fn invoke(
-        &mut self,
-        instance: InstanceId,
-        name: &str,
-        args: &[Val],
-    ) -> Result<Vec<Val>, VmError> {
-        let func = self.func(instance, name)?;
-        self.call(func, args)
-    }
-}
-
-/// The carat ABI's supervisor outside `launch`: the VM's counters, no
-/// spawning.
-struct VmSupervisor {
-    vm: Vm,
-}
-
-impl Supervisor for VmSupervisor {
-    fn stat(&self, which: i32) -> i64 {
-        self.vm.stat(which)
-    }
-
-    fn spawn(&self, _: &str) -> Option<i32> {
-        None
-    }
-
-    fn can_spawn(&self) -> bool {
-        false
-    }
-}
-
-impl carat_host_os::process::Callee for Process {
-    fn start_call(&mut self, func: Func, args: &[Val]) -> Result<GuestCall, ExecError> {
-        self.store.start_call(func, args)
-    }
-
-    fn resume_call(&mut self, call: &mut GuestCall) -> Result<CallProgress, ExecError> {
-        let progress = self.store.resume_call(call)?;
-        if let CallProgress::Done(Err(ExecError::Trap(..))) = &progress {
-            self.count_trap();
-        }
-        Ok(progress)
-    }
-}

@@ -22,21 +22,30 @@ use crate::launch::Ending;
 pub enum ProcessState {
     /// Waiting for a worker: not yet run, or between time slices.
     Runnable,
+    /// On a worker now.
     Running,
     /// Parked in a blocking host call (a WASI sleep, a read of an empty
     /// stdin) until a time.
     Sleeping,
+    /// Done: exited, trapped, failed or killed.
     Ended,
 }
 
 /// One process of a launch, as [`crate::launch::Launch::processes`] lists it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ProcessInfo {
+    /// Its id in the VM.
     pub pid: u32,
+    /// Its name in the manifest (`name.i` for copies).
     pub name: String,
+    /// What it is doing now.
     pub state: ProcessState,
     /// How it ended, once it has ("exit 0", "trap: interrupted", ...).
     pub ending: Option<String>,
+    /// The wasm frames it trapped in, innermost first, one line each
+    /// (`0: 0x1a2b - abort`); empty unless it trapped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backtrace: Vec<String>,
     /// Guest state it held when it last stopped running: memories,
     /// tables and control blocks.
     pub memory_bytes: u64,
@@ -77,6 +86,11 @@ impl ProcessTable {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The name of process `pid`, if it is listed.
+    pub(crate) fn name_of(&self, pid: u32) -> Option<String> {
+        self.lock().get(&pid).map(|entry| entry.info.name.clone())
+    }
+
     /// Lists a spawned process, runnable.
     pub(crate) fn add(&self, pid: u32, name: &str, interrupt: InterruptHandle, memory_bytes: u64) {
         self.listed.fetch_add(1, Ordering::Relaxed);
@@ -88,6 +102,7 @@ impl ProcessTable {
                     name: name.to_string(),
                     state: ProcessState::Runnable,
                     ending: None,
+                    backtrace: Vec::new(),
                     memory_bytes,
                     cpu_ns: 0,
                 },
@@ -163,6 +178,9 @@ impl ProcessTable {
             }
             self.set_state(&mut entry.info, ProcessState::Ended);
             entry.info.ending = Some(ending.to_string());
+            if let Ending::Trapped(_, backtrace) = ending {
+                entry.info.backtrace = backtrace_lines(backtrace);
+            }
             entry.info.cpu_ns += ran.as_nanos() as u64;
             entry.ending = Some(ending.clone());
         }
@@ -237,4 +255,14 @@ impl ProcessTable {
             };
         }
     }
+}
+
+/// A backtrace as lines, without their indentation.
+fn backtrace_lines(backtrace: &crate::WasmBacktrace) -> Vec<String> {
+    backtrace
+        .to_string()
+        .lines()
+        .map(|line| line.trim().to_string())
+        .filter(|line| !line.is_empty())
+        .collect()
 }

@@ -101,7 +101,9 @@ struct GuestArgs {
     no_cache: bool,
     /// Draw the arena (CARAT mode) into this SVG file: every region by
     /// kind, free and stale ranges, the largest free range and the moves
-    /// so far. `run` draws it when the call ends, `launch` at its end.
+    /// so far, and the processes holding the most. `run` draws it when
+    /// the call ends, `launch` at its end and whenever carat-vm gets
+    /// SIGUSR1 (`kill -USR1 PID`).
     #[arg(long, value_name = "FILE.svg")]
     arena_map: Option<PathBuf>,
 }
@@ -647,6 +649,7 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
             relocate_every: launch_args.common.relocate_every,
             poison_moves: launch_args.common.poison_moves,
             arena_map: launch_args.common.arena_map.clone(),
+            arena_map_on_signal: launch_args.common.arena_map.is_some(),
             arena_map_every: launch_args.arena_map_every,
             cache_dir: cache_dir(launch_args.common.no_cache),
         },
@@ -688,8 +691,9 @@ fn launch(launch_args: LaunchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One line per process, or one per run of copies (`name.0`, `name.1`,
-/// ...) when there are more than 8 of them, named by its first and last.
+/// One line per process (a trap's wasm frames below it), or one per run
+/// of copies (`name.0`, `name.1`, ...) when there are more than 8 of
+/// them, named by its first and last.
 fn print_endings(endings: &[(String, carat_vm::launch::Ending)]) {
     let group_of = |name: &str| name.rsplit_once('.').map(|(base, _)| base.to_string());
     let mut i = 0;
@@ -718,6 +722,9 @@ fn print_endings(endings: &[(String, carat_vm::launch::Ending)]) {
             i += len;
         } else {
             println!("{}: {}", endings[i].0, endings[i].1);
+            if let carat_vm::launch::Ending::Trapped(_, backtrace) = &endings[i].1 {
+                print!("{backtrace}");
+            }
             i += 1;
         }
     }

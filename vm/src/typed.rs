@@ -7,14 +7,16 @@
 //! build and no `Val` to destructure. Parameters and results are `()`, one
 //! of `i32`, `i64`, `f32`, `f64`, or a tuple of up to eight of them.
 //!
-//! The other way round, `process.func_wrap(module, name, closure)`
-//! defines a host function from a closure of typed arguments
-//! (`|caller: &mut Caller, a: i32, b: i64| -> f64`, or returning a
-//! `Result<_, HostError>`), its wasm type taken from the closure's.
+//! The other way round, `process.func_wrap(module, name, closure)` (or a
+//! [`crate::Linker`]'s, once for every process) defines a host function
+//! from a closure of typed arguments (`|caller: Caller<'_, T>, a: i32, b:
+//! i64| -> f64`, or returning a `Result<_, HostError>`), its wasm type
+//! taken from the closure's.
 
 use std::marker::PhantomData;
 
 use crate::{Caller, Func, FuncType, HostError, InstanceId, Process, Val, ValType, VmError};
+use carat_guest_runtime::Caller as RuntimeCaller;
 use carat_guest_runtime::HostFnBox;
 
 /// A Rust type a wasm value converts to and from.
@@ -140,13 +142,17 @@ impl<Params: WasmTypes, Results: WasmTypes> TypedFunc<Params, Results> {
     }
 
     /// Calls it in `process`, the process it came from.
-    pub fn call(&self, process: &mut Process, params: Params) -> Result<Results, VmError> {
+    pub fn call<T: Send + 'static>(
+        &self,
+        process: &mut Process<T>,
+        params: Params,
+    ) -> Result<Results, VmError> {
         let results = process.call(self.func, &params.into_vals())?;
         Ok(Results::from_vals(&results).expect("the type was checked when it was made"))
     }
 }
 
-impl Process {
+impl<T: Send + 'static> Process<T> {
     /// `func` as a [`TypedFunc`], if its wasm type is `Params -> Results`.
     pub fn typed<Params: WasmTypes, Results: WasmTypes>(
         &self,
@@ -179,7 +185,9 @@ impl Process {
 /// What a typed host function may return: its results, or them or an
 /// error (an exit, a trap, a failure).
 pub trait HostResults {
+    /// The results as Rust values.
     type Results: WasmTypes;
+    /// The results, or why the function stopped the guest.
     fn into_results(self) -> Result<Self::Results, HostError>;
 }
 
@@ -197,10 +205,11 @@ impl<R: WasmTypes> HostResults for Result<R, HostError> {
     }
 }
 
-/// A Rust closure that can be a host function: `Fn(&mut Caller, A, B,
-/// ...) -> R`, each argument a [`WasmTy`], `R` results or a `Result` of
-/// them. `Params` is the arguments as a tuple (inferred).
-pub trait IntoHostFunc<Params>: Send + Sync + 'static {
+/// A Rust closure that can be a host function of a [`Process<T>`]:
+/// `Fn(Caller<'_, T>, A, B, ...) -> R`, each argument a [`WasmTy`], `R`
+/// results or a `Result` of them. `Params` is the arguments as a tuple
+/// (inferred).
+pub trait IntoHostFunc<T, Params>: Send + Sync + 'static {
     /// The function's wasm type.
     fn ty(&self) -> FuncType;
     /// The function as the runtime calls it.
@@ -209,9 +218,9 @@ pub trait IntoHostFunc<Params>: Send + Sync + 'static {
 
 macro_rules! host_func {
     ($($arg:ident),*) => {
-        impl<Func, Out, $($arg: WasmTy),*> IntoHostFunc<($($arg,)*)> for Func
+        impl<T: Send + 'static, Func, Out, $($arg: WasmTy),*> IntoHostFunc<T, ($($arg,)*)> for Func
         where
-            Func: Fn(&mut Caller<'_>, $($arg),*) -> Out + Send + Sync + 'static,
+            Func: Fn(Caller<'_, T>, $($arg),*) -> Out + Send + Sync + 'static,
             Out: HostResults,
         {
             fn ty(&self) -> FuncType {
@@ -220,11 +229,11 @@ macro_rules! host_func {
 
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn into_host_fn(self) -> HostFnBox {
-                Box::new(move |caller, args, results| {
+                Box::new(move |caller: &mut RuntimeCaller<'_>, args: &[Val], results: &mut [Val]| {
                     // The runtime checked the arguments against `ty`.
                     let mut args = args.iter();
                     $(let $arg = $arg::from_val(args.next().expect("typed")).expect("typed");)*
-                    let out = self(caller, $($arg),*).into_results()?;
+                    let out = self(Caller::new(caller), $($arg),*).into_results()?;
                     for (slot, value) in results.iter_mut().zip(out.into_vals()) {
                         *slot = value;
                     }
@@ -243,11 +252,17 @@ host_func!(A, B, C, D);
 host_func!(A, B, C, D, E);
 host_func!(A, B, C, D, E, F);
 
-impl Process {
-    /// Defines `module::name` as a Rust closure whose arguments and
-    /// results are Rust values: its wasm type comes from the closure's.
-    /// `process.func_wrap("env", "add", |_: &mut Caller, a: i32, b: i32| a + b)`.
-    pub fn func_wrap<Params>(&mut self, module: &str, name: &str, func: impl IntoHostFunc<Params>) {
+impl<T: Send + 'static> Process<T> {
+    /// Defines `module::name`, for this process only, as a Rust closure
+    /// whose arguments and results are Rust values: its wasm type comes
+    /// from the closure's.
+    /// `process.func_wrap("env", "add", |_: Caller<'_>, a: i32, b: i32| a + b)`.
+    pub fn func_wrap<Params>(
+        &mut self,
+        module: &str,
+        name: &str,
+        func: impl IntoHostFunc<T, Params>,
+    ) {
         let ty = func.ty();
         self.define_boxed(module, name, ty, func.into_host_fn());
     }

@@ -16,13 +16,16 @@ use crate::{ExecError, Extern, InstanceId, InstantiationError, Module, Process, 
 /// What a script run found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WastReport {
+    /// Commands that passed.
     pub passed: usize,
+    /// Commands that failed.
     pub failed: usize,
     /// One line per failure: `file:line:col: what went wrong`.
     pub failures: Vec<String>,
 }
 
 impl WastReport {
+    /// Adds another run's counts and failures to these.
     pub fn merge(&mut self, other: WastReport) {
         self.passed += other.passed;
         self.failed += other.failed;

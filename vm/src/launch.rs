@@ -166,7 +166,7 @@ pub enum Ending {
     /// It exited (returned from `_start`: 0, or `proc_exit`).
     Exited(i32),
     /// It trapped: the trap, and the wasm frames it trapped in.
-    Trapped(String, WasmBacktrace),
+    Trapped(String, Box<WasmBacktrace>),
     /// It failed otherwise (a host function's error, a kill, a limit).
     Failed(String),
 }
@@ -370,7 +370,7 @@ impl ProcessTask {
                     Ok(_) => Ending::Exited(0),
                     Err(ExecError::Exit(code)) => Ending::Exited(code),
                     Err(ExecError::Trap(trap, backtrace)) => {
-                        Ending::Trapped(trap.to_string(), backtrace)
+                        Ending::Trapped(trap.to_string(), Box::new(backtrace))
                     }
                     Err(other) => Ending::Failed(other.to_string()),
                 });
@@ -435,7 +435,7 @@ fn ending_of(e: VmError) -> Ending {
     match (e.trap(), &e) {
         (Some(trap), _) => {
             let backtrace = e.backtrace().cloned().unwrap_or_default();
-            Ending::Trapped(trap.to_string(), backtrace)
+            Ending::Trapped(trap.to_string(), Box::new(backtrace))
         }
         (None, VmError::Instantiate(crate::InstantiationError::Start(ExecError::Exit(c)))) => {
             Ending::Exited(*c)

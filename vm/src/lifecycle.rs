@@ -53,11 +53,35 @@ pub struct ProcessInfo {
     pub cpu_ns: u64,
 }
 
+/// A listed process, as the table keeps it: what [`ProcessInfo`] says,
+/// in the fewest bytes (a million are kept at once), the ending once
+/// (its text and backtrace are made when listed).
 struct Entry {
-    info: ProcessInfo,
+    name: Box<str>,
+    state: ProcessState,
+    memory_bytes: u64,
+    cpu_ns: u64,
     interrupt: InterruptHandle,
     ending: Option<Ending>,
     kill_requested: bool,
+}
+
+impl Entry {
+    fn info(&self, pid: u32) -> ProcessInfo {
+        let backtrace = match &self.ending {
+            Some(Ending::Trapped(_, backtrace)) => backtrace_lines(backtrace),
+            _ => Vec::new(),
+        };
+        ProcessInfo {
+            pid,
+            name: self.name.to_string(),
+            state: self.state,
+            ending: self.ending.as_ref().map(Ending::to_string),
+            backtrace,
+            memory_bytes: self.memory_bytes,
+            cpu_ns: self.cpu_ns,
+        }
+    }
 }
 
 /// Every process of a launch, by pid.
@@ -88,7 +112,7 @@ impl ProcessTable {
 
     /// The name of process `pid`, if it is listed.
     pub(crate) fn name_of(&self, pid: u32) -> Option<String> {
-        self.lock().get(&pid).map(|entry| entry.info.name.clone())
+        self.lock().get(&pid).map(|entry| entry.name.to_string())
     }
 
     /// Lists a spawned process, runnable.
@@ -97,15 +121,10 @@ impl ProcessTable {
         self.lock().insert(
             pid,
             Entry {
-                info: ProcessInfo {
-                    pid,
-                    name: name.to_string(),
-                    state: ProcessState::Runnable,
-                    ending: None,
-                    backtrace: Vec::new(),
-                    memory_bytes,
-                    cpu_ns: 0,
-                },
+                name: name.into(),
+                state: ProcessState::Runnable,
+                memory_bytes,
+                cpu_ns: 0,
                 interrupt,
                 ending: None,
                 kill_requested: false,
@@ -115,13 +134,13 @@ impl ProcessTable {
 
     pub(crate) fn set_running(&self, pid: u32) {
         if let Some(entry) = self.lock().get_mut(&pid) {
-            self.set_state(&mut entry.info, ProcessState::Running);
+            self.set_state(entry, ProcessState::Running);
         }
     }
 
     /// Changes a listed process's state, counting the sleepers.
-    fn set_state(&self, info: &mut ProcessInfo, state: ProcessState) {
-        let was_sleeping = info.state == ProcessState::Sleeping;
+    fn set_state(&self, entry: &mut Entry, state: ProcessState) {
+        let was_sleeping = entry.state == ProcessState::Sleeping;
         let sleeping = state == ProcessState::Sleeping;
         if sleeping && !was_sleeping {
             let now = self.sleeping.fetch_add(1, Ordering::Relaxed) + 1;
@@ -129,7 +148,7 @@ impl ProcessTable {
         } else if was_sleeping && !sleeping {
             self.sleeping.fetch_sub(1, Ordering::Relaxed);
         }
-        info.state = state;
+        entry.state = state;
     }
 
     /// The most processes parked in a blocking host call (a WASI sleep)
@@ -149,10 +168,10 @@ impl ProcessTable {
         memory_bytes: Option<u64>,
     ) {
         if let Some(entry) = self.lock().get_mut(&pid) {
-            self.set_state(&mut entry.info, state);
-            entry.info.cpu_ns += ran.as_nanos() as u64;
+            self.set_state(entry, state);
+            entry.cpu_ns += ran.as_nanos() as u64;
             if let Some(bytes) = memory_bytes {
-                entry.info.memory_bytes = bytes;
+                entry.memory_bytes = bytes;
             }
         }
     }
@@ -176,12 +195,8 @@ impl ProcessTable {
             if entry.ending.is_none() {
                 self.ended_count.fetch_add(1, Ordering::Relaxed);
             }
-            self.set_state(&mut entry.info, ProcessState::Ended);
-            entry.info.ending = Some(ending.to_string());
-            if let Ending::Trapped(_, backtrace) = ending {
-                entry.info.backtrace = backtrace_lines(backtrace);
-            }
-            entry.info.cpu_ns += ran.as_nanos() as u64;
+            self.set_state(entry, ProcessState::Ended);
+            entry.cpu_ns += ran.as_nanos() as u64;
             entry.ending = Some(ending.clone());
         }
         self.ended.notify_all();
@@ -207,7 +222,10 @@ impl ProcessTable {
     }
 
     pub(crate) fn list(&self) -> Vec<ProcessInfo> {
-        self.lock().values().map(|e| e.info.clone()).collect()
+        self.lock()
+            .iter()
+            .map(|(&pid, entry)| entry.info(pid))
+            .collect()
     }
 
     /// Asks process `pid` to stop; false when there is no such process or

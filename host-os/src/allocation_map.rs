@@ -71,6 +71,9 @@ pub(crate) struct AllocationMap {
     pub(crate) free: BTreeMap<usize, usize>,
     /// The same free ranges by (length, offset).
     pub(crate) free_by_size: BTreeSet<(usize, usize)>,
+    /// Their bytes: not memories' rooms nor vacancies, which only
+    /// memories take.
+    pub(crate) free_bytes: usize,
     /// Free ranges that may hold non-zero bytes, by offset: disjoint, each
     /// inside a free range.
     pub(crate) stale: BTreeMap<usize, usize>,
@@ -91,11 +94,13 @@ impl AllocationMap {
     pub(crate) fn insert_free(&mut self, offset: usize, len: usize) {
         self.free.insert(offset, len);
         self.free_by_size.insert((len, offset));
+        self.free_bytes += len;
     }
 
     pub(crate) fn remove_free(&mut self, offset: usize) -> usize {
         let len = self.free.remove(&offset).expect("free range exists");
         self.free_by_size.remove(&(len, offset));
+        self.free_bytes -= len;
         len
     }
 

@@ -206,9 +206,7 @@ impl StaleBytes<'_> {
     }
 }
 
-/// Two lists of ranges as one, by offset: the arena map draws vacancies
-/// (see `allocation_map::Vacancy`) and memories' rooms as the free ranges
-/// they are.
+/// Two lists of ranges as one, by offset.
 fn sorted(
     a: impl Iterator<Item = (usize, usize)>,
     b: impl Iterator<Item = (usize, usize)>,
@@ -311,9 +309,12 @@ impl Arena {
 
     /// How fragmented the free space is: 0 when it is one range, towards
     /// 1 as it splits into many small ones (1 - largest / total free).
+    /// Memories' rooms and vacancies are not free space: they are kept
+    /// for memories, beside them, and counted as free they made a packed
+    /// arena read as fragmented (and compacted at every park).
     pub fn fragmentation(&self) -> f64 {
         let state = self.state();
-        let total = state.stats.capacity - state.stats.live_bytes;
+        let total = state.free_bytes;
         let largest = state.free_by_size.last().map_or(0, |(len, _)| *len);
         if total == 0 {
             0.0
@@ -333,15 +334,14 @@ impl Arena {
         crate::arena_map::ArenaPicture {
             capacity: state.stats.capacity,
             regions,
-            free: sorted(
-                state.free.iter().map(|(&o, &n)| (o, n)),
-                state.vacancies.iter().map(|v| (v.offset, v.len)).chain(
-                    state
-                        .regions
-                        .iter()
-                        .filter(|(_, r)| r.room > 0)
-                        .map(|(&o, r)| (o + r.len, r.room)),
-                ),
+            free: state.free.iter().map(|(&o, &n)| (o, n)).collect(),
+            kept: sorted(
+                state.vacancies.iter().map(|v| (v.offset, v.len)),
+                state
+                    .regions
+                    .iter()
+                    .filter(|(_, r)| r.room > 0)
+                    .map(|(&o, r)| (o + r.len, r.room)),
             ),
             stale: sorted(
                 state.stale.iter().map(|(&o, &n)| (o, n)),

@@ -53,6 +53,9 @@ pub struct ArenaPicture {
     pub regions: Vec<(usize, RegionKind, usize, u32)>,
     /// Free ranges: offset, length.
     pub free: Vec<(usize, usize)>,
+    /// Ranges kept for memories, neither live nor free: memories' rooms to
+    /// grow and vacancies (freed memories' ranges): offset, length.
+    pub kept: Vec<(usize, usize)>,
     /// Stale ranges (free, not yet zeroed): offset, length.
     pub stale: Vec<(usize, usize)>,
     /// The latest moves, oldest first: from, to, length, kind.
@@ -156,6 +159,7 @@ pub fn render_svg_named(picture: &ArenaPicture, name_of: &dyn Fn(u32) -> Option<
     let live: usize = counts.iter().map(|c| c.1).sum();
     let stale: usize = picture.stale.iter().map(|s| s.1).sum();
     let free: usize = picture.free.iter().map(|f| f.1).sum();
+    let kept: usize = picture.kept.iter().map(|k| k.1).sum();
     let largest = picture.free.iter().copied().max_by_key(|f| f.1);
     let fragmentation = match largest {
         Some((_, len)) if free > 0 => 1.0 - len as f64 / free as f64,
@@ -295,12 +299,13 @@ pub fn render_svg_named(picture: &ArenaPicture, name_of: &dyn Fn(u32) -> Option<
     }
     let lines = [
         format!(
-            "capacity {}, one cell {}; live {} in {} regions; free {}",
+            "capacity {}, one cell {}; live {} in {} regions; free {}; kept for memories to grow into or reuse {}",
             bytes(picture.capacity),
             bytes(cell_bytes),
             bytes(live),
             picture.regions.len(),
             bytes(free),
+            bytes(kept),
         ),
         format!(
             "fragmentation {:.3} (1 - largest free / free); largest free range {} at {:#x} (circled)",
@@ -402,6 +407,7 @@ mod tests {
                 .collect(),
             free: vec![(10_000 * 64, capacity / 2 - 10_000 * 64)],
             stale: vec![],
+            kept: vec![],
             moves: vec![(0, capacity / 2, 64, RegionKind::ControlBlock)],
             moves_total: 1,
         };

@@ -58,19 +58,25 @@ fn a_host_lists_kills_and_waits_for_running_processes() {
             .any(|p| p.pid == spinner && p.cpu_ns > 10_000_000)
     });
     assert!(launch.kill(spinner));
-    // Killed at a poll in its loop: the trap names where.
+    // Killed at a poll in its loop, the trap names where; killed while
+    // it waited for a worker, it has no frames. The listing says the same.
     let ending = launch.wait_timeout(spinner, Duration::from_secs(20));
     let Some(Ending::Trapped(trap, backtrace)) = &ending else {
         panic!("{ending:?}");
     };
     assert_eq!(trap, "interrupted");
-    assert!(!backtrace.frames.is_empty(), "{backtrace:?}");
     let listed = launch
         .processes()
         .into_iter()
         .find(|p| p.pid == spinner)
         .unwrap();
-    assert!(listed.backtrace[0].starts_with("0: 0x"), "{listed:?}");
+    assert_eq!(listed.backtrace.len(), backtrace.frames.len(), "{listed:?}");
+    assert!(
+        listed
+            .backtrace
+            .iter()
+            .all(|line| line.starts_with(char::is_numeric))
+    );
 
     for process in launch.processes() {
         if process.state != ProcessState::Ended {

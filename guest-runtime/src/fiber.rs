@@ -70,8 +70,8 @@ pub struct TrapInfo {
     pub trace: crate::code::TrapTrace,
 }
 
-/// A trap is boxed once out of the signal handler (which records it in
-/// the fiber's switch record, allocating nothing): its trace is large.
+/// A trap is boxed once out of the signal handler (which records it in a
+/// thread-local slot, allocating nothing): its trace is large.
 pub(crate) type FiberResult = Result<(), Box<TrapInfo>>;
 
 /// What the interrupt word asks of a guest at its next poll.
@@ -129,8 +129,6 @@ pub(crate) struct Switches {
     /// makes included; first, so that the record's address is the
     /// `Switches`'s.
     pub(crate) record: SwitchRecord,
-    /// Written by the signal handler when a trap ends the fiber.
-    trap: Option<TrapInfo>,
     /// Its stack, from its first run until it ends.
     pub(crate) stack: Option<StackMemory>,
     /// The stack's usable range as plain words, for the signal handler;
@@ -201,16 +199,27 @@ impl ActiveFiber {
     /// Only from the signal handler, for a fault on this fiber's stack,
     /// which is running (so its resumer waits in a switch).
     pub(crate) unsafe fn land_trap(&self, trap: TrapInfo) -> stack_switch::Landing {
-        // SAFETY: the record lives while its fiber runs; the fiber's own
-        // code, abandoned here, never reads `trap`.
-        unsafe {
-            (*self.switches).trap = Some(trap);
-            stack_switch::trap_landing(&(*self.switches).record.resumer_sp, status::TRAPPED)
-        }
+        // A thread-local slot: its resumer, on this thread, takes it as
+        // soon as the switch returns `TRAPPED` (see `take_landed_trap`).
+        // Kept in the fiber, its 500-byte trace cost every parked
+        // process that much heap. (A `const` thread-local of a `Copy`
+        // type is a plain store, as `ACTIVE`'s read above is a load.)
+        LANDED_TRAP.with(|slot| slot.set(Some(trap)));
+        // SAFETY: the record lives while its fiber runs.
+        unsafe { stack_switch::trap_landing(&(*self.switches).record.resumer_sp, status::TRAPPED) }
     }
 }
 
+/// The trap the signal handler landed on this thread, until the fiber's
+/// resumer takes it.
+fn take_landed_trap() -> Box<TrapInfo> {
+    let trap = LANDED_TRAP.with(Cell::take);
+    Box::new(trap.expect("a trap records itself"))
+}
+
 thread_local! {
+    /// Written by the signal handler when a trap ends the running fiber.
+    static LANDED_TRAP: Cell<Option<TrapInfo>> = const { Cell::new(None) };
     static ACTIVE: Cell<Option<ActiveFiber>> = const { Cell::new(None) };
     /// The running fiber when it can be suspended, or null.
     static SUSPENDABLE: Cell<*mut Switches> = const { Cell::new(std::ptr::null_mut()) };
@@ -300,9 +309,7 @@ pub unsafe fn run_on_fiber(
     let status = unsafe { run(&mut switches, home, faults, None) };
     let result = match status {
         status::FINISHED => Ok(()),
-        status::TRAPPED => Err(Box::new(
-            switches.trap.take().expect("a trap records itself"),
-        )),
+        status::TRAPPED => Err(take_landed_trap()),
         other => unreachable!("a call that cannot be suspended switched back with {other}"),
     };
     if let Some(stack) = switches.stack.take() {
@@ -579,9 +586,7 @@ impl Fiber {
                 return Ok(wake_at.map_or(FiberState::Suspended, FiberState::Sleeping));
             }
             status::FINISHED => FiberState::Finished(Ok(())),
-            status::TRAPPED => FiberState::Finished(Err(Box::new(
-                self.switches.trap.take().expect("a trap records itself"),
-            ))),
+            status::TRAPPED => FiberState::Finished(Err(take_landed_trap())),
             other => unreachable!("a fiber switched back with {other}"),
         };
         // Ended: the stack goes back at once.

@@ -74,6 +74,15 @@ pub(crate) struct AllocationMap {
     /// Their bytes: not memories' rooms nor vacancies, which only
     /// memories take.
     pub(crate) free_bytes: usize,
+    /// Bytes of live regions' rooms, and of vacancies: what giving them
+    /// back could add to the free map (see `or_without_kept`).
+    room_bytes: usize,
+    vacant_bytes: usize,
+    /// Regions (by offset) whose room has stale pieces a placement is
+    /// zeroing outside the lock: their rooms must not be given back until
+    /// it is done, or another region would get the bytes (and then see
+    /// them zeroed under it). See [`AllocationMap::zeroing_room`].
+    rooms_zeroing: std::collections::HashSet<usize>,
     /// Free ranges that may hold non-zero bytes, by offset: disjoint, each
     /// inside a free range.
     pub(crate) stale: BTreeMap<usize, usize>,
@@ -239,6 +248,7 @@ impl AllocationMap {
     /// Records a placed region as live and counts its bytes.
     pub(crate) fn add_region(&mut self, offset: usize, record: RegionRecord) {
         self.regions.insert(offset, record);
+        self.room_bytes += record.room;
         self.count_live(record.kind, record.len);
         self.stats.live_regions += 1;
     }
@@ -266,6 +276,7 @@ impl AllocationMap {
 
     fn uncount(&mut self, offset: usize, chunk: bool) -> RegionRecord {
         let record = self.regions.remove(&offset).expect("live region");
+        self.room_bytes -= record.room;
         self.stats.live_bytes -= record.len;
         if !chunk {
             self.stats.live_by_kind[record.kind as usize] -= record.len;
@@ -302,16 +313,85 @@ impl AllocationMap {
         {
             return Some(Placement { room, ..placed });
         }
-        self.or_without_vacancies(|map| map.place_in_free_map(kind, len, room))
+        self.or_without_kept(len, |map| map.place_in_free_map(kind, len, room))
     }
 
-    /// What `place` finds in the free map, or if nothing, what it finds
-    /// once the vacancies are given back to it (when there were any).
-    pub(crate) fn or_without_vacancies(
+    /// What `place` finds in the free map; if nothing, what it finds once
+    /// the vacancies are given back to it; if still nothing, once every
+    /// memory's room is too. Bytes kept for memories never make a
+    /// placement fail: a guest spawning growable memories must not leave
+    /// the arena half full of rooms and refuse everything else.
+    ///
+    /// Each is given back only if, with the free map, it holds the
+    /// `needed` bytes the placement needs at least: a placement that
+    /// cannot succeed (a guest's `memory.grow` past the arena, in a loop)
+    /// must not strip every memory's room, nor scan them all each time.
+    pub(crate) fn or_without_kept(
         &mut self,
+        needed: usize,
         place: impl Fn(&mut Self) -> Option<Placement>,
     ) -> Option<Placement> {
-        place(self).or_else(|| self.release_vacancies().then(|| place(self))?)
+        place(self)
+            .or_else(|| {
+                let could = needed <= self.free_bytes + self.vacant_bytes;
+                (could && self.release_vacancies()).then(|| place(self))?
+            })
+            .or_else(|| {
+                let could = needed <= self.free_bytes + self.room_bytes;
+                (could && self.release_rooms()).then(|| place(self))?
+            })
+    }
+
+    /// Notes that the placement of the region at `offset` (`len` bytes,
+    /// `room` after them) has `stale` pieces in its room, to be zeroed
+    /// outside the lock; the caller calls [`AllocationMap::room_zeroed`]
+    /// once they are. True if so.
+    pub(crate) fn zeroing_room(
+        &mut self,
+        offset: usize,
+        len: usize,
+        room: usize,
+        stale: &[(usize, usize)],
+    ) -> bool {
+        let (start, end) = (offset + len, offset + len + room);
+        let pending = room > 0 && stale.iter().any(|&(at, n)| at < end && at + n > start);
+        if pending {
+            self.rooms_zeroing.insert(offset);
+        }
+        pending
+    }
+
+    /// The room of the region at `offset` reads zero again (see
+    /// [`AllocationMap::zeroing_room`]).
+    pub(crate) fn room_zeroed(&mut self, offset: usize) {
+        self.rooms_zeroing.remove(&offset);
+    }
+
+    /// Gives every memory's room to the free map (it reads zero: taken
+    /// zeroed, never reached by its guest); such a memory then grows in
+    /// place only into free bytes after it, or moves. A scan of every
+    /// region, made only when the arena has no room left. False if no
+    /// memory had room.
+    pub(crate) fn release_rooms(&mut self) -> bool {
+        let zeroing = &self.rooms_zeroing;
+        let rooms: Vec<(usize, usize)> = self
+            .regions
+            .iter_mut()
+            .filter(|(offset, record)| record.room > 0 && !zeroing.contains(offset))
+            .map(|(&offset, record)| (offset + record.len, std::mem::take(&mut record.room)))
+            .collect();
+        for &(at, room) in &rooms {
+            self.room_bytes -= room;
+            self.release(at, room);
+        }
+        !rooms.is_empty()
+    }
+
+    /// A live region's room shrank to `room` (it grew into the rest).
+    pub(crate) fn set_room(&mut self, offset: usize, room: usize) {
+        let record = self.regions.get_mut(&offset).expect("live region");
+        self.room_bytes -= record.room - room;
+        record.room = room;
     }
 
     /// The smallest vacancy that holds `wanted` bytes (the newest of
@@ -325,7 +405,62 @@ impl AllocationMap {
             .rev()
             .filter(|(_, v)| v.len >= wanted)
             .min_by_key(|(_, v)| v.len)?;
-        let vacancy = self.vacancies.remove(i).expect("found just now");
+        Some(self.take_vacancy_at(i, wanted))
+    }
+
+    /// Where a memory compacting to below `limit` goes, with `wanted`
+    /// bytes (its length and room): the lowest place below `limit` among
+    /// the free map's first fit and the vacancies that hold it (a memory
+    /// may take a vacancy, a range kept for memories). Failing both, the
+    /// vacancies below `limit`, holes a compaction is for, go to the free
+    /// map, where those that touch merge, and the free map is tried once
+    /// more. Those above stay: a compaction that finds no place is the
+    /// common case at a park, and giving every vacancy back for it emptied
+    /// the cache at every park.
+    pub(crate) fn place_compacting(
+        &mut self,
+        kind: RegionKind,
+        len: usize,
+        room: usize,
+        limit: usize,
+    ) -> Option<Placement> {
+        let wanted = len.checked_add(room)?;
+        let vacancy = self
+            .vacancies
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.offset < limit && v.len >= wanted)
+            .min_by_key(|(_, v)| v.offset)
+            .map(|(i, v)| (i, v.offset));
+        let free_limit = vacancy.map_or(limit, |(_, offset)| offset);
+        if let Some(placed) = self.place_with_room(kind, len, room, Some(free_limit)) {
+            return Some(placed);
+        }
+        if let Some((i, _)) = vacancy {
+            return Some(Placement {
+                room,
+                ..self.take_vacancy_at(i, wanted)
+            });
+        }
+        let (below, kept): (VecDeque<Vacancy>, VecDeque<Vacancy>) =
+            std::mem::take(&mut self.vacancies)
+                .into_iter()
+                .partition(|v| v.offset < limit);
+        self.vacancies = kept;
+        if below.is_empty() {
+            return None;
+        }
+        for vacancy in below {
+            self.release_vacancy(vacancy);
+        }
+        self.place_with_room(kind, len, room, Some(limit))
+    }
+
+    /// Takes vacancy `i` for `wanted` bytes: its head with the stale
+    /// pieces there; the rest, with its own, goes to the free map.
+    fn take_vacancy_at(&mut self, i: usize, wanted: usize) -> Placement {
+        let vacancy = self.vacancies.remove(i).expect("a vacancy");
+        self.vacant_bytes -= vacancy.len;
         self.stats.stale_bytes -= vacancy.stale_len();
         let end = vacancy.offset + wanted;
         let mut stale = Vec::with_capacity(vacancy.stale.len());
@@ -346,11 +481,11 @@ impl AllocationMap {
                 self.mark_stale(at, n);
             }
         }
-        Some(Placement {
+        Placement {
             offset: vacancy.offset,
             room: 0,
             stale,
-        })
+        }
     }
 
     /// Holds a freed linear memory's range (its room included), its record
@@ -363,6 +498,7 @@ impl AllocationMap {
         }
         let vacancy = Vacancy { offset, len, stale };
         self.stats.stale_bytes += vacancy.stale_len();
+        self.vacant_bytes += len;
         self.vacancies.push_back(vacancy);
     }
 
@@ -378,6 +514,7 @@ impl AllocationMap {
 
     fn release_vacancy(&mut self, vacancy: Vacancy) {
         self.stats.stale_bytes -= vacancy.stale_len();
+        self.vacant_bytes -= vacancy.len;
         self.release(vacancy.offset, vacancy.len);
         for (at, n) in vacancy.stale {
             self.mark_stale(at, n);
@@ -463,7 +600,7 @@ impl AllocationMap {
     /// and there is no fallback.
     ///
     /// Only the free map is looked at; see
-    /// [`AllocationMap::or_without_vacancies`].
+    /// [`AllocationMap::or_without_kept`].
     pub(crate) fn place_with_room(
         &mut self,
         kind: RegionKind,

@@ -10,11 +10,13 @@
 //! - a linear memory that may grow gets room to double after it,
 //!   reserved with it: neither live nor free, nothing else goes there.
 //!   It takes a *vacancy*, the range of one of the last memories freed
-//!   with the same length and room, if there is one (its pages are still
-//!   resident: see below), else the smallest free gap that holds it and
-//!   its room, at the gap's end. So memories pack side by side, sixteen
-//!   one-page memories to a page table's 2 MiB, and a memory that
-//!   outgrows its room moves (with room again);
+//!   that holds its length and room (the smallest; the rest is freed), if
+//!   there is one (its pages are still resident: see below), else the
+//!   smallest free gap that holds it and its room, at the gap's end. So
+//!   memories pack side by side, sixteen one-page memories to a page
+//!   table's 2 MiB, and a memory that outgrows its room moves (with room
+//!   again). When nothing fits, vacancies and then rooms go back to the
+//!   free map before a placement fails;
 //! - a small control block is a slot of a slab chunk (see `slab`), and
 //!   chunks are placed like the small regions below;
 //! - anything else (control blocks, tables, fixed-size memories) goes to
@@ -406,9 +408,13 @@ impl Arena {
                 owner,
             },
         );
+        let zeroing = state.zeroing_room(offset, rounded, placed.room, &stale);
         state.stats.regions_allocated += 1;
         drop(state);
         drop(self.stale_bytes(kind, stale));
+        if zeroing {
+            self.state().room_zeroed(offset);
+        }
         Ok(ArenaRegion {
             arena: self.clone(),
             offset,
@@ -520,14 +526,8 @@ impl Arena {
             Some(&free_len) if free_len >= beyond_room => state.carve(end, end, beyond_room),
             _ => return false,
         };
-        state.regions.insert(
-            offset,
-            RegionRecord {
-                len: wanted,
-                room: record.room.saturating_sub(extra),
-                ..record
-            },
-        );
+        state.regions.get_mut(&offset).expect("live region").len = wanted;
+        state.set_room(offset, record.room.saturating_sub(extra));
         state.count_live(record.kind, extra);
         drop(state);
         drop(self.stale_bytes(record.kind, stale));
@@ -564,7 +564,7 @@ impl Arena {
         span: CopySpan,
     ) -> Option<usize> {
         let CopySpan { skip, shift } = span;
-        let (new_offset, stale, record_kind, old_len) = {
+        let (new_offset, stale, record_kind, old_len, zeroing_room) = {
             let mut state = self.state();
             let record = *state.regions.get(&offset).expect("live region");
             let rounded = new_len
@@ -578,9 +578,15 @@ impl Arena {
             let placed = if record.kind == RegionKind::Stack {
                 state.place(record.kind, rounded, 0)?
             } else {
-                state.or_without_vacancies(|map| {
-                    map.place_with_room(record.kind, rounded, room, below)
-                })?
+                // A compaction that finds no lower place is the common
+                // case, not a reason to give back what is kept for
+                // memories (that would empty the vacancies at every park).
+                match below {
+                    Some(limit) => state.place_compacting(record.kind, rounded, room, limit)?,
+                    None => state.or_without_kept(rounded, |map| {
+                        map.place_with_room(record.kind, rounded, room, None)
+                    })?,
+                }
             };
             let (new_offset, stale) = (placed.offset, placed.stale);
             state.add_region(
@@ -591,7 +597,8 @@ impl Arena {
                     ..record
                 },
             );
-            (new_offset, stale, record.kind, record.len)
+            let zeroing = state.zeroing_room(new_offset, rounded, placed.room, &stale);
+            (new_offset, stale, record.kind, record.len, zeroing)
         };
         let mut stale = self.stale_bytes(record_kind, stale);
         // Only `offset + skip..offset + used` is copied, `shift` bytes
@@ -606,6 +613,9 @@ impl Arena {
         // never backed, or past its end) are cleared here, large spans by
         // handing them back: a sparse memory stays sparse.
         drop(stale);
+        if zeroing_room {
+            self.state().room_zeroed(new_offset);
+        }
         if self.inner.poison_moves {
             // Control blocks, tables and store contexts whole; a linear
             // memory's first POISON_MEMORY_SPAN bytes (what a stale base

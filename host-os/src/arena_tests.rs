@@ -348,6 +348,123 @@ fn memories_rooms_are_not_fragmentation() {
     drop(memories);
 }
 
+/// Rooms never make a placement fail: an arena full of growable memories
+/// (half of it their rooms) still takes a region as large as a room, and
+/// a memory whose room went back grows into free bytes or not at all.
+#[test]
+fn rooms_go_back_before_a_placement_fails() {
+    // 32 one-page memories, each with a page of room, fill 4 MiB.
+    let arena = arena(4 << 20);
+    let mut memories: Vec<ArenaRegion> = (0..32)
+        .map(|_| {
+            arena
+                .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(arena.state().free_bytes, 0);
+    assert!(arena.state().regions.values().all(|r| r.room == 65536));
+    let table = arena.allocate(RegionKind::Table, 65536, 65536);
+    assert!(table.is_ok(), "rooms give way: {:?}", table.err());
+    assert!(arena.state().regions.values().all(|r| r.room == 0));
+    // Every memory is still whole and zero; none may grow into what is
+    // now the table's.
+    let table = table.unwrap();
+    for memory in &mut memories {
+        let grown = memory.grow_in_place(2 * 65536);
+        let end = memory.offset() + memory.len();
+        assert!(!grown || end <= table.offset() || memory.offset() >= table.offset() + 65536);
+    }
+}
+
+/// A compaction that finds no lower place is the common case at a park:
+/// it leaves the vacancies be (giving them back emptied the cache at every
+/// park, and their scattered ranges read as fragmentation). One that finds
+/// a vacancy below takes it: a vacancy is kept for memories, and a
+/// compacting memory is one.
+#[test]
+fn compaction_takes_a_vacancy_below_and_keeps_the_others() {
+    let arena = arena(4 << 20);
+    let upper = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+        .unwrap();
+    let mut lower = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+        .unwrap();
+    let mut third = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+        .unwrap();
+    assert!(third.offset() < lower.offset() && lower.offset() < upper.offset());
+    // Everything below the three is taken.
+    let below = arena.state().free.values().sum::<usize>();
+    let _filler = arena.allocate(RegionKind::Table, below, below).unwrap();
+    assert_eq!(arena.state().free_bytes, 0);
+    let upper_at = upper.offset();
+    drop(upper);
+    assert_eq!(arena.state().vacancies.len(), 1);
+    assert_eq!(lower.compact(65536), None, "the only vacancy lies above it");
+    assert_eq!(arena.state().vacancies.len(), 1, "the vacancy stays");
+    let third_at = third.offset();
+    // SAFETY: the memory's bytes are ours.
+    unsafe { std::ptr::write_bytes(lower.base(), 3, 4096) };
+    drop(third);
+    assert_eq!(arena.state().vacancies.len(), 2);
+    assert!(lower.compact(65536).is_some());
+    assert_eq!(lower.offset(), third_at, "into the vacancy below");
+    // SAFETY: as above.
+    let moved = unsafe { std::slice::from_raw_parts(lower.base(), 8192) };
+    assert!(moved[..4096].iter().all(|&b| b == 3) && moved[4096..].iter().all(|&b| b == 0));
+    let state = arena.state();
+    assert_eq!(state.vacancies.len(), 1);
+    assert_eq!(state.vacancies[0].offset, upper_at, "the other stays");
+}
+
+/// A placement that cannot succeed even with every room given back (a
+/// guest asking for more than the arena) leaves the rooms be: a guest
+/// looping on a failing `memory.grow` must not strip every memory's room.
+#[test]
+fn a_hopeless_placement_keeps_the_rooms() {
+    let arena = arena(4 << 20);
+    let _memories: Vec<ArenaRegion> = (0..8)
+        .map(|_| {
+            arena
+                .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+                .unwrap()
+        })
+        .collect();
+    assert!(arena.allocate(RegionKind::Table, 8 << 20, 8 << 20).is_err());
+    let state = arena.state();
+    assert!(
+        state
+            .regions
+            .values()
+            .all(|r| r.kind != RegionKind::LinearMemory || r.room == 65536)
+    );
+}
+
+/// A room whose stale pieces a placement is still zeroing (outside the
+/// lock) is not given back: another region would get its bytes, then see
+/// them zeroed under it.
+#[test]
+fn a_room_being_zeroed_is_not_given_back() {
+    let arena = arena(4 << 20);
+    let memory = arena
+        .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
+        .unwrap();
+    let at = memory.offset();
+    let mut state = arena.state();
+    assert!(state.zeroing_room(at, 65536, 65536, &[(at + 65536, 4096)]));
+    assert!(
+        !state.zeroing_room(at, 65536, 65536, &[(at, 4096)]),
+        "not in the room"
+    );
+    assert!(!state.release_rooms(), "the room is being zeroed");
+    assert_eq!(state.regions[&at].room, 65536);
+    state.room_zeroed(at);
+    assert!(state.release_rooms());
+    assert_eq!(state.regions[&at].room, 0);
+}
+
 #[test]
 fn growth_stops_at_the_next_region() {
     let arena = arena(1 << 20);

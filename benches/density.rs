@@ -1,13 +1,17 @@
 //! Density and spawn cost, CARAT mode against paging mode on the same small
 //! module (`examples/wat/small.wat`): how many processes one VM holds at
-//! once before spawning fails, and the median time to spawn a process
-//! (create it and instantiate the module) and to end it.
+//! once before spawning fails; the median time to spawn a process (create
+//! it and instantiate the module), to end it, and to replace one in a full
+//! VM (one ends, a new one spawns; the spawn half is reported too); and
+//! the kernel's page tables per process (`VmPTE`, which RSS leaves out).
+//! The first write to a fresh page, measured first in the same run, is
+//! the kernel's part of any spawn that copies a data segment.
 //!
 //! `cargo bench --bench density -- [LIMIT] [MODE] [MODULE]` (default limit
 //! 200,000 processes per mode; both modes unless one is named; any other
-//! module than `small.wat` if a path ending in `.wat` or `.wasm` is given). Paging mode is expected to stop early, at the address-space
-//! or `vm.max_map_count` wall: every memory needs its own 6 GiB
-//! reservation.
+//! module than `small.wat` if a path ending in `.wat` or `.wasm` is
+//! given). Paging mode is expected to stop early, at the address-space or
+//! `vm.max_map_count` wall: every memory needs its own 6 GiB reservation.
 
 use std::time::{Duration, Instant};
 

@@ -190,10 +190,7 @@ impl Caller<'_> {
     pub fn host_state_ref<T: std::any::Any + Send>(&self) -> Option<&T> {
         // SAFETY: as in `host_state`.
         let states = unsafe { &*self.states?.as_ptr() };
-        states
-            .host_state
-            .iter()
-            .find_map(|state| state.downcast_ref::<T>())
+        states.host_state_ref()
     }
 
     pub fn instance_id(&self) -> Option<InstanceId> {

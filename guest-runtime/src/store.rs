@@ -375,10 +375,7 @@ impl Store {
 
     /// [`Store::host_state`], shared.
     pub fn host_state_ref<T: std::any::Any + Send>(&self) -> Option<&T> {
-        self.inner()
-            .host_state
-            .iter()
-            .find_map(|state| state.downcast_ref::<T>())
+        self.inner().host_state_ref()
     }
 
     /// Instance `id`; panics if the store has no such instance (ids come
@@ -492,6 +489,13 @@ impl StoreInner {
         self.host_state
             .iter_mut()
             .find_map(|state| state.downcast_mut::<T>())
+    }
+
+    /// [`StoreInner::host_state_mut`], shared.
+    pub(crate) fn host_state_ref<T: std::any::Any + Send>(&self) -> Option<&T> {
+        self.host_state
+            .iter()
+            .find_map(|state| state.downcast_ref::<T>())
     }
 
     pub(crate) fn context_ptr(&self) -> *mut VMStoreContext {

@@ -74,10 +74,10 @@ pub(crate) struct AllocationMap {
     /// Their bytes: not memories' rooms nor vacancies, which only
     /// memories take.
     pub(crate) free_bytes: usize,
-    /// Bytes of live regions' rooms, and of vacancies: what giving them
-    /// back could add to the free map (see `or_without_kept`).
+    /// Bytes of live regions' rooms: what giving them back could add to
+    /// the free map (see `or_without_kept`), without a scan of every
+    /// region to find out.
     room_bytes: usize,
-    vacant_bytes: usize,
     /// Regions (by offset) whose room has stale pieces a placement is
     /// zeroing outside the lock: their rooms must not be given back until
     /// it is done, or another region would get the bytes (and then see
@@ -305,8 +305,8 @@ impl AllocationMap {
     /// bytes after it reserved for growth if a gap allows (the rules are in
     /// `arena`'s module doc), taken from the map with its stale pieces. A
     /// memory takes the smallest vacancy that holds it and its room. If
-    /// nothing fits, the vacancies are given up and the free map tried
-    /// again.
+    /// nothing fits, what is kept for memories is given up (see
+    /// [`AllocationMap::or_without_kept`]).
     pub(crate) fn place(&mut self, kind: RegionKind, len: usize, room: usize) -> Option<Placement> {
         if kind == RegionKind::LinearMemory
             && let Some(placed) = self.take_vacancy(len + room)
@@ -333,7 +333,8 @@ impl AllocationMap {
     ) -> Option<Placement> {
         place(self)
             .or_else(|| {
-                let could = needed <= self.free_bytes + self.vacant_bytes;
+                let vacant: usize = self.vacancies.iter().map(|v| v.len).sum();
+                let could = needed <= self.free_bytes + vacant;
                 (could && self.release_vacancies()).then(|| place(self))?
             })
             .or_else(|| {
@@ -344,21 +345,21 @@ impl AllocationMap {
 
     /// Notes that the placement of the region at `offset` (`len` bytes,
     /// `room` after them) has `stale` pieces in its room, to be zeroed
-    /// outside the lock; the caller calls [`AllocationMap::room_zeroed`]
-    /// once they are. True if so.
+    /// outside the lock; `Some(offset)` if so, for the zeroing to end
+    /// with [`AllocationMap::room_zeroed`] (`StaleBytes` does).
     pub(crate) fn zeroing_room(
         &mut self,
         offset: usize,
         len: usize,
         room: usize,
         stale: &[(usize, usize)],
-    ) -> bool {
+    ) -> Option<usize> {
         let (start, end) = (offset + len, offset + len + room);
         let pending = room > 0 && stale.iter().any(|&(at, n)| at < end && at + n > start);
-        if pending {
+        pending.then(|| {
             self.rooms_zeroing.insert(offset);
-        }
-        pending
+            offset
+        })
     }
 
     /// The room of the region at `offset` reads zero again (see
@@ -442,25 +443,14 @@ impl AllocationMap {
                 ..self.take_vacancy_at(i, wanted)
             });
         }
-        let (below, kept): (VecDeque<Vacancy>, VecDeque<Vacancy>) =
-            std::mem::take(&mut self.vacancies)
-                .into_iter()
-                .partition(|v| v.offset < limit);
-        self.vacancies = kept;
-        if below.is_empty() {
-            return None;
-        }
-        for vacancy in below {
-            self.release_vacancy(vacancy);
-        }
-        self.place_with_room(kind, len, room, Some(limit))
+        self.release_vacancies_where(|v| v.offset < limit)
+            .then(|| self.place_with_room(kind, len, room, Some(limit)))?
     }
 
     /// Takes vacancy `i` for `wanted` bytes: its head with the stale
     /// pieces there; the rest, with its own, goes to the free map.
     fn take_vacancy_at(&mut self, i: usize, wanted: usize) -> Placement {
         let vacancy = self.vacancies.remove(i).expect("a vacancy");
-        self.vacant_bytes -= vacancy.len;
         self.stats.stale_bytes -= vacancy.stale_len();
         let end = vacancy.offset + wanted;
         let mut stale = Vec::with_capacity(vacancy.stale.len());
@@ -498,15 +488,25 @@ impl AllocationMap {
         }
         let vacancy = Vacancy { offset, len, stale };
         self.stats.stale_bytes += vacancy.stale_len();
-        self.vacant_bytes += len;
         self.vacancies.push_back(vacancy);
     }
 
     /// Gives every vacancy to the free map, its stale pieces listed.
     /// False if there were none.
     pub(crate) fn release_vacancies(&mut self) -> bool {
-        let any = !self.vacancies.is_empty();
-        while let Some(vacancy) = self.vacancies.pop_front() {
+        self.release_vacancies_where(|_| true)
+    }
+
+    /// Gives the vacancies `which` picks to the free map; false if it
+    /// picked none.
+    fn release_vacancies_where(&mut self, which: impl Fn(&Vacancy) -> bool) -> bool {
+        let (released, kept): (VecDeque<Vacancy>, VecDeque<Vacancy>) =
+            std::mem::take(&mut self.vacancies)
+                .into_iter()
+                .partition(which);
+        self.vacancies = kept;
+        let any = !released.is_empty();
+        for vacancy in released {
             self.release_vacancy(vacancy);
         }
         any
@@ -514,7 +514,6 @@ impl AllocationMap {
 
     fn release_vacancy(&mut self, vacancy: Vacancy) {
         self.stats.stale_bytes -= vacancy.stale_len();
-        self.vacant_bytes -= vacancy.len;
         self.release(vacancy.offset, vacancy.len);
         for (at, n) in vacancy.stale {
             self.mark_stale(at, n);

@@ -182,6 +182,10 @@ struct StaleBytes<'a> {
     /// other regions' leavings under a moving memory made it denser at
     /// every move.)
     sparse: bool,
+    /// The region whose room holds some of the pieces, if any: its room
+    /// may be given back only once they are zeroed (see
+    /// `AllocationMap::zeroing_room`), which the drop then says.
+    zeroing_room: Option<usize>,
 }
 
 impl StaleBytes<'_> {
@@ -230,6 +234,9 @@ impl Drop for StaleBytes<'_> {
             // the caller, which nobody else can reach yet.
             let discard_from = if self.sparse { PAGE } else { KEEP_STALE_UP_TO };
             self.arena.zero_discarding_from(offset, len, discard_from);
+        }
+        if let Some(region) = self.zeroing_room {
+            self.arena.state().room_zeroed(region);
         }
     }
 }
@@ -411,10 +418,7 @@ impl Arena {
         let zeroing = state.zeroing_room(offset, rounded, placed.room, &stale);
         state.stats.regions_allocated += 1;
         drop(state);
-        drop(self.stale_bytes(kind, stale));
-        if zeroing {
-            self.state().room_zeroed(offset);
-        }
+        drop(self.stale_bytes(kind, stale, zeroing));
         Ok(ArenaRegion {
             arena: self.clone(),
             offset,
@@ -530,14 +534,20 @@ impl Arena {
         state.set_room(offset, record.room.saturating_sub(extra));
         state.count_live(record.kind, extra);
         drop(state);
-        drop(self.stale_bytes(record.kind, stale));
+        drop(self.stale_bytes(record.kind, stale, None));
         true
     }
 
     /// The stale pieces of a range just taken for a region of `kind`, to
-    /// be zeroed unless overwritten. A stack's are dropped unzeroed: a
-    /// stack needs no zeroing (see `free`).
-    fn stale_bytes(&self, kind: RegionKind, mut pieces: Vec<(usize, usize)>) -> StaleBytes<'_> {
+    /// be zeroed unless overwritten; `zeroing_room` is what
+    /// `AllocationMap::zeroing_room` said of them. A stack's are dropped
+    /// unzeroed: a stack needs no zeroing (see `free`).
+    fn stale_bytes(
+        &self,
+        kind: RegionKind,
+        mut pieces: Vec<(usize, usize)>,
+        zeroing_room: Option<usize>,
+    ) -> StaleBytes<'_> {
         if kind == RegionKind::Stack {
             pieces.clear();
         }
@@ -545,6 +555,7 @@ impl Arena {
             arena: self,
             pieces,
             sparse: false,
+            zeroing_room,
         }
     }
 
@@ -564,7 +575,7 @@ impl Arena {
         span: CopySpan,
     ) -> Option<usize> {
         let CopySpan { skip, shift } = span;
-        let (new_offset, stale, record_kind, old_len, zeroing_room) = {
+        let (new_offset, mut stale, record_kind, old_len) = {
             let mut state = self.state();
             let record = *state.regions.get(&offset).expect("live region");
             let rounded = new_len
@@ -598,9 +609,9 @@ impl Arena {
                 },
             );
             let zeroing = state.zeroing_room(new_offset, rounded, placed.room, &stale);
-            (new_offset, stale, record.kind, record.len, zeroing)
+            let stale = self.stale_bytes(record.kind, stale, zeroing);
+            (new_offset, stale, record.kind, record.len)
         };
-        let mut stale = self.stale_bytes(record_kind, stale);
         // Only `offset + skip..offset + used` is copied, `shift` bytes
         // further into the new range than it was in the old.
         let runs = self.resident_runs(offset + skip, used - skip);
@@ -613,9 +624,6 @@ impl Arena {
         // never backed, or past its end) are cleared here, large spans by
         // handing them back: a sparse memory stays sparse.
         drop(stale);
-        if zeroing_room {
-            self.state().room_zeroed(new_offset);
-        }
         if self.inner.poison_moves {
             // Control blocks, tables and store contexts whole; a linear
             // memory's first POISON_MEMORY_SPAN bytes (what a stale base

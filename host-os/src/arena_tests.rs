@@ -91,7 +91,7 @@ fn stale_bytes_under_a_sparse_copy_are_handed_back_not_written() {
         // SAFETY: a page of the region, which is ours.
         unsafe { std::ptr::write_bytes(page(n) as *mut u8, 0xAB, PAGE) };
         let piece = vec![(memory.offset() + n * PAGE, PAGE)];
-        let mut stale = arena.stale_bytes(RegionKind::LinearMemory, piece);
+        let mut stale = arena.stale_bytes(RegionKind::LinearMemory, piece, None);
         stale.sparse = sparse;
         drop(stale);
         // Asked before the read below, which maps the zero page.
@@ -178,7 +178,7 @@ fn stale_memories_past_the_limit_are_handed_back_in_a_batch() {
             assert!(after <= limit / 2, "trimmed to half the limit");
         }
     }
-    assert!(trims >= 1 && trims <= 3, "{trims} trims");
+    assert!((1..=3).contains(&trims), "{trims} trims");
     let state = arena.state();
     // Stale in the map or in a vacancy (a freed memory's range held for
     // the next memory of its length).
@@ -391,7 +391,7 @@ fn compaction_takes_a_vacancy_below_and_keeps_the_others() {
     let mut lower = arena
         .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
         .unwrap();
-    let mut third = arena
+    let third = arena
         .allocate(RegionKind::LinearMemory, 65536, 1 << 30)
         .unwrap();
     assert!(third.offset() < lower.offset() && lower.offset() < upper.offset());
@@ -453,9 +453,13 @@ fn a_room_being_zeroed_is_not_given_back() {
         .unwrap();
     let at = memory.offset();
     let mut state = arena.state();
-    assert!(state.zeroing_room(at, 65536, 65536, &[(at + 65536, 4096)]));
-    assert!(
-        !state.zeroing_room(at, 65536, 65536, &[(at, 4096)]),
+    assert_eq!(
+        state.zeroing_room(at, 65536, 65536, &[(at + 65536, 4096)]),
+        Some(at)
+    );
+    assert_eq!(
+        state.zeroing_room(at, 65536, 65536, &[(at, 4096)]),
+        None,
         "not in the room"
     );
     assert!(!state.release_rooms(), "the room is being zeroed");

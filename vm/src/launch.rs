@@ -285,7 +285,7 @@ impl ProcessTask {
 
 /// Locks launch state; a panic while it was held leaves it usable (each
 /// guarded value stays consistent between statements).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 

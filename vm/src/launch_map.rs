@@ -14,6 +14,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crate::Vm;
+use crate::launch::lock;
 
 /// How often the drawing thread looks for a `SIGUSR1`.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -103,10 +104,8 @@ impl ArenaMapping {
             if due {
                 next_periodic = self.every.map(|every| Instant::now() + every);
             }
-            if (signalled || due)
-                && let Err(e) = vm.write_arena_map_named(path, name_of)
-            {
-                *lock(error) = Some(e.to_string());
+            if signalled || due {
+                draw(vm, path, name_of, error);
             }
         }
     }
@@ -118,14 +117,20 @@ impl ArenaMapping {
         name_of: &dyn Fn(u32) -> Option<String>,
         error: &Mutex<Option<String>>,
     ) {
-        if let Some(path) = &self.path
-            && let Err(e) = vm.write_arena_map_named(path, name_of)
-        {
-            *lock(error) = Some(e.to_string());
+        if let Some(path) = &self.path {
+            draw(vm, path, name_of, error);
         }
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+/// Draws the map into `path`, keeping a failure in `error`.
+fn draw(
+    vm: &Vm,
+    path: &std::path::Path,
+    name_of: &dyn Fn(u32) -> Option<String>,
+    error: &Mutex<Option<String>>,
+) {
+    if let Err(e) = vm.write_arena_map_named(path, name_of) {
+        *lock(error) = Some(e.to_string());
+    }
 }

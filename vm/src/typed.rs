@@ -15,8 +15,8 @@
 
 use std::marker::PhantomData;
 
+use crate::caller::untyped_host_fn;
 use crate::{Caller, Func, FuncType, HostError, InstanceId, Process, Val, ValType, VmError};
-use carat_guest_runtime::Caller as RuntimeCaller;
 use carat_guest_runtime::HostFnBox;
 
 /// A Rust type a wasm value converts to and from.
@@ -229,11 +229,11 @@ macro_rules! host_func {
 
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn into_host_fn(self) -> HostFnBox {
-                Box::new(move |caller: &mut RuntimeCaller<'_>, args: &[Val], results: &mut [Val]| {
+                untyped_host_fn(move |caller: Caller<'_, T>, args: &[Val], results: &mut [Val]| {
                     // The runtime checked the arguments against `ty`.
                     let mut args = args.iter();
                     $(let $arg = $arg::from_val(args.next().expect("typed")).expect("typed");)*
-                    let out = self(Caller::new(caller), $($arg),*).into_results()?;
+                    let out = self(caller, $($arg),*).into_results()?;
                     for (slot, value) in results.iter_mut().zip(out.into_vals()) {
                         *slot = value;
                     }

@@ -63,6 +63,21 @@ impl Vacancy {
     }
 }
 
+/// A freed region whose pages the janitor has yet to ask the page map
+/// about (see `janitor`): meanwhile neither live, nor free, nor a vacancy,
+/// so nothing is placed on bytes nobody has listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Unscanned {
+    pub(crate) offset: usize,
+    /// Its bytes, which may hold data.
+    pub(crate) len: usize,
+    /// Bytes after them that read zero (a memory's room).
+    pub(crate) room: usize,
+    /// A linear memory's range, to become a vacancy; anything else goes
+    /// to the free map.
+    pub(crate) memory: bool,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct AllocationMap {
     /// Live regions by offset.
@@ -92,6 +107,15 @@ pub(crate) struct AllocationMap {
     /// the free map for the next memories of their lengths (see
     /// [`Vacancy`]).
     pub(crate) vacancies: VecDeque<Vacancy>,
+    /// Freed regions whose pages the janitor has not yet asked the page
+    /// map about (see `janitor`).
+    pub(crate) unscanned: Vec<Unscanned>,
+    /// Length and room of the latest memory placed: what the janitor
+    /// keeps warm places for.
+    pub(crate) memory_shape: usize,
+    /// The latest memory placed on fresh bytes (offset, length), for the
+    /// janitor to learn which of its pages a new process writes.
+    pub(crate) newest_memory: Option<(usize, usize)>,
     /// The latest moves, oldest first, for the arena map: from, to,
     /// length, kind.
     pub(crate) moves: VecDeque<(usize, usize, usize, RegionKind)>,
@@ -268,10 +292,25 @@ impl AllocationMap {
         self.release(offset, record.len + record.room);
     }
 
-    /// Removes a live region's record and uncounts it, leaving its range
-    /// to the caller (see [`AllocationMap::vacate`]).
-    pub(crate) fn uncount_region(&mut self, offset: usize) {
-        self.uncount(offset, false);
+    /// Removes a live region's record (or an empty chunk's) and uncounts
+    /// it, leaving its range to the caller (see [`AllocationMap::vacate`],
+    /// [`AllocationMap::settle`]).
+    pub(crate) fn uncount_region(&mut self, offset: usize, chunk: bool) {
+        self.uncount(offset, chunk);
+    }
+
+    /// Gives a freed region the janitor has scanned its place: a memory's
+    /// range becomes a vacancy, anything else's goes to the free map, with
+    /// `stale`, the pieces that may hold data.
+    pub(crate) fn settle(&mut self, freed: Unscanned, stale: Vec<(usize, usize)>) {
+        if freed.memory {
+            self.vacate(freed.offset, freed.len + freed.room, stale);
+        } else {
+            self.release(freed.offset, freed.len + freed.room);
+            for (at, n) in stale {
+                self.mark_stale(at, n);
+            }
+        }
     }
 
     fn uncount(&mut self, offset: usize, chunk: bool) -> RegionRecord {
@@ -308,12 +347,24 @@ impl AllocationMap {
     /// nothing fits, what is kept for memories is given up (see
     /// [`AllocationMap::or_without_kept`]).
     pub(crate) fn place(&mut self, kind: RegionKind, len: usize, room: usize) -> Option<Placement> {
-        if kind == RegionKind::LinearMemory
-            && let Some(placed) = self.take_vacancy(len + room)
-        {
-            return Some(Placement { room, ..placed });
+        if kind == RegionKind::LinearMemory {
+            self.memory_shape = len + room;
+            if let Some(placed) = self.take_vacancy(len + room) {
+                return Some(Placement { room, ..placed });
+            }
         }
-        self.or_without_kept(len, |map| map.place_in_free_map(kind, len, room))
+        let placed = self.or_without_kept(len, |map| map.place_in_free_map(kind, len, room))?;
+        if kind == RegionKind::LinearMemory {
+            self.newest_memory = Some((placed.offset, len));
+        }
+        Some(placed)
+    }
+
+    /// A range of `len` bytes taken from the free map where a memory of
+    /// that length and room would go, for the janitor to warm and hold as
+    /// a vacancy; nothing if that needs what is kept for memories.
+    pub(crate) fn place_warm(&mut self, len: usize) -> Option<Placement> {
+        self.place_in_free_map(RegionKind::LinearMemory, len, 0)
     }
 
     /// What `place` finds in the free map; if nothing, what it finds once

@@ -55,13 +55,19 @@
 //! resident pages every time. Past that the highest stale ranges, the
 //! least likely move destinations (moves take the lowest gap that fits),
 //! go back to the kernel in a batch, down to half the limit.
+//!
+//! With a janitor thread (`janitor`), an exit leaves its memory's
+//! page-map read to it, holding the range meanwhile, and trims wait for
+//! it up to twice the limit; it also keeps warm places for new memories.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use carat_guest_runtime::regions::NO_OWNER;
 use carat_guest_runtime::{AllocError, Region, RegionKind};
 
-use crate::allocation_map::{AllocationMap, LARGE_ALIGN, granularity, slot_len};
+use crate::allocation_map::{AllocationMap, LARGE_ALIGN, Unscanned, granularity, slot_len};
+use crate::janitor::{self, UNSCANNED_MAX};
 use crate::residency::{self, Pagemap, Residency};
 use crate::slab;
 
@@ -90,6 +96,8 @@ pub struct ArenaStats {
     pub live_bytes: usize,
     pub peak_bytes: usize,
     pub live_regions: usize,
+    /// CPU time the janitor has spent (see `janitor`), in nanoseconds.
+    pub janitor_cpu_nanos: u64,
     pub regions_allocated: u64,
     /// Free bytes that may hold something other than zero: what freed
     /// regions and moves left, resident, to be zeroed when taken.
@@ -108,13 +116,15 @@ impl ArenaStats {
     }
 }
 
-struct ArenaInner {
+pub(crate) struct ArenaInner {
     map: memmap2::MmapMut,
     state: Mutex<AllocationMap>,
     /// Which pages hold data, for sparse copies (see `residency`).
     residency: Arc<dyn Residency>,
     /// Fill every range a move leaves with [`POISON`] (tests).
     poison_moves: bool,
+    /// A janitor thread does the housekeeping (see `janitor`).
+    janitor: AtomicBool,
 }
 
 /// How an arena is set up.
@@ -130,6 +140,10 @@ pub struct ArenaOptions {
     /// Where the arena learns which pages hold data (the kernel's page
     /// map; tests substitute their own).
     pub residency: Arc<dyn Residency>,
+    /// Run a janitor thread for the arena's housekeeping (see `janitor`):
+    /// exits leave their page-map reads and trims to it, and it keeps
+    /// warm places for new memories. Off, all of it is done inline.
+    pub janitor: bool,
 }
 
 impl Default for ArenaOptions {
@@ -138,6 +152,7 @@ impl Default for ArenaOptions {
             huge_pages: false,
             poison_moves: false,
             residency: Arc::new(Pagemap::open()),
+            janitor: false,
         }
     }
 }
@@ -290,14 +305,43 @@ impl Arena {
             state.slabs.quarantine();
         }
         state.stats.capacity = capacity;
-        Ok(Arena {
-            inner: Arc::new(ArenaInner {
-                map,
-                state: Mutex::new(state),
-                residency: options.residency,
-                poison_moves: options.poison_moves,
-            }),
-        })
+        let inner = Arc::new(ArenaInner {
+            map,
+            state: Mutex::new(state),
+            residency: options.residency,
+            poison_moves: options.poison_moves,
+            janitor: AtomicBool::new(false),
+        });
+        if options.janitor && janitor::start(Arc::downgrade(&inner)) {
+            inner.janitor.store(true, Ordering::Release);
+        }
+        Ok(Arena { inner })
+    }
+
+    /// An arena with a janitor that runs only when a test runs its rounds
+    /// (see `janitor::tests`).
+    #[cfg(test)]
+    pub(crate) fn with_manual_janitor(capacity: usize) -> Arena {
+        let arena = Arena::new(capacity, false).expect("arena");
+        arena.inner.janitor.store(true, Ordering::Release);
+        arena
+    }
+
+    pub(crate) fn from_inner(inner: Arc<ArenaInner>) -> Arena {
+        Arena { inner }
+    }
+
+    fn has_janitor(&self) -> bool {
+        self.inner.janitor.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the allocation map, under its lock.
+    pub(crate) fn with_map<R>(&self, f: impl FnOnce(&mut AllocationMap) -> R) -> R {
+        f(&mut self.state())
+    }
+
+    pub(crate) fn count_janitor_cpu(&self, nanos: u64) {
+        self.state().stats.janitor_cpu_nanos += nanos;
     }
 
     pub fn base(&self) -> *mut u8 {
@@ -345,7 +389,11 @@ impl Arena {
             regions,
             free: state.free.iter().map(|(&o, &n)| (o, n)).collect(),
             kept: sorted(
-                state.vacancies.iter().map(|v| (v.offset, v.len)),
+                state
+                    .vacancies
+                    .iter()
+                    .map(|v| (v.offset, v.len))
+                    .chain(state.unscanned.iter().map(|u| (u.offset, u.len + u.room))),
                 state
                     .regions
                     .iter()
@@ -398,9 +446,8 @@ impl Arena {
             }
             _ => 0,
         };
-        let mut state = self.state();
-        let placed = state
-            .place(kind, rounded, room)
+        let (mut state, placed) = self
+            .placing(self.state(), |map| map.place(kind, rounded, room))
             .ok_or(AllocError::ArenaExhausted {
                 kind,
                 requested: len as u64,
@@ -455,22 +502,20 @@ impl Arena {
     /// when taken, so a chunk's stale bytes and a given-back slot's
     /// contents (or poison) need no other cleaning.
     fn take_slot(&self, slot_len: usize, owner: u32) -> Option<usize> {
-        let mut state = self.state();
-        let offset = match state.slabs.take(slot_len, owner) {
-            Some(offset) => offset,
-            None => {
-                // The chunk's stale bytes need no zeroing here: its slots
-                // are zeroed when taken.
-                let chunk = state
-                    .place(RegionKind::ControlBlock, slab::CHUNK, 0)?
-                    .offset;
-                state.add_chunk(chunk, slot_len);
-                state
-                    .slabs
-                    .take(slot_len, owner)
-                    .expect("a new chunk has room")
+        let (mut state, offset) = self.placing(self.state(), |map| {
+            if let Some(offset) = map.slabs.take(slot_len, owner) {
+                return Some(offset);
             }
-        };
+            // The chunk's stale bytes need no zeroing here: its slots are
+            // zeroed when taken.
+            let chunk = map.place(RegionKind::ControlBlock, slab::CHUNK, 0)?.offset;
+            map.add_chunk(chunk, slot_len);
+            Some(
+                map.slabs
+                    .take(slot_len, owner)
+                    .expect("a new chunk has room"),
+            )
+        })?;
         state.count_slot(slot_len, true);
         drop(state);
         // SAFETY: the slot was just taken for the caller, nobody else's.
@@ -538,6 +583,34 @@ impl Arena {
         true
     }
 
+    /// `state` (the map, locked) and what `place` placed in it; if
+    /// nothing, once more after the freed regions held unscanned are
+    /// settled (see `janitor`): ranges the janitor holds never make a
+    /// placement fail, nor a compaction miss a hole.
+    fn placing<'a, T>(
+        &'a self,
+        mut state: MutexGuard<'a, AllocationMap>,
+        mut place: impl FnMut(&mut AllocationMap) -> Option<T>,
+    ) -> Option<(MutexGuard<'a, AllocationMap>, T)> {
+        if let Some(placed) = place(&mut state) {
+            return Some((state, placed));
+        }
+        if state.unscanned.is_empty() {
+            return None;
+        }
+        drop(state);
+        self.settle_unscanned();
+        let mut state = self.state();
+        let placed = place(&mut state)?;
+        Some((state, placed))
+    }
+
+    /// Zeroes the stale pieces of a range just taken from the free map
+    /// for a memory (see `StaleBytes`).
+    pub(crate) fn zero_stale(&self, pieces: Vec<(usize, usize)>) {
+        drop(self.stale_bytes(RegionKind::LinearMemory, pieces, None));
+    }
+
     /// The stale pieces of a range just taken for a region of `kind`, to
     /// be zeroed unless overwritten; `zeroing_room` is what
     /// `AllocationMap::zeroing_room` said of them. A stack's are dropped
@@ -587,16 +660,31 @@ impl Arena {
             // through: its stale leavings would otherwise land inside
             // moving memories, be zeroed there and copied on every move.
             let placed = if record.kind == RegionKind::Stack {
-                state.place(record.kind, rounded, 0)?
+                let (locked, placed) =
+                    self.placing(state, |map| map.place(record.kind, rounded, 0))?;
+                state = locked;
+                placed
             } else {
                 // A compaction that finds no lower place is the common
                 // case, not a reason to give back what is kept for
                 // memories (that would empty the vacancies at every park).
                 match below {
-                    Some(limit) => state.place_compacting(record.kind, rounded, room, limit)?,
-                    None => state.or_without_kept(rounded, |map| {
-                        map.place_with_room(record.kind, rounded, room, None)
-                    })?,
+                    Some(limit) => {
+                        let (locked, placed) = self.placing(state, |map| {
+                            map.place_compacting(record.kind, rounded, room, limit)
+                        })?;
+                        state = locked;
+                        placed
+                    }
+                    None => {
+                        let (locked, placed) = self.placing(state, |map| {
+                            map.or_without_kept(rounded, |map| {
+                                map.place_with_room(record.kind, rounded, room, None)
+                            })
+                        })?;
+                        state = locked;
+                        placed
+                    }
                 }
             };
             let (new_offset, stale) = (placed.offset, placed.stale);
@@ -677,10 +765,29 @@ impl Arena {
     /// Each is taken out of the free map while it is cleaned, outside the
     /// lock, so nothing is placed on it meanwhile and nobody waits for
     /// the `madvise`; pieces that touch go in one call.
-    fn trim_stale(&self, mut state: MutexGuard<'_, AllocationMap>) {
-        if state.stats.stale_bytes <= state.stale_limit() {
-            return;
+    ///
+    /// With a janitor, it is left to the janitor (`trim_stale_now`) until
+    /// stale bytes reach twice the limit.
+    fn trim_stale(&self, state: MutexGuard<'_, AllocationMap>) {
+        let deferred = if self.has_janitor() { 2 } else { 1 };
+        if state.stats.stale_bytes > deferred * state.stale_limit() {
+            self.trim_stale_past_limit(state);
         }
+    }
+
+    /// Trims stale bytes past their limit (the janitor's part); whether
+    /// there were any.
+    pub(crate) fn trim_stale_now(&self) -> bool {
+        let state = self.state();
+        let over = state.stats.stale_bytes > state.stale_limit();
+        if over {
+            self.trim_stale_past_limit(state);
+        }
+        over
+    }
+
+    /// Trims stale bytes down to half their limit.
+    fn trim_stale_past_limit(&self, mut state: MutexGuard<'_, AllocationMap>) {
         state.release_vacancies();
         let target = state.stale_limit() / 2;
         let mut trimmed = Vec::new();
@@ -723,7 +830,7 @@ impl Arena {
 
     /// The runs of `from..from + len` (offsets) that may hold non-zero
     /// bytes, as the page map tells them; `None` when it cannot.
-    fn known_data_runs(&self, from: usize, len: usize) -> Option<Vec<(usize, usize)>> {
+    pub(crate) fn known_data_runs(&self, from: usize, len: usize) -> Option<Vec<(usize, usize)>> {
         let base = self.base() as usize;
         let runs = residency::known_data_runs(&*self.inner.residency, base + from, len)?;
         Some(runs.into_iter().map(|(at, n)| (at - base, n)).collect())
@@ -792,7 +899,26 @@ impl Arena {
     /// chunk (whose slots need no zeroing: they are zeroed when taken, and
     /// a small region placed on it is zeroed as stale bytes).
     fn free_range(&self, offset: usize, chunk: bool) {
-        let record = self.state().regions[&offset];
+        let record = {
+            let mut state = self.state();
+            let record = state.regions[&offset];
+            if record.kind != RegionKind::Stack
+                && record.len >= MADVISE_THRESHOLD
+                && self.has_janitor()
+                && state.unscanned.len() < UNSCANNED_MAX
+            {
+                // The janitor reads the page map and settles it.
+                state.uncount_region(offset, chunk);
+                state.unscanned.push(Unscanned {
+                    offset,
+                    len: record.len,
+                    room: record.room,
+                    memory: record.kind == RegionKind::LinearMemory,
+                });
+                return;
+            }
+            record
+        };
         // The range is still allocated to the caller, who is giving up
         // its only handle: nobody else reaches its bytes until it is
         // removed below.
@@ -802,19 +928,13 @@ impl Arena {
             self.zero(offset, record.len);
             Vec::new()
         } else {
-            match self.known_data_runs(offset, record.len) {
-                Some(runs) => runs,
-                None => {
-                    self.zero(offset, record.len);
-                    Vec::new()
-                }
-            }
+            self.freed_data_runs(offset, record.len)
         };
         let mut state = self.state();
         if record.kind == RegionKind::LinearMemory {
             // Its room reads zero: taken zeroed, never reached by the
             // guest (bounds are the length's).
-            state.uncount_region(offset);
+            state.uncount_region(offset, false);
             state.vacate(offset, record.len + record.room, stale);
         } else {
             state.remove_region(offset, chunk);
@@ -824,6 +944,16 @@ impl Arena {
         }
         // Fewer live bytes allow fewer stale ones.
         self.trim_stale(state);
+    }
+
+    /// The pieces of a freed range (`offset..offset + len`, which nobody
+    /// else can reach) that may hold data, to list stale; without the page
+    /// map, none, the range zeroed.
+    pub(crate) fn freed_data_runs(&self, offset: usize, len: usize) -> Vec<(usize, usize)> {
+        self.known_data_runs(offset, len).unwrap_or_else(|| {
+            self.zero(offset, len);
+            Vec::new()
+        })
     }
 
     /// Zeroes a range nobody else can reach (a region being freed, stale

@@ -17,6 +17,7 @@ pub mod arena;
 pub mod arena_map;
 pub mod carat_abi;
 pub mod footprint;
+mod janitor;
 pub mod paging;
 pub mod policy;
 pub mod process;

@@ -49,11 +49,11 @@ pub use carat_guest_runtime::Caller as RuntimeCaller;
 pub use carat_guest_runtime::code::CodeError;
 pub use carat_guest_runtime::{
     AllocError, CallProgress, Entity, ExecError, Extern, Frame, Func, GuestAddr, GuestCall,
-    HostError, HostFnBox, InstanceId, InstantiationError, InterruptHandle, MemoryView, RegionRef,
-    RelocationStats, Store, Val, WasmBacktrace,
+    HostError, HostFnBox, InstanceId, InstantiationError, InterruptHandle, MemoryView, RegionKind,
+    RegionRef, RelocationStats, Store, Val, WasmBacktrace,
 };
 pub use carat_host_os::wasi::{Input, Output, Preopen, WasiConfig};
-pub use carat_host_os::{Arena, ArenaStats};
+pub use carat_host_os::{Arena, ArenaStats, RegionRecord};
 pub use carat_jit::{
     CodeStats, CompileError, CompileStats, FuncType, FunctionListing, ModuleInfo, Trap, ValType,
 };
@@ -127,6 +127,11 @@ pub struct VmConfig {
     /// Fill every range a move leaves with poison at once, so a pointer
     /// relocation failed to patch shows (CARAT mode; for tests).
     pub poison_moves: bool,
+    /// Run the arena's janitor thread (CARAT mode; on by default): exits
+    /// leave their page-map reads and trims to it, and it keeps warm
+    /// places for new memories (see `carat_host_os::janitor`). Off, the
+    /// VM makes no thread and does that housekeeping inline.
+    pub arena_janitor: bool,
     /// Every byte of guest state one process may hold (memories, tables,
     /// control blocks); by default its largest memory plus
     /// `carat_guest_runtime::handles::DEFAULT_STATE_ALLOWANCE`.
@@ -154,6 +159,7 @@ impl Default for VmConfig {
             fuel: None,
             relocate_every: None,
             poison_moves: false,
+            arena_janitor: true,
             max_process_memory: None,
             memory_budget: None,
             cache_dir: None,
@@ -333,6 +339,10 @@ pub struct VmStats {
     /// Peak bytes of guest state: arena bytes in use in CARAT mode,
     /// accessible linear-memory bytes in paging mode.
     pub arena_peak_bytes: u64,
+    /// CPU time the arena's janitor thread has spent, in nanoseconds:
+    /// the page-map reads, trims and page faults it takes off spawns and
+    /// exits (CARAT mode; see `carat_host_os::janitor`).
+    pub janitor_cpu_nanos: u64,
     /// Calls that trapped.
     pub traps: u64,
     /// Modules loaded from the compile cache instead of compiled. Their
@@ -387,6 +397,7 @@ impl Vm {
                 let options = ArenaOptions {
                     huge_pages: config.huge_pages,
                     poison_moves: config.poison_moves,
+                    janitor: config.arena_janitor,
                     ..ArenaOptions::default()
                 };
                 let arena =
@@ -518,6 +529,10 @@ impl Vm {
             arena_peak_bytes: match &self.inner.backend {
                 Backend::Carat(arena) => arena.stats().peak_bytes as u64,
                 Backend::Paging(paging) => paging.peak_bytes(),
+            },
+            janitor_cpu_nanos: match &self.inner.backend {
+                Backend::Carat(arena) => arena.stats().janitor_cpu_nanos,
+                Backend::Paging(_) => 0,
             },
             relocations: relocations.relocations,
             bytes_moved: relocations.bytes_moved,

@@ -110,6 +110,9 @@ pub(crate) struct AllocationMap {
     /// Freed regions whose pages the janitor has not yet asked the page
     /// map about (see `janitor`).
     pub(crate) unscanned: Vec<Unscanned>,
+    /// Bytes of warm places the janitor holds while it readies them (see
+    /// `janitor`): neither free nor vacancies until it is done.
+    pub(crate) warming: usize,
     /// Length and room of the latest memory placed: what the janitor
     /// keeps warm places for.
     pub(crate) memory_shape: usize,

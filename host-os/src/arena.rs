@@ -125,6 +125,8 @@ pub(crate) struct ArenaInner {
     poison_moves: bool,
     /// A janitor thread does the housekeeping (see `janitor`).
     janitor: AtomicBool,
+    /// That thread, for `Arena::stop_janitor` to wait for.
+    janitor_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// How an arena is set up.
@@ -310,12 +312,46 @@ impl Arena {
             state: Mutex::new(state),
             residency: options.residency,
             poison_moves: options.poison_moves,
-            janitor: AtomicBool::new(false),
+            janitor: AtomicBool::new(options.janitor),
+            janitor_thread: Mutex::new(None),
         });
-        if options.janitor && janitor::start(Arc::downgrade(&inner)) {
-            inner.janitor.store(true, Ordering::Release);
+        if options.janitor {
+            let thread = janitor::start(Arc::downgrade(&inner));
+            inner.janitor.store(thread.is_some(), Ordering::Release);
+            *inner
+                .janitor_thread
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = thread;
         }
         Ok(Arena { inner })
+    }
+
+    /// Stops the arena's janitor thread, if one runs, and waits for it to
+    /// end; from then on the arena does its housekeeping inline. A VM
+    /// calls it as it goes, so its arena is unmapped by the thread that
+    /// drops it, when it does, not later by the janitor at the end of a
+    /// round (which held up whatever the host did next).
+    pub fn stop_janitor(&self) {
+        {
+            // Under the map's lock: an exit that saw the janitor running
+            // has held its range already, and the settling below takes it.
+            let _state = self.state();
+            self.inner.janitor.store(false, Ordering::Release);
+        }
+        let thread = self
+            .inner
+            .janitor_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread) = thread
+            && thread.thread().id() != std::thread::current().id()
+        {
+            thread.thread().unpark();
+            // A janitor that panicked has stopped too.
+            let _ = thread.join();
+        }
+        self.settle_unscanned();
     }
 
     /// An arena with a janitor that runs only when a test runs its rounds
@@ -331,7 +367,7 @@ impl Arena {
         Arena { inner }
     }
 
-    fn has_janitor(&self) -> bool {
+    pub(crate) fn has_janitor(&self) -> bool {
         self.inner.janitor.load(Ordering::Acquire)
     }
 
@@ -585,8 +621,9 @@ impl Arena {
 
     /// `state` (the map, locked) and what `place` placed in it; if
     /// nothing, once more after the freed regions held unscanned are
-    /// settled (see `janitor`): ranges the janitor holds never make a
-    /// placement fail, nor a compaction miss a hole.
+    /// settled and the warm places being readied are vacancies (see
+    /// `janitor`): ranges the janitor holds never make a placement fail,
+    /// nor a compaction miss a hole.
     fn placing<'a, T>(
         &'a self,
         mut state: MutexGuard<'a, AllocationMap>,
@@ -595,11 +632,15 @@ impl Arena {
         if let Some(placed) = place(&mut state) {
             return Some((state, placed));
         }
-        if state.unscanned.is_empty() {
+        if state.unscanned.is_empty() && state.warming == 0 {
             return None;
         }
         drop(state);
         self.settle_unscanned();
+        // The janitor readies a batch of a few places, each a page fault.
+        while self.state().warming > 0 {
+            std::thread::yield_now();
+        }
         let mut state = self.state();
         let placed = place(&mut state)?;
         Some((state, placed))

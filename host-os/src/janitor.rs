@@ -25,16 +25,19 @@
 //!   host. The janitor learns which pages those are from the newest
 //!   memory placed (its resident pages, capped at `FOOTPRINT_PAGES`),
 //!   takes ranges from the free map where such memories go, writes a
-//!   zero to those pages (the fault happens here) and holds the ranges
-//!   as vacancies, which the next spawns take as they take a freed
-//!   memory's. Up to `WARM_STOCK` are kept, out of at most a
+//!   zero to those pages (the fault happens here) and makes the ranges
+//!   vacancies, which the next spawns take as they take a freed memory's. Up to `WARM_STOCK` are kept, out of at most a
 //!   `WARM_FREE_SHARE`th of the free bytes; what they hold resident is
 //!   their footprint, at most `WARM_STOCK * FOOTPRINT_PAGES` pages.
 //!
-//! None of this is the sandbox's safety: a warm range reads zero (it was
-//! taken from the free map with its stale pieces zeroed first), and an
-//! unscanned range is only ever made a vacancy once its written pages are
-//! listed stale, to be zeroed before the next region sees them. The
+//! None of this is the sandbox's safety. The janitor writes only to
+//! ranges it holds alone (taken from the free map, or held unscanned and
+//! taken from that list), and only zeroes: a warm place reads zero when
+//! it becomes a vacancy (its stale pieces zeroed first), and an unscanned
+//! range is only ever settled once its written pages are listed stale, to
+//! be zeroed before the next region sees them. Ranges it holds never make
+//! a placement fail: one that finds no room settles what is unscanned and
+//! waits for warm places being readied (`Arena::placing`). The
 //! janitor's CPU time is counted in `ArenaStats::janitor_cpu_nanos`, so a
 //! benchmark can report what the spawns no longer wait for.
 //!
@@ -54,6 +57,9 @@ use crate::arena::{Arena, ArenaInner};
 const WARM_STOCK: usize = 48;
 /// Warm places hold at most this share of the free bytes, inverted.
 const WARM_FREE_SHARE: usize = 16;
+/// Warm places taken from the free map at a time (in one hold of the
+/// lock, which spawns wait for).
+const WARM_BATCH: usize = 8;
 /// At most this many pages of each warm place are faulted in.
 const FOOTPRINT_PAGES: usize = 16;
 /// Freed memories held unscanned at most; an exit past it scans its own.
@@ -62,9 +68,10 @@ const MIN_NAP: Duration = Duration::from_micros(100);
 const MAX_NAP: Duration = Duration::from_millis(50);
 const PAGE: usize = 4096;
 
-/// Starts the janitor of the arena `inner` is; false if no thread could be
-/// made (the arena then does its housekeeping inline).
-pub(crate) fn start(inner: Weak<ArenaInner>) -> bool {
+/// Starts the janitor of the arena `inner` is, which runs until the
+/// arena goes or `Arena::stop_janitor`; `None` if no thread could be made
+/// (the arena then does its housekeeping inline).
+pub(crate) fn start(inner: Weak<ArenaInner>) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("carat-arena-janitor".into())
         .spawn(move || {
@@ -73,6 +80,9 @@ pub(crate) fn start(inner: Weak<ArenaInner>) -> bool {
             loop {
                 let Some(inner) = inner.upgrade() else { return };
                 let arena = Arena::from_inner(inner);
+                if !arena.has_janitor() {
+                    return;
+                }
                 let started = thread_cpu_nanos();
                 let busy = janitor.round(&arena);
                 arena.count_janitor_cpu(thread_cpu_nanos().saturating_sub(started));
@@ -82,12 +92,13 @@ pub(crate) fn start(inner: Weak<ArenaInner>) -> bool {
                     nap = MIN_NAP;
                     std::thread::yield_now();
                 } else {
-                    std::thread::sleep(nap);
+                    // `stop_janitor` unparks it.
+                    std::thread::park_timeout(nap);
                     nap = (nap * 2).min(MAX_NAP);
                 }
             }
         })
-        .is_ok()
+        .ok()
 }
 
 /// What the janitor has learnt between rounds.
@@ -108,6 +119,17 @@ impl Janitor {
 
     /// Tops the vacancies up to `WARM_STOCK` with warm places for the
     /// latest memory shape; whether it made any.
+    ///
+    /// A few places at a time are taken from the free map and held by the
+    /// janitor alone while it zeroes their stale pieces and writes a zero
+    /// to each footprint page (the kernel's fault happens here); then they
+    /// become vacancies. Held, they are counted in
+    /// `AllocationMap::warming`, and a placement that finds no room waits
+    /// for them (see `Arena::placing`), so they never make one fail. (The
+    /// kernel's `MADV_POPULATE_WRITE`, which changes no byte, would let a
+    /// place be a vacancy while it is backed; but then spawns took places
+    /// before they were backed, and a system call per page cost more than
+    /// a fault: spawns were no faster.)
     fn warm(&mut self, arena: &Arena) -> bool {
         let (shape, newest) = arena.with_map(|map| (map.memory_shape, map.newest_memory.take()));
         if let Some((offset, len)) = newest {
@@ -116,35 +138,41 @@ impl Janitor {
         if shape == 0 || self.footprint.is_empty() {
             return false;
         }
-        let placed: Vec<Placement> = arena.with_map(|map| {
-            let wanted = WARM_STOCK.saturating_sub(map.vacancies.len());
-            // Warm places hold arena bytes: only a small share of what is
-            // free (they go back before a placement fails, but a small
-            // arena should not spend itself on them).
-            let affordable = map.free_bytes / (WARM_FREE_SHARE * shape);
-            (0..wanted.min(affordable))
-                .map_while(|_| map.place_warm(shape))
-                .collect()
-        });
-        if placed.is_empty() {
-            return false;
-        }
-        let offsets: Vec<usize> = placed.iter().map(|p| p.offset).collect();
-        for placement in placed {
-            arena.zero_stale(placement.stale);
-            for &page in self.footprint.iter().filter(|&&page| page < shape) {
-                // SAFETY: the range was just taken from the free map for
-                // the janitor alone, and reads zero: writing a zero only
-                // makes the kernel back the page now.
-                unsafe { arena.base().add(placement.offset + page).write_volatile(0) };
+        let mut warmed = false;
+        loop {
+            let placed: Vec<Placement> = arena.with_map(|map| {
+                let wanted = WARM_STOCK.saturating_sub(map.vacancies.len());
+                // Warm places hold arena bytes: only a small share of
+                // what is free (a small arena should not spend itself on
+                // them).
+                let affordable = map.free_bytes / (WARM_FREE_SHARE * shape);
+                let placed: Vec<Placement> = (0..wanted.min(affordable).min(WARM_BATCH))
+                    .map_while(|_| map.place_warm(shape))
+                    .collect();
+                map.warming += placed.len() * shape;
+                placed
+            });
+            if placed.is_empty() {
+                return warmed;
             }
-        }
-        arena.with_map(|map| {
-            for offset in offsets {
-                map.vacate(offset, shape, Vec::new());
+            let offsets: Vec<usize> = placed.iter().map(|p| p.offset).collect();
+            for placement in placed {
+                arena.zero_stale(placement.stale);
+                for &page in self.footprint.iter().filter(|&&page| page < shape) {
+                    // SAFETY: the range was just taken from the free map
+                    // for the janitor alone, and reads zero: writing a zero
+                    // only makes the kernel back the page now.
+                    unsafe { arena.base().add(placement.offset + page).write_volatile(0) };
+                }
             }
-        });
-        true
+            arena.with_map(|map| {
+                map.warming -= offsets.len() * shape;
+                for offset in offsets {
+                    map.vacate(offset, shape, Vec::new());
+                }
+            });
+            warmed = true;
+        }
     }
 
     /// Learns which pages a new process writes first from the memory last
@@ -327,6 +355,147 @@ mod tests {
         assert!(bytes.iter().all(|b| *b == 0), "and reads zero");
         assert!(janitor.round(&arena), "and replaced");
         assert_eq!(arena.with_map(|map| map.vacancies.len()), WARM_STOCK);
+    }
+
+    /// A warm place on another region's leavings reads zero (the
+    /// janitor zeroed them), and so does the memory that takes it.
+    #[test]
+    fn a_warm_place_on_stale_bytes_is_zeroed_and_taken_zeroed() {
+        let arena = Arena::with_manual_janitor(64 << 20);
+        let len = 1 << 20;
+        let stacks: Vec<_> = (0..60)
+            .map(|_| arena.allocate(RegionKind::Stack, len, len).unwrap())
+            .collect();
+        for stack in &stacks {
+            // SAFETY: the region is ours and `len` bytes long.
+            unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
+        }
+        drop(stacks);
+        let (len, max) = (16 * PAGE, 32 * PAGE);
+        let first = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
+        // SAFETY: the region is ours.
+        unsafe { first.base().write(1) };
+        if states(first.base(), 1).is_none() {
+            return; // Without a page map there is nothing to learn from.
+        }
+        let stale_before = arena.stats().stale_bytes;
+        assert!(round(&arena));
+        let warm: Vec<usize> = arena.with_map(|map| {
+            assert_eq!(map.warming, 0);
+            map.vacancies.iter().map(|v| v.offset).collect()
+        });
+        assert!(!warm.is_empty());
+        let warmed = warm.len() * 2 * len;
+        assert_eq!(arena.stats().stale_bytes, stale_before - warmed, "zeroed");
+        for &offset in &warm {
+            // SAFETY: a vacancy's range, inside the mapping, which nobody
+            // holds while this test reads it.
+            let bytes = unsafe { std::slice::from_raw_parts(arena.base().add(offset), 2 * len) };
+            assert!(bytes.iter().all(|b| *b == 0), "a warm place reads zero");
+        }
+        let next = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
+        assert!(warm.contains(&next.offset()), "a warm place is taken");
+        // SAFETY: the region is ours and `len` bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts(next.base(), len) };
+        assert!(bytes.iter().all(|b| *b == 0), "and reads zero");
+    }
+
+    /// A placement that finds no room while the janitor readies warm
+    /// places waits for them rather than fail.
+    #[test]
+    fn a_full_arena_waits_for_warm_places_being_readied() {
+        let len = 1 << 20;
+        let arena = Arena::with_manual_janitor(4 * len);
+        let _memories: Vec<_> = (0..3)
+            .map(|_| arena.allocate(RegionKind::LinearMemory, len, len).unwrap())
+            .collect();
+        // The janitor's part, by hand: the last free megabyte taken to be
+        // readied, and made a vacancy a little later.
+        let placed = arena.with_map(|map| {
+            let placed = map.place_warm(len).expect("a free megabyte");
+            map.warming += len;
+            placed
+        });
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                arena.zero_stale(placed.stale);
+                arena.with_map(|map| {
+                    map.warming -= len;
+                    map.vacate(placed.offset, len, Vec::new());
+                });
+            });
+            let memory = arena.allocate(RegionKind::LinearMemory, len, len);
+            assert_eq!(memory.expect("waited").offset(), placed.offset);
+        });
+    }
+
+    /// Two threads spawn and end memories and large tables as fast as
+    /// they can, scribbling over each, while the janitor thread runs its
+    /// rounds for real: every new region reads zero, whatever the janitor
+    /// was doing to the ranges around it.
+    #[test]
+    fn with_a_running_janitor_every_new_region_reads_zero() {
+        let options = crate::arena::ArenaOptions {
+            janitor: true,
+            ..Default::default()
+        };
+        let arena = Arena::with_options(1 << 30, options).unwrap();
+        let kib = 1024;
+        std::thread::scope(|scope| {
+            for thread in 0..2u8 {
+                let arena = &arena;
+                scope.spawn(move || {
+                    let mut held = std::collections::VecDeque::new();
+                    for i in 0..4000 {
+                        let (kind, len) = match i % 5 {
+                            4 => (RegionKind::Table, 64 * kib),
+                            n => (RegionKind::LinearMemory, 64 * kib * (n + 1)),
+                        };
+                        let region = arena.allocate(kind, len, 2 * len).unwrap();
+                        // SAFETY: the region is ours and `len` bytes long.
+                        let bytes = unsafe { std::slice::from_raw_parts(region.base(), len) };
+                        assert!(bytes.iter().all(|b| *b == 0), "{kind:?} {i} reads zero");
+                        for at in [0, 3 * PAGE, len - PAGE] {
+                            // SAFETY: a page of the region, which is ours.
+                            unsafe {
+                                std::ptr::write_bytes(region.base().add(at), 0xA0 + thread, 64)
+                            };
+                        }
+                        held.push_back(region);
+                        if held.len() > 40 {
+                            held.pop_front();
+                        }
+                        if i % 500 == 0 {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                });
+            }
+        });
+        arena.settle_unscanned();
+        let stats = arena.stats();
+        assert_eq!((stats.live_bytes, stats.live_regions), (0, 0));
+        assert!(stats.janitor_cpu_nanos > 0, "the janitor ran");
+    }
+
+    /// Once `stop_janitor` returns, the arena scans what it frees itself.
+    #[test]
+    fn a_stopped_janitor_has_ended_and_exits_scan_inline() {
+        let options = crate::arena::ArenaOptions {
+            janitor: true,
+            ..Default::default()
+        };
+        let arena = Arena::with_options(1 << 26, options).unwrap();
+        let memory = arena.allocate(RegionKind::LinearMemory, 16 * PAGE, 32 * PAGE);
+        assert!(arena.has_janitor());
+        arena.stop_janitor();
+        assert!(!arena.has_janitor());
+        drop(memory);
+        assert!(
+            arena.with_map(|map| map.unscanned.is_empty()),
+            "scanned at once"
+        );
     }
 
     /// Stale bytes past their limit wait for the janitor until they reach

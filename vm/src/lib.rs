@@ -297,6 +297,16 @@ struct VmInner {
     cache: Option<cache::CompileCache>,
 }
 
+impl Drop for VmInner {
+    fn drop(&mut self) {
+        // The arena's janitor ends with the VM: it must not be the one to
+        // unmap the arena, later, at the end of a round.
+        if let Backend::Carat(arena) = &self.backend {
+            arena.stop_janitor();
+        }
+    }
+}
+
 /// Counters behind [`VmStats`].
 #[derive(Default)]
 struct Counters {

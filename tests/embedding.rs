@@ -214,7 +214,7 @@ fn new_processes_on_scribbled_bytes(janitor: bool) -> usize {
     for round in 0..40 {
         // The last process's memory is scanned now, not when the arena's
         // janitor comes to it, so it may be reused at once.
-        arena.settle_unscanned();
+        arena.settle();
         let mut p = vm.new_process().unwrap();
         let i = p.instantiate(&module).unwrap();
         let memory = memory_of_the_live_process();

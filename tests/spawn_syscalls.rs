@@ -13,7 +13,7 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-use carat_vm::{Mode, Process, Vm, VmConfig};
+use carat_vm::{Mode, Process, RegionKind, Vm, VmConfig};
 
 const MODULE: &str = r#"
 (module
@@ -351,7 +351,7 @@ fn launch_style_spawns_with_wasi_make_no_system_call() {
 /// made). Then a spawn on the freed ranges makes no system call either.
 #[test]
 fn exits_make_no_system_call_and_spawns_after_them_neither() {
-    let (exit_calls, respawn_calls, respawned_ran) = on_a_thread_of_its_own(|| {
+    let (exit_calls, respawn_calls, respawned_ran, on_freed) = on_a_thread_of_its_own(|| {
         let vm = carat_vm();
         let module = vm.compile_any(MODULE.as_bytes()).unwrap();
         let instance = carat_vm::InstanceId(0);
@@ -365,13 +365,33 @@ fn exits_make_no_system_call_and_spawns_after_them_neither() {
             ran.push(process);
         }
         let exits = ran.len();
+        let arena = vm.arena().expect("CARAT mode").clone();
+        let memories_of = |pids: &[u32]| -> Vec<usize> {
+            let regions = arena.regions().into_iter();
+            regions
+                .filter(|(_, r)| r.kind == RegionKind::LinearMemory && pids.contains(&r.owner))
+                .map(|(offset, _)| offset)
+                .collect()
+        };
+        let pids: Vec<u32> = ran.iter().map(|p| p.pid()).collect();
+        let freed = memories_of(&pids);
         let (exit_calls, ()) = system_calls_of(|| drop(ran));
+        // The janitor scans the freed memories (the page-map reads exits
+        // no longer make) and makes them vacancies.
+        while arena.stats().janitor_pending_bytes > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let (respawn_calls, respawned) =
             system_calls_of(|| (0..exits).map(|_| spawn(&vm, &module)).collect::<Vec<_>>());
+        let pids: Vec<u32> = respawned.iter().map(|p| p.pid()).collect();
+        let on_freed = memories_of(&pids)
+            .into_iter()
+            .filter(|offset| freed.contains(offset))
+            .count();
         let mut last = respawned.into_iter().last().unwrap();
         let respawned_ran = last.invoke(instance, "run", &[]);
         std::mem::forget((processes, last));
-        (exit_calls, respawn_calls, respawned_ran)
+        (exit_calls, respawn_calls, respawned_ran, on_freed)
     });
     let exits = SPAWNS / 4;
     assert_eq!(
@@ -383,6 +403,11 @@ fn exits_make_no_system_call_and_spawns_after_them_neither() {
         respawn_calls,
         vec![],
         "system calls (number, count) made by {exits} spawns after exits"
+    );
+    // The vacancies the arena keeps (64) went to new memories.
+    assert!(
+        on_freed >= 64,
+        "{on_freed} new memories on freed ones' ranges"
     );
     // 7 from the table's function, plus "init" read as a little-endian i32:
     // a respawned process reads its own data, not zero or an old one's.

@@ -55,6 +55,11 @@ pub(crate) struct Vacancy {
     /// Its pieces that may hold non-zero bytes, counted in
     /// `ArenaStats::stale_bytes` like the stale map's.
     pub(crate) stale: Vec<(usize, usize)>,
+    /// A warm place the janitor made, not a freed memory's range: a memory
+    /// takes a freed one of the same length first, whose resident pages
+    /// would otherwise wait to be trimmed while the janitor faults new
+    /// ones in.
+    pub(crate) warm: bool,
 }
 
 impl Vacancy {
@@ -110,14 +115,20 @@ pub(crate) struct AllocationMap {
     /// Freed regions whose pages the janitor has not yet asked the page
     /// map about (see `janitor`).
     pub(crate) unscanned: Vec<Unscanned>,
-    /// Bytes of warm places the janitor holds while it readies them (see
-    /// `janitor`): neither free nor vacancies until it is done.
-    pub(crate) warming: usize,
+    /// Bytes a thread has taken out of every list and will give back (see
+    /// `janitor`): warm places being readied, unscanned ranges being
+    /// scanned, stale pieces being trimmed. A placement that finds no room
+    /// waits for them (`Arena::placing`).
+    pub(crate) held: usize,
+    /// Placements waiting for held bytes: meanwhile the janitor takes no
+    /// more (it readies no warm places and trims nothing).
+    pub(crate) waiting: usize,
     /// Length and room of the latest memory placed: what the janitor
     /// keeps warm places for.
     pub(crate) memory_shape: usize,
-    /// The latest memory placed on fresh bytes (offset, length), for the
-    /// janitor to learn which of its pages a new process writes.
+    /// The latest memory placed on fresh bytes, with no stale pieces
+    /// (offset, length), for the janitor to learn which of its pages a new
+    /// process writes.
     pub(crate) newest_memory: Option<(usize, usize)>,
     /// The latest moves, oldest first, for the arena map: from, to,
     /// length, kind.
@@ -307,7 +318,7 @@ impl AllocationMap {
     /// `stale`, the pieces that may hold data.
     pub(crate) fn settle(&mut self, freed: Unscanned, stale: Vec<(usize, usize)>) {
         if freed.memory {
-            self.vacate(freed.offset, freed.len + freed.room, stale);
+            self.vacate(freed.offset, freed.len + freed.room, stale, false);
         } else {
             self.release(freed.offset, freed.len + freed.room);
             for (at, n) in stale {
@@ -357,7 +368,9 @@ impl AllocationMap {
             }
         }
         let placed = self.or_without_kept(len, |map| map.place_in_free_map(kind, len, room))?;
-        if kind == RegionKind::LinearMemory {
+        // Only a memory on bytes nobody used shows what its process writes:
+        // stale pieces zeroed with stores are resident too.
+        if kind == RegionKind::LinearMemory && placed.stale.is_empty() {
             self.newest_memory = Some((placed.offset, len));
         }
         Some(placed)
@@ -392,8 +405,11 @@ impl AllocationMap {
                 (could && self.release_vacancies()).then(|| place(self))?
             })
             .or_else(|| {
+                // Not while freed ranges wait for the janitor: the caller
+                // settles them and tries again first (`Arena::placing`).
+                let settled = self.unscanned.is_empty() && self.held == 0;
                 let could = needed <= self.free_bytes + self.room_bytes;
-                (could && self.release_rooms()).then(|| place(self))?
+                (settled && could && self.release_rooms()).then(|| place(self))?
             })
     }
 
@@ -449,9 +465,10 @@ impl AllocationMap {
         record.room = room;
     }
 
-    /// The smallest vacancy that holds `wanted` bytes (the newest of
-    /// equals), its head taken for them and the rest given to the free
-    /// map, each part with its stale pieces.
+    /// The smallest vacancy that holds `wanted` bytes (of equals, a freed
+    /// memory's before a warm place, then the newest), its head taken for
+    /// them and the rest given to the free map, each part with its stale
+    /// pieces.
     fn take_vacancy(&mut self, wanted: usize) -> Option<Placement> {
         let (i, _) = self
             .vacancies
@@ -459,7 +476,7 @@ impl AllocationMap {
             .enumerate()
             .rev()
             .filter(|(_, v)| v.len >= wanted)
-            .min_by_key(|(_, v)| v.len)?;
+            .min_by_key(|(_, v)| (v.len, v.warm))?;
         Some(self.take_vacancy_at(i, wanted))
     }
 
@@ -535,12 +552,23 @@ impl AllocationMap {
     /// Holds a freed linear memory's range (its room included), its record
     /// already removed, as a vacancy with its stale pieces; the oldest goes
     /// to the free map past [`VACANCIES_KEPT`].
-    pub(crate) fn vacate(&mut self, offset: usize, len: usize, stale: Vec<(usize, usize)>) {
+    pub(crate) fn vacate(
+        &mut self,
+        offset: usize,
+        len: usize,
+        stale: Vec<(usize, usize)>,
+        warm: bool,
+    ) {
         if self.vacancies.len() == VACANCIES_KEPT {
             let oldest = self.vacancies.pop_front().expect("kept vacancies");
             self.release_vacancy(oldest);
         }
-        let vacancy = Vacancy { offset, len, stale };
+        let vacancy = Vacancy {
+            offset,
+            len,
+            stale,
+            warm,
+        };
         self.stats.stale_bytes += vacancy.stale_len();
         self.vacancies.push_back(vacancy);
     }

@@ -98,6 +98,9 @@ pub struct ArenaStats {
     pub live_regions: usize,
     /// CPU time the janitor has spent (see `janitor`), in nanoseconds.
     pub janitor_cpu_nanos: u64,
+    /// Bytes waiting for the janitor or in its hands: freed regions not
+    /// yet scanned, and what it holds (see `AllocationMap::held`).
+    pub janitor_pending_bytes: usize,
     pub regions_allocated: u64,
     /// Free bytes that may hold something other than zero: what freed
     /// regions and moves left, resident, to be zeroed when taken.
@@ -124,9 +127,9 @@ pub(crate) struct ArenaInner {
     /// Fill every range a move leaves with [`POISON`] (tests).
     poison_moves: bool,
     /// A janitor thread does the housekeeping (see `janitor`).
-    janitor: AtomicBool,
+    pub(crate) janitor: AtomicBool,
     /// That thread, for `Arena::stop_janitor` to wait for.
-    janitor_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub(crate) janitor_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// How an arena is set up.
@@ -267,7 +270,7 @@ unsafe impl Sync for ArenaInner {}
 /// The shared flat arena.
 #[derive(Clone)]
 pub struct Arena {
-    inner: Arc<ArenaInner>,
+    pub(crate) inner: Arc<ArenaInner>,
 }
 
 impl std::fmt::Debug for Arena {
@@ -326,43 +329,6 @@ impl Arena {
         Ok(Arena { inner })
     }
 
-    /// Stops the arena's janitor thread, if one runs, and waits for it to
-    /// end; from then on the arena does its housekeeping inline. A VM
-    /// calls it as it goes, so its arena is unmapped by the thread that
-    /// drops it, when it does, not later by the janitor at the end of a
-    /// round (which held up whatever the host did next).
-    pub fn stop_janitor(&self) {
-        {
-            // Under the map's lock: an exit that saw the janitor running
-            // has held its range already, and the settling below takes it.
-            let _state = self.state();
-            self.inner.janitor.store(false, Ordering::Release);
-        }
-        let thread = self
-            .inner
-            .janitor_thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(thread) = thread
-            && thread.thread().id() != std::thread::current().id()
-        {
-            thread.thread().unpark();
-            // A janitor that panicked has stopped too.
-            let _ = thread.join();
-        }
-        self.settle_unscanned();
-    }
-
-    /// An arena with a janitor that runs only when a test runs its rounds
-    /// (see `janitor::tests`).
-    #[cfg(test)]
-    pub(crate) fn with_manual_janitor(capacity: usize) -> Arena {
-        let arena = Arena::new(capacity, false).expect("arena");
-        arena.inner.janitor.store(true, Ordering::Release);
-        arena
-    }
-
     pub(crate) fn from_inner(inner: Arc<ArenaInner>) -> Arena {
         Arena { inner }
     }
@@ -376,10 +342,6 @@ impl Arena {
         f(&mut self.state())
     }
 
-    pub(crate) fn count_janitor_cpu(&self, nanos: u64) {
-        self.state().stats.janitor_cpu_nanos += nanos;
-    }
-
     pub fn base(&self) -> *mut u8 {
         self.inner.map.as_ptr() as *mut u8
     }
@@ -388,12 +350,17 @@ impl Arena {
         self.inner.map.len()
     }
 
-    fn state(&self) -> MutexGuard<'_, AllocationMap> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, AllocationMap> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn stats(&self) -> ArenaStats {
-        self.state().stats
+        let state = self.state();
+        let unscanned: usize = state.unscanned.iter().map(|u| u.len + u.room).sum();
+        ArenaStats {
+            janitor_pending_bytes: unscanned + state.held,
+            ..state.stats
+        }
     }
 
     /// How fragmented the free space is: 0 when it is one range, towards
@@ -619,33 +586,6 @@ impl Arena {
         true
     }
 
-    /// `state` (the map, locked) and what `place` placed in it; if
-    /// nothing, once more after the freed regions held unscanned are
-    /// settled and the warm places being readied are vacancies (see
-    /// `janitor`): ranges the janitor holds never make a placement fail,
-    /// nor a compaction miss a hole.
-    fn placing<'a, T>(
-        &'a self,
-        mut state: MutexGuard<'a, AllocationMap>,
-        mut place: impl FnMut(&mut AllocationMap) -> Option<T>,
-    ) -> Option<(MutexGuard<'a, AllocationMap>, T)> {
-        if let Some(placed) = place(&mut state) {
-            return Some((state, placed));
-        }
-        if state.unscanned.is_empty() && state.warming == 0 {
-            return None;
-        }
-        drop(state);
-        self.settle_unscanned();
-        // The janitor readies a batch of a few places, each a page fault.
-        while self.state().warming > 0 {
-            std::thread::yield_now();
-        }
-        let mut state = self.state();
-        let placed = place(&mut state)?;
-        Some((state, placed))
-    }
-
     /// Zeroes the stale pieces of a range just taken from the free map
     /// for a memory (see `StaleBytes`).
     pub(crate) fn zero_stale(&self, pieces: Vec<(usize, usize)>) {
@@ -708,15 +648,11 @@ impl Arena {
             } else {
                 // A compaction that finds no lower place is the common
                 // case, not a reason to give back what is kept for
-                // memories (that would empty the vacancies at every park).
+                // memories (that would empty the vacancies at every park),
                 match below {
-                    Some(limit) => {
-                        let (locked, placed) = self.placing(state, |map| {
-                            map.place_compacting(record.kind, rounded, room, limit)
-                        })?;
-                        state = locked;
-                        placed
-                    }
+                    // Nor to scan or wait for what the janitor holds: the
+                    // next park tries again.
+                    Some(limit) => state.place_compacting(record.kind, rounded, room, limit)?,
                     None => {
                         let (locked, placed) = self.placing(state, |map| {
                             map.or_without_kept(rounded, |map| {
@@ -798,65 +734,6 @@ impl Arena {
         }
         self.trim_stale(state);
         Some(new_offset)
-    }
-
-    /// Keeps the stale bytes within their limit (see the module doc).
-    /// Past it, the highest stale ranges go back to the kernel until half
-    /// the limit is left, so trimming comes in batches, not at every free.
-    /// Each is taken out of the free map while it is cleaned, outside the
-    /// lock, so nothing is placed on it meanwhile and nobody waits for
-    /// the `madvise`; pieces that touch go in one call.
-    ///
-    /// With a janitor, it is left to the janitor (`trim_stale_now`) until
-    /// stale bytes reach twice the limit.
-    fn trim_stale(&self, state: MutexGuard<'_, AllocationMap>) {
-        let deferred = if self.has_janitor() { 2 } else { 1 };
-        if state.stats.stale_bytes > deferred * state.stale_limit() {
-            self.trim_stale_past_limit(state);
-        }
-    }
-
-    /// Trims stale bytes past their limit (the janitor's part); whether
-    /// there were any.
-    pub(crate) fn trim_stale_now(&self) -> bool {
-        let state = self.state();
-        let over = state.stats.stale_bytes > state.stale_limit();
-        if over {
-            self.trim_stale_past_limit(state);
-        }
-        over
-    }
-
-    /// Trims stale bytes down to half their limit.
-    fn trim_stale_past_limit(&self, mut state: MutexGuard<'_, AllocationMap>) {
-        state.release_vacancies();
-        let target = state.stale_limit() / 2;
-        let mut trimmed = Vec::new();
-        while state.stats.stale_bytes > target {
-            let (&at, &len) = state.stale.last_key_value().expect("stale bytes listed");
-            let (&gap, _) = state
-                .free
-                .range(..=at)
-                .next_back()
-                .expect("stale bytes are free");
-            trimmed.extend(state.carve(gap, at, len));
-        }
-        drop(state);
-        trimmed.sort_unstable();
-        let mut i = 0;
-        while i < trimmed.len() {
-            let (from, mut end) = (trimmed[i].0, trimmed[i].0 + trimmed[i].1);
-            i += 1;
-            while i < trimmed.len() && trimmed[i].0 == end {
-                end += trimmed[i].1;
-                i += 1;
-            }
-            self.zero(from, end - from);
-        }
-        let mut state = self.state();
-        for (at, len) in trimmed {
-            state.release(at, len);
-        }
     }
 
     /// The runs of `from..from + len` (offsets) that may hold non-zero
@@ -976,7 +853,7 @@ impl Arena {
             // Its room reads zero: taken zeroed, never reached by the
             // guest (bounds are the length's).
             state.uncount_region(offset, false);
-            state.vacate(offset, record.len + record.room, stale);
+            state.vacate(offset, record.len + record.room, stale, false);
         } else {
             state.remove_region(offset, chunk);
             for (at, n) in stale {
@@ -1000,7 +877,7 @@ impl Arena {
     /// Zeroes a range nobody else can reach (a region being freed, stale
     /// bytes just taken or being trimmed): large page-aligned spans by
     /// handing their pages back, the rest with stores.
-    fn zero(&self, offset: usize, len: usize) {
+    pub(crate) fn zero(&self, offset: usize, len: usize) {
         self.zero_discarding_from(offset, len, MADVISE_THRESHOLD);
     }
 

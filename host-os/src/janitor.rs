@@ -11,10 +11,8 @@
 //!   only lists such a range as *unscanned*: held out of everything (not
 //!   live, not free, not a vacancy), so nothing is placed on bytes nobody
 //!   has listed. The janitor reads the page map and settles the range
-//!   with its stale pieces (a memory's as a vacancy). A placement or
-//!   compaction that finds no room first settles what is held itself
-//!   (`Arena::settle_unscanned`), so held ranges never make a spawn fail,
-//!   and past `UNSCANNED_MAX` an exit scans its own.
+//!   with its stale pieces (a memory's as a vacancy). Past
+//!   `UNSCANNED_MAX` an exit scans its own.
 //! - **Trimming stale bytes.** Past the limit, an exit or a move leaves
 //!   the batch `madvise` to the janitor, unless stale bytes reach twice
 //!   the limit, when it trims itself: memory stays bounded if the
@@ -23,34 +21,50 @@
 //!   waits for the kernel's first-touch fault of every page its data
 //!   segments write, as long as the rest of the spawn on this kind of
 //!   host. The janitor learns which pages those are from the newest
-//!   memory placed (its resident pages, capped at `FOOTPRINT_PAGES`),
-//!   takes ranges from the free map where such memories go, writes a
-//!   zero to those pages (the fault happens here) and makes the ranges
-//!   vacancies, which the next spawns take as they take a freed memory's. Up to `WARM_STOCK` are kept, out of at most a
-//!   `WARM_FREE_SHARE`th of the free bytes; what they hold resident is
-//!   their footprint, at most `WARM_STOCK * FOOTPRINT_PAGES` pages.
+//!   memory placed on fresh bytes (its resident pages, capped at
+//!   `FOOTPRINT_PAGES`), takes ranges from the free map where such
+//!   memories go, writes a zero to those pages (the fault happens here)
+//!   and makes the ranges vacancies, the backed pages listed stale (so a
+//!   trim can hand them back once they are free again). Spawns take them
+//!   as they take a freed memory's range, after those of the same length.
+//!   Up to `WARM_STOCK` are kept, out of at most a `WARM_FREE_SHARE`th of
+//!   the free bytes.
 //!
 //! None of this is the sandbox's safety. The janitor writes only to
 //! ranges it holds alone (taken from the free map, or held unscanned and
 //! taken from that list), and only zeroes: a warm place reads zero when
 //! it becomes a vacancy (its stale pieces zeroed first), and an unscanned
 //! range is only ever settled once its written pages are listed stale, to
-//! be zeroed before the next region sees them. Ranges it holds never make
-//! a placement fail: one that finds no room settles what is unscanned and
-//! waits for warm places being readied (`Arena::placing`). The
-//! janitor's CPU time is counted in `ArenaStats::janitor_cpu_nanos`, so a
-//! benchmark can report what the spawns no longer wait for.
+//! be zeroed before the next region sees them.
+//!
+//! Nor do the bytes it holds ever make a placement fail. Every range taken
+//! out of all lists to be given back (being scanned, readied or trimmed)
+//! is counted in `AllocationMap::held` by a [`crate::arena::Hold`], which
+//! gives it up if its holder panics. A placement that finds no room
+//! settles what is unscanned, waits for what is held, and tries again
+//! (`Arena::placing`), before it gives up memories' rooms; meanwhile the
+//! janitor holds nothing more. A compaction does not wait: it is tried at
+//! every park. A round that panics turns the janitor off, and the arena
+//! does its housekeeping inline. Its CPU time is counted in
+//! `ArenaStats::janitor_cpu_nanos`, so a benchmark can report what spawns
+//! and exits no longer wait for.
+//!
+//! This module also holds the `Arena` methods of that housekeeping which
+//! run inline too (trims, held bytes, a placement's retries), and those
+//! that start and stop the thread.
 //!
 //! The thread holds the arena weakly and ends within a nap of the
-//! arena's last handle going. It polls instead of being woken (a wake-up
-//! is a system call, and spawns and exits make none): a round that found
+//! arena's last handle going, or at once when `Arena::stop_janitor` (the
+//! VM's drop) unparks it. It polls instead of being woken (a wake-up is
+//! a system call, and spawns and exits make none): a round that found
 //! work is followed by the next at once, and idle naps double from
 //! `MIN_NAP` to `MAX_NAP`.
 
-use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::sync::{MutexGuard, Weak};
 use std::time::Duration;
 
-use crate::allocation_map::Placement;
+use crate::allocation_map::{AllocationMap, Placement};
 use crate::arena::{Arena, ArenaInner};
 
 /// Warm places kept for new memories, with the vacancies exits leave.
@@ -84,8 +98,17 @@ pub(crate) fn start(inner: Weak<ArenaInner>) -> Option<std::thread::JoinHandle<(
                     return;
                 }
                 let started = thread_cpu_nanos();
-                let busy = janitor.round(&arena);
+                let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    janitor.round(&arena)
+                }));
                 arena.count_janitor_cpu(thread_cpu_nanos().saturating_sub(started));
+                let Ok(busy) = round else {
+                    // A bug, but not the arena's end: it does its
+                    // housekeeping inline from now on (what the round
+                    // held was given back as it unwound).
+                    arena.janitor_ended();
+                    return;
+                };
                 drop(arena);
                 // Work found, more is likely: the next round at once.
                 if busy {
@@ -124,7 +147,7 @@ impl Janitor {
     /// janitor alone while it zeroes their stale pieces and writes a zero
     /// to each footprint page (the kernel's fault happens here); then they
     /// become vacancies. Held, they are counted in
-    /// `AllocationMap::warming`, and a placement that finds no room waits
+    /// `AllocationMap::held`, and a placement that finds no room waits
     /// for them (see `Arena::placing`), so they never make one fail. (The
     /// kernel's `MADV_POPULATE_WRITE`, which changes no byte, would let a
     /// place be a vacancy while it is backed; but then spawns took places
@@ -138,27 +161,35 @@ impl Janitor {
         if shape == 0 || self.footprint.is_empty() {
             return false;
         }
+        let footprint: Vec<usize> = self
+            .footprint
+            .iter()
+            .copied()
+            .filter(|&p| p < shape)
+            .collect();
         let mut warmed = false;
         loop {
-            let placed: Vec<Placement> = arena.with_map(|map| {
-                let wanted = WARM_STOCK.saturating_sub(map.vacancies.len());
-                // Warm places hold arena bytes: only a small share of
-                // what is free (a small arena should not spend itself on
-                // them).
-                let affordable = map.free_bytes / (WARM_FREE_SHARE * shape);
-                let placed: Vec<Placement> = (0..wanted.min(affordable).min(WARM_BATCH))
-                    .map_while(|_| map.place_warm(shape))
-                    .collect();
-                map.warming += placed.len() * shape;
-                placed
-            });
+            let mut map = arena.state();
+            // Nothing more is held while a placement waits.
+            let wanted = match map.waiting {
+                0 => WARM_STOCK.saturating_sub(map.vacancies.len()),
+                _ => 0,
+            };
+            // Warm places hold arena bytes: only a small share of what is
+            // free (a small arena should not spend itself on them).
+            let affordable = map.free_bytes / (WARM_FREE_SHARE * shape);
+            let placed: Vec<Placement> = (0..wanted.min(affordable).min(WARM_BATCH))
+                .map_while(|_| map.place_warm(shape))
+                .collect();
             if placed.is_empty() {
                 return warmed;
             }
+            let hold = arena.hold(&mut map, placed.len() * shape);
+            drop(map);
             let offsets: Vec<usize> = placed.iter().map(|p| p.offset).collect();
             for placement in placed {
                 arena.zero_stale(placement.stale);
-                for &page in self.footprint.iter().filter(|&&page| page < shape) {
+                for &page in &footprint {
                     // SAFETY: the range was just taken from the free map
                     // for the janitor alone, and reads zero: writing a zero
                     // only makes the kernel back the page now.
@@ -166,10 +197,18 @@ impl Janitor {
                 }
             }
             arena.with_map(|map| {
-                map.warming -= offsets.len() * shape;
                 for offset in offsets {
-                    map.vacate(offset, shape, Vec::new());
+                    // Its backed pages are listed stale, though they read
+                    // zero: given back to the free map, a trim can then
+                    // hand them to the kernel; taken, they are zeroed
+                    // again, without a fault.
+                    let backed = footprint
+                        .iter()
+                        .map(|&page| (offset + page, PAGE))
+                        .collect();
+                    map.vacate(offset, shape, backed, true);
                 }
+                hold.give_back(map);
             });
             warmed = true;
         }
@@ -206,16 +245,186 @@ fn thread_cpu_nanos() -> u64 {
 }
 
 impl Arena {
+    /// Stops the arena's janitor thread, if one runs, and waits for it to
+    /// end; from then on the arena does its housekeeping inline. A VM
+    /// calls it as it goes, so its arena is unmapped by the thread that
+    /// drops it, when it does, not later by the janitor at the end of a
+    /// round (which held up whatever the host did next).
+    pub fn stop_janitor(&self) {
+        self.janitor_off();
+        let thread = self
+            .inner
+            .janitor_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread) = thread
+            && thread.thread().id() != std::thread::current().id()
+        {
+            thread.thread().unpark();
+            // A janitor that panicked has stopped too.
+            let _ = thread.join();
+        }
+        self.settle_unscanned();
+    }
+
+    /// The janitor thread ends early (a panic in its round): the arena
+    /// does its housekeeping inline from now on.
+    pub(crate) fn janitor_ended(&self) {
+        self.janitor_off();
+        self.settle_unscanned();
+    }
+
+    /// Exits scan what they free from now on. Under the map's lock: an
+    /// exit that saw the janitor running has held its range already, for
+    /// the settling that follows to take.
+    fn janitor_off(&self) {
+        let _state = self.state();
+        self.inner.janitor.store(false, Ordering::Release);
+    }
+
+    /// An arena with a janitor that runs only when a test runs its rounds
+    /// (see `janitor::tests`).
+    #[cfg(test)]
+    pub(crate) fn with_manual_janitor(capacity: usize) -> Arena {
+        let arena = Arena::new(capacity, false).expect("arena");
+        arena.inner.janitor.store(true, Ordering::Release);
+        arena
+    }
+
+    /// How many threads hold the arena weakly: its janitor's, if running.
+    #[cfg(test)]
+    pub(crate) fn weak_holders(&self) -> usize {
+        std::sync::Arc::weak_count(&self.inner)
+    }
+
+    pub(crate) fn count_janitor_cpu(&self, nanos: u64) {
+        self.state().stats.janitor_cpu_nanos += nanos;
+    }
+
+    /// `state` (the map, locked) and what `place` placed in it; if
+    /// nothing while some bytes are held unscanned or by a thread that
+    /// will give them back (see `janitor`), once more after settling the
+    /// first and waiting for the second, a few times at most: bytes in
+    /// flight never make a placement fail. Meanwhile the janitor holds no
+    /// more.
+    pub(crate) fn placing<'a, T>(
+        &'a self,
+        mut state: MutexGuard<'a, AllocationMap>,
+        mut place: impl FnMut(&mut AllocationMap) -> Option<T>,
+    ) -> Option<(MutexGuard<'a, AllocationMap>, T)> {
+        for _ in 0..PLACING_TRIES {
+            if let Some(placed) = place(&mut state) {
+                return Some((state, placed));
+            }
+            if state.unscanned.is_empty() && state.held == 0 {
+                return None;
+            }
+            state.waiting += 1;
+            drop(state);
+            self.settle();
+            state = self.state();
+            state.waiting -= 1;
+        }
+        let placed = place(&mut state)?;
+        Some((state, placed))
+    }
+
+    /// Takes `bytes` out of every list of `map` for the caller, who gives
+    /// them back with [`Hold::give_back`]; counted in
+    /// `AllocationMap::held` until then, or until the hold is dropped (a
+    /// panic: the bytes are lost, but no placement waits for them).
+    pub(crate) fn hold(&self, map: &mut AllocationMap, bytes: usize) -> Hold<'_> {
+        map.held += bytes;
+        Hold { arena: self, bytes }
+    }
+
+    /// Keeps the stale bytes within their limit (see the module doc).
+    /// Past it, the highest stale ranges go back to the kernel until half
+    /// the limit is left, so trimming comes in batches, not at every free.
+    /// Each is taken out of the free map while it is cleaned, outside the
+    /// lock, so nothing is placed on it meanwhile and nobody waits for
+    /// the `madvise`; pieces that touch go in one call.
+    ///
+    /// With a janitor, it is left to the janitor (`trim_stale_now`) until
+    /// stale bytes reach twice the limit.
+    pub(crate) fn trim_stale(&self, state: MutexGuard<'_, AllocationMap>) {
+        let deferred = if self.has_janitor() { 2 } else { 1 };
+        if state.stats.stale_bytes > deferred * state.stale_limit() {
+            self.trim_stale_past_limit(state);
+        }
+    }
+
+    /// Trims stale bytes past their limit (the janitor's part, which
+    /// stands aside while a placement waits); whether there were any.
+    pub(crate) fn trim_stale_now(&self) -> bool {
+        let state = self.state();
+        let over = state.stats.stale_bytes > state.stale_limit() && state.waiting == 0;
+        if over {
+            self.trim_stale_past_limit(state);
+        }
+        over
+    }
+
+    /// Trims stale bytes down to half their limit.
+    fn trim_stale_past_limit(&self, mut state: MutexGuard<'_, AllocationMap>) {
+        state.release_vacancies();
+        let target = state.stale_limit() / 2;
+        let mut trimmed = Vec::new();
+        while state.stats.stale_bytes > target {
+            let (&at, &len) = state.stale.last_key_value().expect("stale bytes listed");
+            let (&gap, _) = state
+                .free
+                .range(..=at)
+                .next_back()
+                .expect("stale bytes are free");
+            trimmed.extend(state.carve(gap, at, len));
+        }
+        let hold = self.hold(&mut state, trimmed.iter().map(|&(_, n)| n).sum());
+        drop(state);
+        trimmed.sort_unstable();
+        let mut i = 0;
+        while i < trimmed.len() {
+            let (from, mut end) = (trimmed[i].0, trimmed[i].0 + trimmed[i].1);
+            i += 1;
+            while i < trimmed.len() && trimmed[i].0 == end {
+                end += trimmed[i].1;
+                i += 1;
+            }
+            self.zero(from, end - from);
+        }
+        let mut state = self.state();
+        for (at, len) in trimmed {
+            state.release(at, len);
+        }
+        hold.give_back(&mut state);
+    }
+
+    /// Does now, on this thread, what the janitor has yet to do with freed
+    /// regions: scans those held unscanned, and waits for what it holds to
+    /// be back in the map. For a host that wants freed ranges reusable at
+    /// once (or a test that checks what reuse shows); the janitor does it
+    /// in the background, and a placement that finds no room does it
+    /// first.
+    pub fn settle(&self) {
+        self.settle_unscanned();
+        // Held bytes come back within a batch of page faults or a scan.
+        while self.state().held > 0 {
+            std::thread::yield_now();
+        }
+    }
+
     /// Scans every freed region held unscanned and settles it with its
-    /// stale pieces, on this thread; whether there were any. The janitor
-    /// does this in the background, and a placement that finds no room
-    /// does it first; a host that wants freed ranges reused at once (a
-    /// test that checks what reuse shows) calls it itself.
-    pub fn settle_unscanned(&self) -> bool {
-        let unscanned = self.with_map(|map| std::mem::take(&mut map.unscanned));
+    /// stale pieces, on this thread; whether there were any.
+    pub(crate) fn settle_unscanned(&self) -> bool {
+        let mut state = self.state();
+        let unscanned = std::mem::take(&mut state.unscanned);
         if unscanned.is_empty() {
             return false;
         }
+        let bytes = unscanned.iter().map(|u| u.len + u.room).sum();
+        let hold = self.hold(&mut state, bytes);
+        drop(state);
         let scanned: Vec<_> = unscanned
             .into_iter()
             .map(|freed| (freed, self.freed_data_runs(freed.offset, freed.len)))
@@ -224,301 +433,39 @@ impl Arena {
             for (freed, stale) in scanned {
                 map.settle(freed, stale);
             }
+            hold.give_back(map);
         });
         true
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use carat_guest_runtime::{Region, RegionKind};
+/// Bytes a thread holds out of every list of the map (see
+/// [`Arena::hold`]).
+#[must_use = "held bytes must be given back"]
+pub(crate) struct Hold<'a> {
+    arena: &'a Arena,
+    bytes: usize,
+}
 
-    use super::*;
-    use crate::allocation_map::{STALE_FLOOR, Unscanned};
-    use crate::residency::{PageState, Pagemap, Residency};
-
-    fn round(arena: &Arena) -> bool {
-        Janitor::default().round(arena)
-    }
-
-    fn states(address: *mut u8, pages: usize) -> Option<Vec<PageState>> {
-        Pagemap::open().pages(address as usize, pages)
-    }
-
-    /// An exit only holds its memory's range; the janitor's round lists
-    /// the written pages stale and makes it a vacancy, and only then does
-    /// a new memory go there, reading zero.
-    #[test]
-    fn an_exit_leaves_its_scan_to_the_janitor_and_its_range_waits_for_it() {
-        let arena = Arena::with_manual_janitor(1 << 26);
-        let (len, max) = (16 * PAGE, 32 * PAGE);
-        let memory = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
-        let offset = memory.offset();
-        for page in [0, 5] {
-            // SAFETY: a page of the region, which is ours.
-            unsafe { std::ptr::write_bytes(memory.base().add(page * PAGE), 0xAB, PAGE) };
-        }
-        let held = states(memory.base(), 16);
-        drop(memory);
-        arena.with_map(|map| {
-            let held = Unscanned {
-                offset,
-                len,
-                room: len,
-                memory: true,
-            };
-            assert_eq!(map.unscanned, vec![held], "held unscanned");
-            assert!(map.vacancies.is_empty());
-            assert_eq!(map.stats.stale_bytes, 0, "nothing listed yet");
-        });
-        let elsewhere = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
-        assert_ne!(elsewhere.offset(), offset, "an unscanned range is held");
-        assert!(round(&arena));
-        let Some(held) = held else { return };
-        let written = held.iter().filter(|p| p.holds_data()).count() * PAGE;
-        arena.with_map(|map| {
-            assert!(map.unscanned.is_empty());
-            assert_eq!(map.vacancies.len(), 1);
-            assert_eq!(map.stats.stale_bytes, written, "its written pages listed");
-        });
-        let again = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
-        assert_eq!(again.offset(), offset, "the vacancy is taken");
-        // SAFETY: the region is ours and `len` bytes long.
-        let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
-        assert!(bytes.iter().all(|b| *b == 0), "a new memory reads zero");
-    }
-
-    /// With the arena full, a range held unscanned is scanned by the
-    /// placement that needs it: the janitor's lag never fails a spawn.
-    #[test]
-    fn a_full_arena_scans_what_is_held_rather_than_fail() {
-        let len = 1 << 20;
-        let arena = Arena::with_manual_janitor(4 * len);
-        let mut memories: Vec<_> = (0..4)
-            .map(|_| arena.allocate(RegionKind::LinearMemory, len, len).unwrap())
-            .collect();
-        assert!(arena.allocate(RegionKind::LinearMemory, len, len).is_err());
-        let freed = memories.pop().unwrap();
-        // SAFETY: the region is ours and `len` bytes long.
-        unsafe { std::ptr::write_bytes(freed.base(), 0xCD, len) };
-        drop(freed);
-        assert_eq!(arena.with_map(|map| map.unscanned.len()), 1);
-        let again = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
-        assert_eq!(arena.with_map(|map| map.unscanned.len()), 0);
-        // SAFETY: as above.
-        let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
-        assert!(bytes.iter().all(|b| *b == 0), "a new memory reads zero");
-    }
-
-    /// The janitor learns which pages a new memory's process writes, and
-    /// keeps places where those pages are backed already and read zero;
-    /// the next memories take them.
-    #[test]
-    fn warm_places_are_backed_where_processes_write_read_zero_and_are_taken() {
-        let arena = Arena::with_manual_janitor(1 << 30);
-        let (len, max) = (16 * PAGE, 32 * PAGE);
-        let first = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
-        for page in [0, 3] {
-            // SAFETY: a page of the region, which is ours.
-            unsafe { std::ptr::write_bytes(first.base().add(page * PAGE), 0xAB, 8) };
-        }
-        if states(first.base(), 1).is_none() {
-            return; // Without a page map there is nothing to learn from.
-        }
-        let mut janitor = Janitor::default();
-        assert!(janitor.round(&arena));
-        assert_eq!(janitor.footprint, vec![0, 3 * PAGE]);
-        let warm: Vec<usize> = arena.with_map(|map| {
-            assert_eq!(map.vacancies.len(), WARM_STOCK);
-            assert!(
-                map.vacancies
-                    .iter()
-                    .all(|v| v.len == 2 * len && v.stale.is_empty())
-            );
-            map.vacancies.iter().map(|v| v.offset).collect()
-        });
-        for &offset in &warm {
-            // SAFETY: an offset inside the mapping.
-            let base = unsafe { arena.base().add(offset) };
-            let held = states(base, 4).unwrap();
-            let backed = [true, false, false, true];
-            assert_eq!(
-                held.iter().map(|p| p.holds_data()).collect::<Vec<_>>(),
-                backed
-            );
-        }
-        assert!(!janitor.round(&arena), "the stock is full");
-        let next = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
-        assert!(warm.contains(&next.offset()), "a warm place is taken");
-        // SAFETY: the region is ours and `len` bytes long.
-        let bytes = unsafe { std::slice::from_raw_parts(next.base(), len) };
-        assert!(bytes.iter().all(|b| *b == 0), "and reads zero");
-        assert!(janitor.round(&arena), "and replaced");
-        assert_eq!(arena.with_map(|map| map.vacancies.len()), WARM_STOCK);
-    }
-
-    /// A warm place on another region's leavings reads zero (the
-    /// janitor zeroed them), and so does the memory that takes it.
-    #[test]
-    fn a_warm_place_on_stale_bytes_is_zeroed_and_taken_zeroed() {
-        let arena = Arena::with_manual_janitor(64 << 20);
-        let len = 1 << 20;
-        let stacks: Vec<_> = (0..60)
-            .map(|_| arena.allocate(RegionKind::Stack, len, len).unwrap())
-            .collect();
-        for stack in &stacks {
-            // SAFETY: the region is ours and `len` bytes long.
-            unsafe { std::ptr::write_bytes(stack.base(), 0xAB, len) };
-        }
-        drop(stacks);
-        let (len, max) = (16 * PAGE, 32 * PAGE);
-        let first = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
-        // SAFETY: the region is ours.
-        unsafe { first.base().write(1) };
-        if states(first.base(), 1).is_none() {
-            return; // Without a page map there is nothing to learn from.
-        }
-        let stale_before = arena.stats().stale_bytes;
-        assert!(round(&arena));
-        let warm: Vec<usize> = arena.with_map(|map| {
-            assert_eq!(map.warming, 0);
-            map.vacancies.iter().map(|v| v.offset).collect()
-        });
-        assert!(!warm.is_empty());
-        let warmed = warm.len() * 2 * len;
-        assert_eq!(arena.stats().stale_bytes, stale_before - warmed, "zeroed");
-        for &offset in &warm {
-            // SAFETY: a vacancy's range, inside the mapping, which nobody
-            // holds while this test reads it.
-            let bytes = unsafe { std::slice::from_raw_parts(arena.base().add(offset), 2 * len) };
-            assert!(bytes.iter().all(|b| *b == 0), "a warm place reads zero");
-        }
-        let next = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
-        assert!(warm.contains(&next.offset()), "a warm place is taken");
-        // SAFETY: the region is ours and `len` bytes long.
-        let bytes = unsafe { std::slice::from_raw_parts(next.base(), len) };
-        assert!(bytes.iter().all(|b| *b == 0), "and reads zero");
-    }
-
-    /// A placement that finds no room while the janitor readies warm
-    /// places waits for them rather than fail.
-    #[test]
-    fn a_full_arena_waits_for_warm_places_being_readied() {
-        let len = 1 << 20;
-        let arena = Arena::with_manual_janitor(4 * len);
-        let _memories: Vec<_> = (0..3)
-            .map(|_| arena.allocate(RegionKind::LinearMemory, len, len).unwrap())
-            .collect();
-        // The janitor's part, by hand: the last free megabyte taken to be
-        // readied, and made a vacancy a little later.
-        let placed = arena.with_map(|map| {
-            let placed = map.place_warm(len).expect("a free megabyte");
-            map.warming += len;
-            placed
-        });
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                std::thread::sleep(Duration::from_millis(20));
-                arena.zero_stale(placed.stale);
-                arena.with_map(|map| {
-                    map.warming -= len;
-                    map.vacate(placed.offset, len, Vec::new());
-                });
-            });
-            let memory = arena.allocate(RegionKind::LinearMemory, len, len);
-            assert_eq!(memory.expect("waited").offset(), placed.offset);
-        });
-    }
-
-    /// Two threads spawn and end memories and large tables as fast as
-    /// they can, scribbling over each, while the janitor thread runs its
-    /// rounds for real: every new region reads zero, whatever the janitor
-    /// was doing to the ranges around it.
-    #[test]
-    fn with_a_running_janitor_every_new_region_reads_zero() {
-        let options = crate::arena::ArenaOptions {
-            janitor: true,
-            ..Default::default()
-        };
-        let arena = Arena::with_options(1 << 30, options).unwrap();
-        let kib = 1024;
-        std::thread::scope(|scope| {
-            for thread in 0..2u8 {
-                let arena = &arena;
-                scope.spawn(move || {
-                    let mut held = std::collections::VecDeque::new();
-                    for i in 0..4000 {
-                        let (kind, len) = match i % 5 {
-                            4 => (RegionKind::Table, 64 * kib),
-                            n => (RegionKind::LinearMemory, 64 * kib * (n + 1)),
-                        };
-                        let region = arena.allocate(kind, len, 2 * len).unwrap();
-                        // SAFETY: the region is ours and `len` bytes long.
-                        let bytes = unsafe { std::slice::from_raw_parts(region.base(), len) };
-                        assert!(bytes.iter().all(|b| *b == 0), "{kind:?} {i} reads zero");
-                        for at in [0, 3 * PAGE, len - PAGE] {
-                            // SAFETY: a page of the region, which is ours.
-                            unsafe {
-                                std::ptr::write_bytes(region.base().add(at), 0xA0 + thread, 64)
-                            };
-                        }
-                        held.push_back(region);
-                        if held.len() > 40 {
-                            held.pop_front();
-                        }
-                        if i % 500 == 0 {
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
-                    }
-                });
-            }
-        });
-        arena.settle_unscanned();
-        let stats = arena.stats();
-        assert_eq!((stats.live_bytes, stats.live_regions), (0, 0));
-        assert!(stats.janitor_cpu_nanos > 0, "the janitor ran");
-    }
-
-    /// Once `stop_janitor` returns, the arena scans what it frees itself.
-    #[test]
-    fn a_stopped_janitor_has_ended_and_exits_scan_inline() {
-        let options = crate::arena::ArenaOptions {
-            janitor: true,
-            ..Default::default()
-        };
-        let arena = Arena::with_options(1 << 26, options).unwrap();
-        let memory = arena.allocate(RegionKind::LinearMemory, 16 * PAGE, 32 * PAGE);
-        assert!(arena.has_janitor());
-        arena.stop_janitor();
-        assert!(!arena.has_janitor());
-        drop(memory);
-        assert!(
-            arena.with_map(|map| map.unscanned.is_empty()),
-            "scanned at once"
-        );
-    }
-
-    /// Stale bytes past their limit wait for the janitor until they reach
-    /// twice it; its round trims them to half the limit.
-    #[test]
-    fn trims_wait_for_the_janitor_up_to_twice_the_limit() {
-        let arena = Arena::with_manual_janitor(1 << 30);
-        let len = 1 << 20;
-        let count = 3 * STALE_FLOOR / 2 / len;
-        let stacks: Vec<_> = (0..count)
-            .map(|_| arena.allocate(RegionKind::Stack, len, len).unwrap())
-            .collect();
-        drop(stacks);
-        let (stale, limit) = arena.with_map(|map| (map.stats.stale_bytes, map.stale_limit()));
-        assert_eq!(
-            stale,
-            count * len,
-            "freed stacks are listed stale, untrimmed"
-        );
-        assert!(limit < stale && stale <= 2 * limit);
-        assert!(round(&arena));
-        let (stale, limit) = arena.with_map(|map| (map.stats.stale_bytes, map.stale_limit()));
-        assert!(stale <= limit / 2, "{stale} stale bytes left");
-        assert!(!round(&arena), "nothing more to do");
+impl Hold<'_> {
+    /// The held bytes are back in a list of `map`.
+    pub(crate) fn give_back(mut self, map: &mut AllocationMap) {
+        map.held -= std::mem::take(&mut self.bytes);
     }
 }
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.arena.state().held -= self.bytes;
+        }
+    }
+}
+
+/// How many times a placement that finds no room settles and waits for
+/// held bytes before it fails (see `Arena::placing`).
+const PLACING_TRIES: usize = 4;
+
+#[cfg(test)]
+#[path = "janitor_tests.rs"]
+mod tests;

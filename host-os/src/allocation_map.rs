@@ -55,11 +55,15 @@ pub(crate) struct Vacancy {
     /// Its pieces that may hold non-zero bytes, counted in
     /// `ArenaStats::stale_bytes` like the stale map's.
     pub(crate) stale: Vec<(usize, usize)>,
-    /// A warm place the janitor made, not a freed memory's range: a memory
-    /// takes a freed one of the same length first, whose resident pages
-    /// would otherwise wait to be trimmed while the janitor faults new
-    /// ones in.
-    pub(crate) warm: bool,
+    /// Of a warm place the janitor made, the pages it backed (see
+    /// `janitor`): they read zero, so a memory that takes them needs no
+    /// zeroing (a spawn that zeroed its warm page with stores paid most of
+    /// what the fault had cost, in cache misses), but if they go back to
+    /// the free map they are listed stale there, for a trim to hand back.
+    /// A memory takes a freed memory's range of the same length before a
+    /// warm place: its resident pages would otherwise wait to be trimmed
+    /// while the janitor faults new ones in.
+    pub(crate) backed: Vec<(usize, usize)>,
 }
 
 impl Vacancy {
@@ -318,7 +322,7 @@ impl AllocationMap {
     /// `stale`, the pieces that may hold data.
     pub(crate) fn settle(&mut self, freed: Unscanned, stale: Vec<(usize, usize)>) {
         if freed.memory {
-            self.vacate(freed.offset, freed.len + freed.room, stale, false);
+            self.vacate(freed.offset, freed.len + freed.room, stale, Vec::new());
         } else {
             self.release(freed.offset, freed.len + freed.room);
             for (at, n) in stale {
@@ -476,7 +480,7 @@ impl AllocationMap {
             .enumerate()
             .rev()
             .filter(|(_, v)| v.len >= wanted)
-            .min_by_key(|(_, v)| (v.len, v.warm))?;
+            .min_by_key(|(_, v)| (v.len, !v.backed.is_empty()))?;
         Some(self.take_vacancy_at(i, wanted))
     }
 
@@ -536,6 +540,15 @@ impl AllocationMap {
                 rest.push((end, at + n - end));
             }
         }
+        // Backed pages read zero: those taken need nothing, those given
+        // back are listed stale with the rest.
+        for (at, n) in vacancy.backed {
+            if at >= end {
+                rest.push((at, n));
+            } else if at + n > end {
+                rest.push((end, at + n - end));
+            }
+        }
         if vacancy.len > wanted {
             self.release(end, vacancy.len - wanted);
             for (at, n) in rest {
@@ -557,7 +570,7 @@ impl AllocationMap {
         offset: usize,
         len: usize,
         stale: Vec<(usize, usize)>,
-        warm: bool,
+        backed: Vec<(usize, usize)>,
     ) {
         if self.vacancies.len() == VACANCIES_KEPT {
             let oldest = self.vacancies.pop_front().expect("kept vacancies");
@@ -567,7 +580,7 @@ impl AllocationMap {
             offset,
             len,
             stale,
-            warm,
+            backed,
         };
         self.stats.stale_bytes += vacancy.stale_len();
         self.vacancies.push_back(vacancy);
@@ -597,7 +610,7 @@ impl AllocationMap {
     fn release_vacancy(&mut self, vacancy: Vacancy) {
         self.stats.stale_bytes -= vacancy.stale_len();
         self.release(vacancy.offset, vacancy.len);
-        for (at, n) in vacancy.stale {
+        for (at, n) in vacancy.stale.into_iter().chain(vacancy.backed) {
             self.mark_stale(at, n);
         }
     }

@@ -853,7 +853,7 @@ impl Arena {
             // Its room reads zero: taken zeroed, never reached by the
             // guest (bounds are the length's).
             state.uncount_region(offset, false);
-            state.vacate(offset, record.len + record.room, stale, false);
+            state.vacate(offset, record.len + record.room, stale, Vec::new());
         } else {
             state.remove_region(offset, chunk);
             for (at, n) in stale {

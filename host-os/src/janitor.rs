@@ -24,8 +24,9 @@
 //!   memory placed on fresh bytes (its resident pages, capped at
 //!   `FOOTPRINT_PAGES`), takes ranges from the free map where such
 //!   memories go, writes a zero to those pages (the fault happens here)
-//!   and makes the ranges vacancies, the backed pages listed stale (so a
-//!   trim can hand them back once they are free again). Spawns take them
+//!   and makes the ranges vacancies, noting the backed pages (listed
+//!   stale if they go back to the free map, for a trim to hand them
+//!   back). Spawns take them
 //!   as they take a freed memory's range, after those of the same length.
 //!   Up to `WARM_STOCK` are kept, out of at most a `WARM_FREE_SHARE`th of
 //!   the free bytes.
@@ -198,15 +199,11 @@ impl Janitor {
             }
             arena.with_map(|map| {
                 for offset in offsets {
-                    // Its backed pages are listed stale, though they read
-                    // zero: given back to the free map, a trim can then
-                    // hand them to the kernel; taken, they are zeroed
-                    // again, without a fault.
                     let backed = footprint
                         .iter()
                         .map(|&page| (offset + page, PAGE))
                         .collect();
-                    map.vacate(offset, shape, backed, true);
+                    map.vacate(offset, shape, Vec::new(), backed);
                 }
                 hold.give_back(map);
             });

@@ -87,6 +87,13 @@ pub(crate) struct Unscanned {
     pub(crate) memory: bool,
 }
 
+impl Unscanned {
+    /// The bytes it holds out of the map: its own and its room.
+    pub(crate) fn span(&self) -> usize {
+        self.len + self.room
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct AllocationMap {
     /// Live regions by offset.
@@ -322,9 +329,9 @@ impl AllocationMap {
     /// `stale`, the pieces that may hold data.
     pub(crate) fn settle(&mut self, freed: Unscanned, stale: Vec<(usize, usize)>) {
         if freed.memory {
-            self.vacate(freed.offset, freed.len + freed.room, stale, Vec::new());
+            self.vacate(freed.offset, freed.span(), stale, Vec::new());
         } else {
-            self.release(freed.offset, freed.len + freed.room);
+            self.release(freed.offset, freed.span());
             for (at, n) in stale {
                 self.mark_stale(at, n);
             }

@@ -356,7 +356,7 @@ impl Arena {
 
     pub fn stats(&self) -> ArenaStats {
         let state = self.state();
-        let unscanned: usize = state.unscanned.iter().map(|u| u.len + u.room).sum();
+        let unscanned: usize = state.unscanned.iter().map(|u| u.span()).sum();
         ArenaStats {
             janitor_pending_bytes: unscanned + state.held,
             ..state.stats
@@ -396,7 +396,7 @@ impl Arena {
                     .vacancies
                     .iter()
                     .map(|v| (v.offset, v.len))
-                    .chain(state.unscanned.iter().map(|u| (u.offset, u.len + u.room))),
+                    .chain(state.unscanned.iter().map(|u| (u.offset, u.span()))),
                 state
                     .regions
                     .iter()
@@ -939,6 +939,25 @@ pub struct ArenaRegion {
 impl ArenaRegion {
     pub fn offset(&self) -> usize {
         self.offset
+    }
+
+    /// Whether every byte of the region reads zero (tests).
+    #[cfg(test)]
+    pub(crate) fn reads_zero(&self) -> bool {
+        self.arena.reads_zero(self.offset, self.len)
+    }
+}
+
+#[cfg(test)]
+impl Arena {
+    /// Whether every byte of `offset..offset + len` reads zero (tests: a
+    /// range the test holds, or one nobody writes meanwhile).
+    pub(crate) fn reads_zero(&self, offset: usize, len: usize) -> bool {
+        assert!(offset + len <= self.capacity());
+        // SAFETY: the range lies inside the mapping, which lives as long
+        // as `self`; the caller says nobody writes it meanwhile.
+        let bytes = unsafe { std::slice::from_raw_parts(self.base().add(offset), len) };
+        bytes.iter().all(|b| *b == 0)
     }
 }
 

@@ -29,9 +29,7 @@ fn freed_bytes_read_as_zero_when_reused() {
         drop(region);
         let again = arena.allocate(RegionKind::Table, len, len).unwrap();
         assert_eq!(again.offset(), offset, "best fit reuses the hole");
-        // SAFETY: as above.
-        let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
-        assert!(bytes.iter().all(|b| *b == 0));
+        assert!(again.reads_zero());
     }
 }
 
@@ -56,9 +54,7 @@ fn stacks_are_reused_unzeroed_and_others_still_read_zero() {
     drop(again);
     let table = arena.allocate(RegionKind::Table, len, len).unwrap();
     assert_eq!(table.offset(), offset);
-    // SAFETY: as above.
-    let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
+    assert!(table.reads_zero(), "a table reads zero");
 }
 
 #[test]
@@ -74,9 +70,7 @@ fn a_moved_stacks_dead_part_is_not_handed_out_as_zero() {
     assert_ne!(stack.offset(), offset);
     let table = arena.allocate(RegionKind::Table, len, len).unwrap();
     assert_eq!(table.offset(), offset, "best fit takes the old range");
-    // SAFETY: as above.
-    let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
+    assert!(table.reads_zero(), "a table reads zero");
 }
 
 #[test]
@@ -138,9 +132,7 @@ fn a_freed_memory_is_reused_zeroed_where_it_was_written_and_untouched_elsewhere(
     assert_eq!(arena.stats().stale_bytes, 0);
     // Asked before the read below, which maps the zero page.
     let states = Pagemap::open().pages(again.base() as usize, 16);
-    // SAFETY: the region is ours and `len` bytes long.
-    let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "a new memory reads zero");
+    assert!(again.reads_zero(), "a new memory reads zero");
     if let Some(states) = states {
         assert_eq!(states, held, "the same pages held, no more, no fewer");
     }
@@ -1001,9 +993,7 @@ fn a_moved_slot_stays_poisoned_and_a_freed_chunk_reads_zero() {
         table.offset() <= lowest + crate::slab::CHUNK,
         "placed on the chunks"
     );
-    // SAFETY: the table is ours and `len` bytes long.
-    let bytes = unsafe { std::slice::from_raw_parts(table.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "a table reads zero");
+    assert!(table.reads_zero(), "a table reads zero");
 }
 
 /// Without a page map, a move copies a memory whole and a free hands it

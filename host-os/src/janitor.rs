@@ -419,7 +419,7 @@ impl Arena {
         if unscanned.is_empty() {
             return false;
         }
-        let bytes = unscanned.iter().map(|u| u.len + u.room).sum();
+        let bytes = unscanned.iter().map(|u| u.span()).sum();
         let hold = self.hold(&mut state, bytes);
         drop(state);
         let scanned: Vec<_> = unscanned

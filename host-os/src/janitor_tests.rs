@@ -53,9 +53,7 @@ fn an_exit_leaves_its_scan_to_the_janitor_and_its_range_waits_for_it() {
     });
     let again = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
     assert_eq!(again.offset(), offset, "the vacancy is taken");
-    // SAFETY: the region is ours and `len` bytes long.
-    let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "a new memory reads zero");
+    assert!(again.reads_zero(), "a new memory reads zero");
 }
 
 /// With the arena full, a range held unscanned is scanned by the
@@ -75,9 +73,7 @@ fn a_full_arena_scans_what_is_held_rather_than_fail() {
     assert_eq!(arena.with_map(|map| map.unscanned.len()), 1);
     let again = arena.allocate(RegionKind::LinearMemory, len, len).unwrap();
     assert_eq!(arena.with_map(|map| map.unscanned.len()), 0);
-    // SAFETY: as above.
-    let bytes = unsafe { std::slice::from_raw_parts(again.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "a new memory reads zero");
+    assert!(again.reads_zero(), "a new memory reads zero");
 }
 
 /// The janitor learns which pages a new memory's process writes, and
@@ -119,9 +115,7 @@ fn warm_places_are_backed_where_processes_write_read_zero_and_are_taken() {
     assert!(!janitor.round(&arena), "the stock is full");
     let next = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
     assert!(warm.contains(&next.offset()), "a warm place is taken");
-    // SAFETY: the region is ours and `len` bytes long.
-    let bytes = unsafe { std::slice::from_raw_parts(next.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "and reads zero");
+    assert!(next.reads_zero(), "and reads zero");
     assert!(janitor.round(&arena), "and replaced");
     assert_eq!(arena.with_map(|map| map.vacancies.len()), WARM_STOCK);
     // Given back to the free map (space ran out, or a trim), their backed
@@ -175,16 +169,12 @@ fn a_warm_place_on_stale_bytes_is_zeroed_and_taken_zeroed() {
     });
     assert!(!warm.is_empty());
     for &offset in &warm {
-        // SAFETY: a vacancy's range, inside the mapping, which nobody
-        // holds while this test reads it.
-        let bytes = unsafe { std::slice::from_raw_parts(arena.base().add(offset), 2 * len) };
-        assert!(bytes.iter().all(|b| *b == 0), "a warm place reads zero");
+        // A vacancy's range, which nobody holds while this test reads it.
+        assert!(arena.reads_zero(offset, 2 * len), "a warm place reads zero");
     }
     let next = arena.allocate(RegionKind::LinearMemory, len, max).unwrap();
     assert!(warm.contains(&next.offset()), "a warm place is taken");
-    // SAFETY: the region is ours and `len` bytes long.
-    let bytes = unsafe { std::slice::from_raw_parts(next.base(), len) };
-    assert!(bytes.iter().all(|b| *b == 0), "and reads zero");
+    assert!(next.reads_zero(), "and reads zero");
 }
 
 /// A full arena takes a freed memory the janitor has yet to scan
@@ -258,9 +248,7 @@ fn with_a_running_janitor_every_new_region_reads_zero() {
                         n => (RegionKind::LinearMemory, 64 * kib * (n + 1)),
                     };
                     let region = arena.allocate(kind, len, 2 * len).unwrap();
-                    // SAFETY: the region is ours and `len` bytes long.
-                    let bytes = unsafe { std::slice::from_raw_parts(region.base(), len) };
-                    assert!(bytes.iter().all(|b| *b == 0), "{kind:?} {i} reads zero");
+                    assert!(region.reads_zero(), "{kind:?} {i} reads zero");
                     for at in [0, 3 * PAGE, len - PAGE] {
                         // SAFETY: a page of the region, which is ours.
                         unsafe { std::ptr::write_bytes(region.base().add(at), 0xA0 + thread, 64) };

@@ -529,6 +529,13 @@ impl Vm {
             .relocation()
             .map(|r| r.counters.snapshot())
             .unwrap_or_default();
+        let (arena_peak_bytes, janitor_cpu_nanos) = match &self.inner.backend {
+            Backend::Carat(arena) => {
+                let arena = arena.stats();
+                (arena.peak_bytes as u64, arena.janitor_cpu_nanos)
+            }
+            Backend::Paging(paging) => (paging.peak_bytes(), 0),
+        };
         VmStats {
             mode: self.mode(),
             functions_compiled: load(&c.functions_compiled),
@@ -536,14 +543,8 @@ impl Vm {
             processes_spawned: load(&c.processes_spawned),
             traps: load(&c.traps),
             modules_from_cache: load(&c.modules_from_cache),
-            arena_peak_bytes: match &self.inner.backend {
-                Backend::Carat(arena) => arena.stats().peak_bytes as u64,
-                Backend::Paging(paging) => paging.peak_bytes(),
-            },
-            janitor_cpu_nanos: match &self.inner.backend {
-                Backend::Carat(arena) => arena.stats().janitor_cpu_nanos,
-                Backend::Paging(_) => 0,
-            },
+            arena_peak_bytes,
+            janitor_cpu_nanos,
             relocations: relocations.relocations,
             bytes_moved: relocations.bytes_moved,
             escapes_patched: relocations.escapes_patched,

@@ -73,7 +73,7 @@ use crate::slab;
 
 /// Spans at least this large are zeroed by the kernel rather than memset.
 const MADVISE_THRESHOLD: usize = 16 * 1024;
-const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 
 /// A live region as the allocation map records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -66,7 +66,7 @@ use std::sync::{MutexGuard, Weak};
 use std::time::Duration;
 
 use crate::allocation_map::{AllocationMap, Placement};
-use crate::arena::{Arena, ArenaInner};
+use crate::arena::{Arena, ArenaInner, PAGE};
 
 /// Warm places kept for new memories, with the vacancies exits leave.
 const WARM_STOCK: usize = 48;
@@ -81,7 +81,6 @@ const FOOTPRINT_PAGES: usize = 16;
 pub(crate) const UNSCANNED_MAX: usize = 4096;
 const MIN_NAP: Duration = Duration::from_micros(100);
 const MAX_NAP: Duration = Duration::from_millis(50);
-const PAGE: usize = 4096;
 
 /// Starts the janitor of the arena `inner` is, which runs until the
 /// arena goes or `Arena::stop_janitor`; `None` if no thread could be made
